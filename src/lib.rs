@@ -1,0 +1,19 @@
+//! plugsync: a GitOps reconciler for Kong Gateway streamed custom plugins.
+//!
+//! The pipeline is the layout:
+//!
+//! ```text
+//! state files ──load──▶ DesiredState ──lint──▶ Diagnostics
+//! live control plane ──fetch──▶ LiveState
+//!                 diff ──▶ classify ──▶ plan ──▶ render | apply
+//! ```
+//!
+//! * [`state`] reads YAML state files into a [`model::DesiredState`].
+//! * [`lua`] is the sandbox that evaluates `schema.lua` into a [`schema::PluginSchema`] and loads
+//!   `handler.lua`, plus static checks on the Lua AST.
+//! * [`schema`] validates instance configs the way Kong does, filling defaults.
+
+pub mod lua;
+pub mod model;
+pub mod schema;
+pub mod state;

@@ -1,0 +1,223 @@
+//! The values the pipeline passes along: the desired state read from state files, and the
+//! diagnostics any stage can report about them.
+//!
+//! `state` builds a [`DesiredState`]; `lint`, the planner and the local control plane read it.
+
+mod diagnostic;
+
+pub use diagnostic::{Diagnostic, Severity, Span};
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+/// Everything the state files declare, merged.
+#[derive(Debug, Clone, Default)]
+pub struct DesiredState {
+    /// Custom plugins, in the order declared (files in the order given).
+    pub custom_plugins: Vec<CustomPluginDecl>,
+    /// Plugin instances, in the order declared.
+    pub plugins: Vec<InstanceDecl>,
+    /// `_info.select_tags` of every file, merged, sorted and de-duplicated.
+    pub select_tags: Vec<String>,
+    /// `_konnect.control_plane_name`, when a file names one.
+    pub konnect_control_plane_name: Option<String>,
+    /// The state files read, in order.
+    pub files: Vec<Arc<PathBuf>>,
+    /// Values substituted from the environment: secrets, never to be shown.
+    pub secrets: Vec<String>,
+}
+
+impl DesiredState {
+    /// The custom plugin declared with `name`.
+    pub fn custom_plugin(&self, name: &str) -> Option<&CustomPluginDecl> {
+        self.custom_plugins.iter().find(|c| c.name == name)
+    }
+
+    /// Replaces every secret value inside `text` with `[masked]`.
+    pub fn mask(&self, text: &str) -> String {
+        mask_secrets(text, &self.secrets)
+    }
+}
+
+/// Replaces each of `secrets` inside `text` with `[masked]` (longest first, so a secret that
+/// contains another is masked whole).
+pub fn mask_secrets(text: &str, secrets: &[String]) -> String {
+    let mut sorted: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for s in sorted {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "[masked]");
+        }
+    }
+    out
+}
+
+/// Where a plugin's Lua source came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LuaOrigin {
+    /// A file of a plugin directory (`path:`): positions inside it are its own.
+    File(Arc<PathBuf>),
+    /// Inline in a state file: Lua line `n` is at `line_offset + n` of the state file.
+    Inline { file: Arc<PathBuf>, line_offset: usize },
+}
+
+impl LuaOrigin {
+    /// The span of Lua line/column `line`/`column` (1-based) in the file that holds it.
+    pub fn span(&self, line: usize, column: usize) -> Span {
+        match self {
+            LuaOrigin::File(f) => Span::new(f.clone(), line, column),
+            LuaOrigin::Inline { file, line_offset } => {
+                Span::new(file.clone(), line_offset + line, column)
+            }
+        }
+    }
+}
+
+/// One Lua source file of a custom plugin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LuaSource {
+    /// The exact bytes (as text) that are uploaded and hashed.
+    pub text: String,
+    pub origin: LuaOrigin,
+}
+
+/// A custom plugin declared in a state file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomPluginDecl {
+    pub name: String,
+    pub handler: LuaSource,
+    pub schema: LuaSource,
+    /// The plugin this one is a new version of.
+    pub replaces: Option<String>,
+    /// Sorted, de-duplicated.
+    pub tags: Vec<String>,
+    /// Sync never deletes a protected plugin.
+    pub protected: bool,
+    /// An id given in the state file (decK files may carry one).
+    pub id: Option<String>,
+    /// The plugin directory for `path:` plugins.
+    pub dir: Option<PathBuf>,
+    /// Files in the plugin directory other than `handler.lua` and `schema.lua`.
+    pub extra_files: Vec<PathBuf>,
+    /// Where the entry starts (its `name`).
+    pub span: Span,
+    /// Where `replaces` is written, when it is.
+    pub replaces_span: Option<Span>,
+}
+
+/// Which entity an instance is bound to; all `None` is a global instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Scope {
+    pub service: Option<String>,
+    pub route: Option<String>,
+    pub consumer: Option<String>,
+    pub consumer_group: Option<String>,
+}
+
+impl Scope {
+    /// The names of the scope fields that are set (`service`, `route`, …).
+    pub fn bound(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.service.is_some() {
+            out.push("service");
+        }
+        if self.route.is_some() {
+            out.push("route");
+        }
+        if self.consumer.is_some() {
+            out.push("consumer");
+        }
+        if self.consumer_group.is_some() {
+            out.push("consumer_group");
+        }
+        out
+    }
+
+    /// Whether the instance is global.
+    pub fn is_global(&self) -> bool {
+        self.bound().is_empty()
+    }
+}
+
+/// A plugin instance declared in a state file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceDecl {
+    /// The custom plugin it runs.
+    pub name: String,
+    pub instance_name: Option<String>,
+    /// The config with environment values substituted (`None` when not given).
+    pub config: Option<Value>,
+    /// The config as written, templates kept: what a plan file stores.
+    pub config_template: Option<Value>,
+    pub enabled: Option<bool>,
+    pub protocols: Option<Vec<String>>,
+    pub scope: Scope,
+    pub condition: Option<String>,
+    pub ordering: Option<Value>,
+    /// Sorted, de-duplicated.
+    pub tags: Vec<String>,
+    /// An id given in the state file.
+    pub id: Option<String>,
+    /// Where the entry starts.
+    pub span: Span,
+    /// Where each config value is written, by dotted path (`config.redis.host`).
+    pub config_spans: Vec<(String, Span)>,
+}
+
+impl InstanceDecl {
+    /// The span of the config value at `path` (or its closest written ancestor), falling back to
+    /// the instance itself.
+    pub fn span_of(&self, path: &str) -> Span {
+        let mut p = path;
+        loop {
+            if let Some((_, s)) = self.config_spans.iter().find(|(k, _)| k == p) {
+                return s.clone();
+            }
+            match p.rfind('.') {
+                Some(i) => p = &p[..i],
+                None => return self.span.clone(),
+            }
+        }
+    }
+
+    /// A short label for messages: `name` plus instance name or scope.
+    pub fn label(&self) -> String {
+        if let Some(n) = &self.instance_name {
+            return format!("{} ({n})", self.name);
+        }
+        let mut parts = Vec::new();
+        for (k, v) in [
+            ("service", &self.scope.service),
+            ("route", &self.scope.route),
+            ("consumer", &self.scope.consumer),
+            ("consumer_group", &self.scope.consumer_group),
+        ] {
+            if let Some(v) = v {
+                parts.push(format!("{k}={v}"));
+            }
+        }
+        if parts.is_empty() {
+            format!("{} (global)", self.name)
+        } else {
+            format!("{} ({})", self.name, parts.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking_replaces_longest_secret_first() {
+        let secrets = vec!["abc".to_string(), "abcdef".to_string(), String::new()];
+        assert_eq!(
+            mask_secrets("key=abcdef and abc", &secrets),
+            "key=[masked] and [masked]"
+        );
+        assert_eq!(mask_secrets("nothing here", &secrets), "nothing here");
+    }
+}

@@ -1,0 +1,10 @@
+//! Kong's plugin-schema model and what works on it: config validation with defaults filling
+//! (`validate`), Lua patterns (`lua_pattern`) and the typedef validators done natively
+//! (`builtins`). Pure: no Lua, no I/O.
+
+pub mod builtins;
+pub mod lua_pattern;
+pub mod model;
+pub mod validate;
+
+pub use model::{Builtin, EntityCheck, Field, FieldType, PluginSchema, Validators};

@@ -1,0 +1,337 @@
+//! Kong's plugin-schema model, as evaluated from a `schema.lua`.
+//!
+//! The Lua sandbox (`crate::lua`) turns the table a schema returns into these values; config
+//! validation (`validate`), defaults filling and change classification work on them alone, with
+//! no Lua at hand. Field order is kept as declared, because Kong reports and fills in that order.
+
+use serde_json::Value;
+
+/// A whole plugin schema: the table `schema.lua` returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginSchema {
+    /// The schema's `name`.
+    pub name: String,
+    /// Top-level fields in declaration order (`config`, `protocols`, `consumer`, …).
+    pub fields: Vec<(String, Field)>,
+    /// Top-level `entity_checks` (paths such as `config.a`).
+    pub entity_checks: Vec<EntityCheck>,
+    /// The schema had a top-level `check` function.
+    pub has_check_function: bool,
+}
+
+impl PluginSchema {
+    /// The top-level field named `name`, if declared.
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, f)| f)
+    }
+
+    /// The `config` record, if declared.
+    pub fn config(&self) -> Option<&Field> {
+        self.field("config")
+    }
+}
+
+/// Kong's field types (`Schema.valid_types`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FieldType {
+    String,
+    Number,
+    Integer,
+    Boolean,
+    Array,
+    Set,
+    Map,
+    Record,
+    Foreign,
+    Json,
+    Function,
+    Any,
+}
+
+impl FieldType {
+    /// Kong's name for the type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldType::String => "string",
+            FieldType::Number => "number",
+            FieldType::Integer => "integer",
+            FieldType::Boolean => "boolean",
+            FieldType::Array => "array",
+            FieldType::Set => "set",
+            FieldType::Map => "map",
+            FieldType::Record => "record",
+            FieldType::Foreign => "foreign",
+            FieldType::Json => "json",
+            FieldType::Function => "function",
+            FieldType::Any => "any",
+        }
+    }
+
+    /// Parses Kong's name for a type.
+    pub fn parse(s: &str) -> Option<FieldType> {
+        Some(match s {
+            "string" => FieldType::String,
+            "number" => FieldType::Number,
+            "integer" => FieldType::Integer,
+            "boolean" => FieldType::Boolean,
+            "array" => FieldType::Array,
+            "set" => FieldType::Set,
+            "map" => FieldType::Map,
+            "record" => FieldType::Record,
+            "foreign" => FieldType::Foreign,
+            "json" => FieldType::Json,
+            "function" => FieldType::Function,
+            "any" => FieldType::Any,
+            _ => return None,
+        })
+    }
+}
+
+/// One field definition with its attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub ty: FieldType,
+    /// `required` as written (`None` when absent). Records nested in a plugin schema are made
+    /// required by Kong when this is `None` (see [`Field::is_required`]).
+    pub required: Option<bool>,
+    /// `default`: `Some(Value::Null)` for `default = ngx.null`.
+    pub default: Option<Value>,
+    /// Element definition of an `array` or `set`.
+    pub elements: Option<Box<Field>>,
+    /// Key definition of a `map`.
+    pub keys: Option<Box<Field>>,
+    /// Value definition of a `map`.
+    pub values: Option<Box<Field>>,
+    /// Sub-fields of a `record`, in declaration order.
+    pub fields: Vec<(String, Field)>,
+    /// `entity_checks` declared inside a `record`.
+    pub entity_checks: Vec<EntityCheck>,
+    /// `reference` of a `foreign` field.
+    pub reference: Option<String>,
+    /// Validator attributes.
+    pub validators: Validators,
+    /// Validators that typedefs implement as Lua functions in Kong, done natively here.
+    pub builtins: Vec<Builtin>,
+    /// `err`: replaces the message of any validator error on this field.
+    pub err: Option<String>,
+    pub auto: bool,
+    pub encrypted: bool,
+    pub referenceable: bool,
+    pub description: Option<String>,
+    /// The field had a `custom_validator` function (not a typedef builtin).
+    pub has_custom_validator: bool,
+    /// A `json` field's `json_schema` (kept as data; not enforced).
+    pub json_schema: Option<Value>,
+}
+
+impl Field {
+    /// A field of type `ty` with no other attribute.
+    pub fn new(ty: FieldType) -> Field {
+        Field {
+            ty,
+            required: None,
+            default: None,
+            elements: None,
+            keys: None,
+            values: None,
+            fields: Vec::new(),
+            entity_checks: Vec::new(),
+            reference: None,
+            validators: Validators::default(),
+            builtins: Vec::new(),
+            err: None,
+            auto: false,
+            encrypted: false,
+            referenceable: false,
+            description: None,
+            has_custom_validator: false,
+            json_schema: None,
+        }
+    }
+
+    /// Whether the field is required, with Kong's rule that a record whose `required` is unset
+    /// is required (`make_records_required`).
+    pub fn is_required(&self) -> bool {
+        match self.required {
+            Some(r) => r,
+            None => self.ty == FieldType::Record,
+        }
+    }
+
+    /// The sub-field named `name` of a record.
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, f)| f)
+    }
+}
+
+/// Validator attributes of a field (`Schema.validators_order`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Validators {
+    /// `eq`; `Some(Value::Null)` for `eq = ngx.null` (the field must not be set).
+    pub eq: Option<Value>,
+    pub ne: Option<Value>,
+    pub one_of: Option<Vec<Value>>,
+    pub not_one_of: Option<Vec<Value>>,
+    pub gt: Option<f64>,
+    pub between: Option<(f64, f64)>,
+    pub len_eq: Option<i64>,
+    pub len_min: Option<i64>,
+    pub len_max: Option<i64>,
+    /// Lua pattern.
+    pub r#match: Option<String>,
+    pub not_match: Option<String>,
+    pub match_all: Option<Vec<PatternErr>>,
+    pub match_none: Option<Vec<PatternErr>>,
+    pub match_any: Option<MatchAny>,
+    pub starts_with: Option<String>,
+    pub uuid: bool,
+    pub timestamp: bool,
+    pub is_regex: bool,
+    pub contains: Option<Value>,
+    pub mutually_exclusive_subsets: Option<Vec<Vec<String>>>,
+}
+
+impl Validators {
+    /// Whether no validator attribute is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Validators::default()
+    }
+}
+
+/// One `{ pattern = …, err = … }` entry of `match_all` / `match_none`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatternErr {
+    pub pattern: String,
+    pub err: String,
+}
+
+/// `match_any = { patterns = {…}, err = … }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchAny {
+    pub patterns: Vec<String>,
+    pub err: String,
+}
+
+/// Checks that Kong's typedefs implement with Lua `custom_validator` functions. The sandbox's
+/// typedefs stand-in marks them by name; `validate` runs them in Rust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    /// `typedefs.host`, `redis_host`: a valid hostname or IP, no port.
+    Host,
+    /// `typedefs.host_with_optional_port`.
+    HostWithOptionalPort,
+    /// `typedefs.wildcard_host`.
+    WildcardHost,
+    /// `typedefs.ip`.
+    Ip,
+    /// `typedefs.ip_or_cidr`.
+    IpOrCidr,
+    /// `typedefs.cidr_v4` / `cidr`.
+    CidrV4,
+    /// `typedefs.path`: RFC 3986 characters and valid `%XX` escapes.
+    Path,
+    /// `typedefs.url`: has a scheme and a host.
+    Url,
+    /// `typedefs.cookie_name`: an HTTP token.
+    CookieName,
+    /// `typedefs.header_name`.
+    HeaderName,
+    /// `typedefs.utf8_name`.
+    Utf8Name,
+    /// `typedefs.sni`, `redis_server_name`: a hostname, not an IP, no port.
+    Sni,
+    /// `typedefs.tag`: UTF-8, printable, no `,` or `/`.
+    Tag,
+    /// `typedefs.certificate` / `key` (PEM block present).
+    Pem,
+    /// `typedefs.semantic_version`.
+    SemanticVersion,
+    /// `typedefs.router_path`: starts with `/` or `~/`.
+    RouterPath,
+    /// `typedefs.lua_code` values: Lua that parses.
+    LuaCode,
+}
+
+impl Builtin {
+    /// The marker name used by the typedefs stand-in.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Host => "host",
+            Builtin::HostWithOptionalPort => "host_with_optional_port",
+            Builtin::WildcardHost => "wildcard_host",
+            Builtin::Ip => "ip",
+            Builtin::IpOrCidr => "ip_or_cidr",
+            Builtin::CidrV4 => "cidr_v4",
+            Builtin::Path => "path",
+            Builtin::Url => "url",
+            Builtin::CookieName => "cookie_name",
+            Builtin::HeaderName => "header_name",
+            Builtin::Utf8Name => "utf8_name",
+            Builtin::Sni => "sni",
+            Builtin::Tag => "tag",
+            Builtin::Pem => "pem",
+            Builtin::SemanticVersion => "semantic_version",
+            Builtin::RouterPath => "router_path",
+            Builtin::LuaCode => "lua_code",
+        }
+    }
+
+    /// Every builtin, for lookups by name.
+    pub const ALL: [Builtin; 17] = [
+        Builtin::Host,
+        Builtin::HostWithOptionalPort,
+        Builtin::WildcardHost,
+        Builtin::Ip,
+        Builtin::IpOrCidr,
+        Builtin::CidrV4,
+        Builtin::Path,
+        Builtin::Url,
+        Builtin::CookieName,
+        Builtin::HeaderName,
+        Builtin::Utf8Name,
+        Builtin::Sni,
+        Builtin::Tag,
+        Builtin::Pem,
+        Builtin::SemanticVersion,
+        Builtin::RouterPath,
+        Builtin::LuaCode,
+    ];
+
+    /// Looks a builtin up by its marker name.
+    pub fn from_name(name: &str) -> Option<Builtin> {
+        Builtin::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+/// A schema- or record-level entity check. Field names may be dotted paths relative to the
+/// record that declares the check.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EntityCheck {
+    AtLeastOneOf(Vec<String>),
+    OnlyOneOf(Vec<String>),
+    Distinct(Vec<String>),
+    MutuallyRequired(Vec<String>),
+    MutuallyExclusive(Vec<String>),
+    /// `mutually_exclusive_sets = { set1 = {…}, set2 = {…} }`.
+    MutuallyExclusiveSets { set1: Vec<String>, set2: Vec<String> },
+    Conditional {
+        if_field: String,
+        /// The `if_match` attributes, as a field definition of the `if_field`'s type.
+        if_match: Box<Field>,
+        then_field: String,
+        /// The `then_match` attributes (may carry `required = true`).
+        then_match: Box<Field>,
+        then_err: Option<String>,
+    },
+    ConditionalAtLeastOneOf {
+        if_field: String,
+        if_match: Box<Field>,
+        then_at_least_one_of: Vec<String>,
+        then_err: Option<String>,
+        else_match: Option<Box<Field>>,
+        else_then_at_least_one_of: Option<Vec<String>>,
+        else_then_err: Option<String>,
+    },
+    /// A `custom_entity_check` function: kept so lint can report it; never run.
+    CustomEntityCheck { field_sources: Vec<String> },
+}

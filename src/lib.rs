@@ -13,7 +13,12 @@
 //!   `handler.lua`, plus static checks on the Lua AST.
 //! * [`schema`] validates instance configs the way Kong does, filling defaults.
 
+pub mod cli;
+pub mod error;
+pub mod lint;
 pub mod lua;
 pub mod model;
 pub mod schema;
+pub mod settings;
 pub mod state;
+pub mod ui;

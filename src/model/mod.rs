@@ -61,7 +61,10 @@ pub enum LuaOrigin {
     /// A file of a plugin directory (`path:`): positions inside it are its own.
     File(Arc<PathBuf>),
     /// Inline in a state file: Lua line `n` is at `line_offset + n` of the state file.
-    Inline { file: Arc<PathBuf>, line_offset: usize },
+    Inline {
+        file: Arc<PathBuf>,
+        line_offset: usize,
+    },
 }
 
 impl LuaOrigin {

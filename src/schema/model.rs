@@ -313,7 +313,10 @@ pub enum EntityCheck {
     MutuallyRequired(Vec<String>),
     MutuallyExclusive(Vec<String>),
     /// `mutually_exclusive_sets = { set1 = {…}, set2 = {…} }`.
-    MutuallyExclusiveSets { set1: Vec<String>, set2: Vec<String> },
+    MutuallyExclusiveSets {
+        set1: Vec<String>,
+        set2: Vec<String>,
+    },
     Conditional {
         if_field: String,
         /// The `if_match` attributes, as a field definition of the `if_field`'s type.
@@ -333,5 +336,7 @@ pub enum EntityCheck {
         else_then_err: Option<String>,
     },
     /// A `custom_entity_check` function: kept so lint can report it; never run.
-    CustomEntityCheck { field_sources: Vec<String> },
+    CustomEntityCheck {
+        field_sources: Vec<String>,
+    },
 }

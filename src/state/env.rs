@@ -50,10 +50,7 @@ fn parse_env_call(inner: &str) -> Option<&str> {
     }
     let rest = rest.trim_start();
     let name = rest.strip_prefix('"')?.strip_suffix('"')?;
-    let valid = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     valid.then_some(name)
 }
 
@@ -71,22 +68,34 @@ mod tests {
 
     #[test]
     fn substitutes_and_collects_secrets() {
-        let (out, secrets) =
-            substitute("key=${{ env \"PLUGSYNC_KEY\" }}@${{env \"DECK_HOST\"}}", &env).unwrap();
+        let (out, secrets) = substitute(
+            "key=${{ env \"PLUGSYNC_KEY\" }}@${{env \"DECK_HOST\"}}",
+            &env,
+        )
+        .unwrap();
         assert_eq!(out, "key=s3cret@example.com");
         assert_eq!(secrets, vec!["s3cret", "example.com"]);
     }
 
     #[test]
     fn text_without_templates_is_unchanged() {
-        assert_eq!(substitute("plain", &env).unwrap(), ("plain".to_string(), vec![]));
+        assert_eq!(
+            substitute("plain", &env).unwrap(),
+            ("plain".to_string(), vec![])
+        );
     }
 
     #[test]
     fn errors_name_the_problem() {
         let cases = [
-            ("${{ env \"PLUGSYNC_MISSING\" }}", "PLUGSYNC_MISSING is not set"),
-            ("${{ env \"HOME\" }}", "only variables named PLUGSYNC_* or DECK_*"),
+            (
+                "${{ env \"PLUGSYNC_MISSING\" }}",
+                "PLUGSYNC_MISSING is not set",
+            ),
+            (
+                "${{ env \"HOME\" }}",
+                "only variables named PLUGSYNC_* or DECK_*",
+            ),
             ("${{ env PLUGSYNC_KEY }}", "malformed template"),
             ("${{ env \"PLUGSYNC_KEY\" ", "unterminated template"),
             ("${{ envx \"PLUGSYNC_KEY\" }}", "malformed template"),

@@ -51,10 +51,8 @@ pub fn load(paths: &[PathBuf], source: &dyn FileSource, env: EnvLookup<'_>) -> L
                 Ok(entries) => {
                     let before = files.len();
                     for e in entries {
-                        let is_yaml = matches!(
-                            e.extension().and_then(|x| x.to_str()),
-                            Some("yaml" | "yml")
-                        );
+                        let is_yaml =
+                            matches!(e.extension().and_then(|x| x.to_str()), Some("yaml" | "yml"));
                         if is_yaml && !source.is_dir(&e) {
                             files.push(e);
                         }
@@ -293,7 +291,10 @@ impl FileLoader<'_> {
             }
         };
         if let Some(i) = text.find('\0') {
-            self.error(pos_at_end(&text.as_bytes()[..i]), "the file holds a NUL byte");
+            self.error(
+                pos_at_end(&text.as_bytes()[..i]),
+                "the file holds a NUL byte",
+            );
             return None;
         }
         let root = match yaml::parse(&text) {
@@ -346,7 +347,10 @@ impl FileLoader<'_> {
                 }
                 "_transform" => {
                     if !matches!(v.value, NodeValue::Bool(_)) {
-                        self.error(v.pos, format!("_transform must be a boolean, found {}", v.kind()));
+                        self.error(
+                            v.pos,
+                            format!("_transform must be a boolean, found {}", v.kind()),
+                        );
                     }
                 }
                 "_workspace" => {
@@ -356,7 +360,10 @@ impl FileLoader<'_> {
                             "_workspace is ignored: pass --workspace NAME to target a Kong workspace",
                         );
                     } else {
-                        self.error(v.pos, format!("_workspace must be a string, found {}", v.kind()));
+                        self.error(
+                            v.pos,
+                            format!("_workspace must be a string, found {}", v.kind()),
+                        );
                     }
                 }
                 "_konnect" => parts.konnect_cp = self.konnect(v),
@@ -401,7 +408,10 @@ impl FileLoader<'_> {
             NodeValue::Seq(items) => items,
             NodeValue::Null => &[],
             _ => {
-                self.error(v.pos, format!("`{what}` must be a list, found {}", v.kind()));
+                self.error(
+                    v.pos,
+                    format!("`{what}` must be a list, found {}", v.kind()),
+                );
                 &[]
             }
         }
@@ -411,7 +421,10 @@ impl FileLoader<'_> {
         match &v.value {
             NodeValue::Map(entries) => Some(entries),
             _ => {
-                self.error(v.pos, format!("{what} must be a mapping, found {}", v.kind()));
+                self.error(
+                    v.pos,
+                    format!("{what} must be a mapping, found {}", v.kind()),
+                );
                 None
             }
         }
@@ -422,7 +435,10 @@ impl FileLoader<'_> {
         match &v.value {
             NodeValue::Str { value, .. } => self.substitute(value, v.pos),
             _ => {
-                self.error(v.pos, format!("`{what}` must be a string, found {}", v.kind()));
+                self.error(
+                    v.pos,
+                    format!("`{what}` must be a string, found {}", v.kind()),
+                );
                 None
             }
         }
@@ -448,7 +464,10 @@ impl FileLoader<'_> {
         match v.value {
             NodeValue::Bool(b) => Some(b),
             _ => {
-                self.error(v.pos, format!("`{what}` must be true or false, found {}", scalar_text(v)));
+                self.error(
+                    v.pos,
+                    format!("`{what}` must be true or false, found {}", scalar_text(v)),
+                );
                 None
             }
         }
@@ -627,7 +646,10 @@ impl FileLoader<'_> {
         let base = self.file.parent().unwrap_or(Path::new("")).to_path_buf();
         let dir = base.join(rel);
         let root = self.source.containment_root(&self.file);
-        let escape_hint = "plugin directories must stay inside the repository that holds the state file";
+        let escape_hint = format!(
+            "plugin directories must stay inside {} (the repository's root, or the state file's directory outside a repository)",
+            root.display()
+        );
         let resolved = match self.source.resolve(&dir) {
             Ok(p) => p,
             Err(e) => {
@@ -641,13 +663,9 @@ impl FileLoader<'_> {
                 Diagnostic::error(
                     RULE_YAML,
                     span,
-                    format!(
-                        "plugin path `{rel}` leads outside {} (to {})",
-                        root.display(),
-                        resolved.display()
-                    ),
+                    format!("plugin path `{rel}` leads outside the repository that holds the state file"),
                 )
-                .with_hint(escape_hint),
+                .with_hint(escape_hint.clone()),
             );
             return None;
         }
@@ -666,7 +684,7 @@ impl FileLoader<'_> {
         for e in &entries {
             let fname = e.file_name().and_then(|f| f.to_str()).unwrap_or("");
             if fname != "handler.lua" && fname != "schema.lua" {
-                extra.push(e.clone());
+                extra.push(tidy(e));
             }
         }
         let mut read = |fname: &str| -> Option<LuaSource> {
@@ -677,15 +695,15 @@ impl FileLoader<'_> {
             }
             match self.source.resolve(&path) {
                 Ok(r) if r.starts_with(&root) => {}
-                Ok(r) => {
+                Ok(_) => {
                     let span = self.span(pos);
                     self.diags.push(
                         Diagnostic::error(
                             RULE_YAML,
                             span,
-                            format!("`{rel}/{fname}` leads outside {} (to {})", root.display(), r.display()),
+                            format!("`{rel}/{fname}` is a link that leads outside the repository that holds the state file"),
                         )
-                        .with_hint(escape_hint),
+                        .with_hint(escape_hint.clone()),
                     );
                     return None;
                 }
@@ -704,7 +722,7 @@ impl FileLoader<'_> {
             match String::from_utf8(bytes) {
                 Ok(text) => Some(LuaSource {
                     text,
-                    origin: LuaOrigin::File(Arc::new(path)),
+                    origin: LuaOrigin::File(Arc::new(tidy(&path))),
                 }),
                 Err(_) => {
                     self.error(pos, format!("`{rel}/{fname}` is not valid UTF-8"));
@@ -742,7 +760,10 @@ impl FileLoader<'_> {
                 "instance_name" => p.instance_name = self.string(v, "instance_name"),
                 "config" => {
                     if !matches!(v.value, NodeValue::Map(_) | NodeValue::Null) {
-                        self.error(v.pos, format!("`config` must be a mapping, found {}", v.kind()));
+                        self.error(
+                            v.pos,
+                            format!("`config` must be a mapping, found {}", v.kind()),
+                        );
                         continue;
                     }
                     let mut spans = vec![("config".to_string(), self.span(k.pos))];
@@ -778,7 +799,10 @@ impl FileLoader<'_> {
             }
         }
         let Some(name) = name else {
-            self.error(item.pos, "a plugin instance needs a `name` (the custom plugin it runs)");
+            self.error(
+                item.pos,
+                "a plugin instance needs a `name` (the custom plugin it runs)",
+            );
             return None;
         };
         p.name = name;
@@ -844,6 +868,23 @@ impl FileLoader<'_> {
             _ => value.clone(),
         }
     }
+}
+
+/// `path` with `.` and `name/..` pairs removed, for display: the file was read (and its
+/// containment checked) through the path as written.
+fn tidy(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out.iter().collect()
 }
 
 fn scalar_text(v: &Node) -> String {

@@ -353,7 +353,11 @@ impl MarkedEventReceiver for Builder {
 }
 
 /// Resolves a scalar with YAML 1.2's core schema; quoted and block scalars are strings.
-fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Result<NodeValue, String> {
+fn resolve_scalar(
+    text: String,
+    style: TScalarStyle,
+    tag: Option<&Tag>,
+) -> Result<NodeValue, String> {
     let block = matches!(style, TScalarStyle::Literal | TScalarStyle::Folded);
     if let Some(tag) = tag {
         let suffix = tag.suffix.as_str();
@@ -370,10 +374,7 @@ fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Resul
                 other => Err(format!("unsupported YAML tag !!{other}")),
             };
         }
-        return Err(format!(
-            "unsupported YAML tag {}{}",
-            tag.handle, tag.suffix
-        ));
+        return Err(format!("unsupported YAML tag {}{}", tag.handle, tag.suffix));
     }
     if style != TScalarStyle::Plain {
         return Ok(NodeValue::Str { value: text, block });
@@ -486,7 +487,11 @@ mod tests {
     fn duplicate_keys_are_refused_with_both_lines() {
         let err = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(err.pos.line, 3);
-        assert!(err.message.contains("first written at line 1"), "{}", err.message);
+        assert!(
+            err.message.contains("first written at line 1"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -501,7 +506,9 @@ mod tests {
         let doc = parse("x: &a [1, 2]\ny: *a\n").unwrap();
         assert_eq!(get(&doc, "y").to_json().unwrap(), serde_json::json!([1, 2]));
 
-        let mut bomb = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let mut bomb = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
         let mut prev = 'a';
         for name in ['b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'] {
             bomb.push_str(&format!(

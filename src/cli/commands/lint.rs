@@ -1,0 +1,51 @@
+//! `plugsync lint`: load the state, run every rule, print the diagnostics.
+
+use clap::Args;
+
+use crate::cli::{CommonArgs, Format};
+use crate::error::Outcome;
+use crate::lint::{self, report, LintOptions};
+use crate::{settings, state};
+
+/// Arguments of `plugsync lint`.
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Modules a handler may `require` (comma-separated; mirrors Kong's untrusted_lua_sandbox_requires).
+    #[arg(long = "sandbox-requires", value_name = "A,B", value_delimiter = ',')]
+    pub sandbox_requires: Vec<String>,
+}
+
+/// Runs the lint.
+pub fn run(args: LintArgs) -> Outcome {
+    let printer = settings::printer(args.common.quiet, args.common.verbose);
+    let loaded = state::load(&args.common.state, &state::WorkTree, &settings::process_env);
+    let mut diags = loaded.diagnostics.clone();
+    let options = LintOptions {
+        sandbox_requires: args.sandbox_requires.clone(),
+    };
+    diags.extend(lint::lint(&loaded.state, &options));
+    diags.sort();
+    diags.dedup();
+    let summary = report::Summary::of(&diags);
+    match args.common.format {
+        Format::Text => {
+            printer.data(&report::text(&diags, printer.color_stdout));
+            let counts = format!(
+                "linted {} and {}: {}",
+                report::count(loaded.state.custom_plugins.len(), "custom plugin"),
+                report::count(loaded.state.plugins.len(), "instance"),
+                summary.line()
+            );
+            printer.status(&counts);
+        }
+        Format::Json => printer.data(&report::json(&diags)),
+        Format::Markdown => printer.data(&report::markdown(&diags)),
+    }
+    if summary.errors > 0 {
+        Outcome::Failure
+    } else {
+        Outcome::Success
+    }
+}

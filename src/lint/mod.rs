@@ -1,0 +1,170 @@
+//! `plugsync lint`: every offline check of the state, as [`Diagnostic`]s.
+//!
+//! Loading (`state`) reports the `yaml` and `duplicate-name` rules; this module evaluates each
+//! custom plugin once in the Lua sandbox ([`analyse`]) and runs the rules of [`rules::RULES`]
+//! over the results. The same analysis serves the planner and the local control plane, so a
+//! plugin that lints clean is one they accept.
+
+pub mod report;
+pub mod rules;
+
+use std::collections::BTreeMap;
+
+use crate::lua::{self, Finding, HandlerInfo, SandboxError};
+use crate::model::{CustomPluginDecl, DesiredState, LuaSource};
+pub use crate::model::{Diagnostic, Severity};
+use crate::schema::PluginSchema;
+
+/// Largest handler or schema a control plane accepts (Konnect: 100 KB per file).
+pub const MAX_LUA_BYTES: usize = 102_400;
+
+/// Options of a lint run.
+#[derive(Debug, Clone, Default)]
+pub struct LintOptions {
+    /// Modules a handler may `require` (Kong's `untrusted_lua_sandbox_requires`).
+    pub sandbox_requires: Vec<String>,
+}
+
+/// What the sandbox and the static checks made of one custom plugin.
+#[derive(Debug)]
+pub struct PluginAnalysis<'a> {
+    pub decl: &'a CustomPluginDecl,
+    /// Syntax errors of handler.lua (positions within it).
+    pub handler_syntax: Vec<Finding>,
+    /// Syntax errors of schema.lua.
+    pub schema_syntax: Vec<Finding>,
+    /// The evaluated schema; `None` when it has syntax errors.
+    pub schema: Option<Result<PluginSchema, SandboxError>>,
+    /// The loaded handler; `None` when it has syntax errors.
+    pub handler: Option<Result<HandlerInfo, SandboxError>>,
+    /// Static findings in handler.lua.
+    pub handler_findings: Vec<Finding>,
+    /// Static findings in schema.lua.
+    pub schema_findings: Vec<Finding>,
+}
+
+impl PluginAnalysis<'_> {
+    /// The schema, when it evaluated.
+    pub fn schema(&self) -> Option<&PluginSchema> {
+        match &self.schema {
+            Some(Ok(s)) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Everything the rules look at.
+#[derive(Debug)]
+pub struct Context<'a> {
+    pub state: &'a DesiredState,
+    pub options: &'a LintOptions,
+    /// One analysis per declared custom plugin, in declaration order.
+    pub plugins: Vec<PluginAnalysis<'a>>,
+}
+
+impl<'a> Context<'a> {
+    /// The analysis of the custom plugin named `name` (the first one declared).
+    pub fn plugin(&self, name: &str) -> Option<&PluginAnalysis<'a>> {
+        self.plugins.iter().find(|p| p.decl.name == name)
+    }
+
+    /// Evaluated schemas by plugin name (the first declaration of a name wins).
+    pub fn schemas(&self) -> BTreeMap<&str, &PluginSchema> {
+        let mut out = BTreeMap::new();
+        for p in &self.plugins {
+            if let Some(s) = p.schema() {
+                out.entry(p.decl.name.as_str()).or_insert(s);
+            }
+        }
+        out
+    }
+}
+
+fn chunk_name(src: &LuaSource, plugin: &str, file: &str) -> String {
+    match &src.origin {
+        crate::model::LuaOrigin::File(p) => p.display().to_string(),
+        crate::model::LuaOrigin::Inline { .. } => format!("{plugin}/{file}"),
+    }
+}
+
+/// Evaluates one custom plugin: syntax, sandbox evaluation and static checks.
+pub fn analyse<'a>(decl: &'a CustomPluginDecl, options: &LintOptions) -> PluginAnalysis<'a> {
+    let handler_syntax = lua::syntax_errors(&decl.handler.text);
+    let schema_syntax = lua::syntax_errors(&decl.schema.text);
+    let schema = schema_syntax.is_empty().then(|| {
+        lua::evaluate_schema(
+            &decl.schema.text,
+            &chunk_name(&decl.schema, &decl.name, "schema.lua"),
+        )
+    });
+    let handler = handler_syntax.is_empty().then(|| {
+        lua::load_handler(
+            &decl.handler.text,
+            &chunk_name(&decl.handler, &decl.name, "handler.lua"),
+        )
+    });
+    let handler_findings = if handler_syntax.is_empty() {
+        lua::handler_findings(&decl.handler.text, &options.sandbox_requires)
+    } else {
+        Vec::new()
+    };
+    let schema_findings = if schema_syntax.is_empty() {
+        lua::schema_findings(&decl.schema.text)
+    } else {
+        Vec::new()
+    };
+    PluginAnalysis {
+        decl,
+        handler_syntax,
+        schema_syntax,
+        schema,
+        handler,
+        handler_findings,
+        schema_findings,
+    }
+}
+
+/// Analyses every custom plugin, spread over the machine's cores.
+pub fn analyse_all<'a>(state: &'a DesiredState, options: &LintOptions) -> Vec<PluginAnalysis<'a>> {
+    let decls = &state.custom_plugins;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(decls.len().max(1));
+    if threads <= 1 {
+        return decls.iter().map(|d| analyse(d, options)).collect();
+    }
+    let chunk = decls.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = decls
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|d| analyse(d, options)).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("lint worker panicked"))
+            .collect()
+    })
+}
+
+/// Runs every rule over the state; returns the diagnostics sorted by place.
+pub fn lint(state: &DesiredState, options: &LintOptions) -> Vec<Diagnostic> {
+    let ctx = Context {
+        state,
+        options,
+        plugins: analyse_all(state, options),
+    };
+    let mut out = Vec::new();
+    for rule in rules::RULES {
+        if let Some(check) = rule.check {
+            check(&ctx, &mut out);
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests;

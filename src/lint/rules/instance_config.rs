@@ -1,0 +1,31 @@
+//! `instance-config`: each instance config validates against its plugin's schema, as Kong
+//! validates it.
+
+use super::Rule;
+use crate::lint::{Context, Diagnostic};
+use crate::schema::validate;
+
+pub const RULE: Rule = Rule {
+    id: "instance-config",
+    summary: "an instance config breaks its schema (types, required, defaults, one_of, between, len_*, match*, entity checks, …)",
+    check: Some(check),
+};
+
+fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+    let schemas = ctx.schemas();
+    for inst in &ctx.state.plugins {
+        let Some(schema) = schemas.get(inst.name.as_str()) else {
+            continue;
+        };
+        if let Err(errors) = validate::process_config(schema, inst.config.as_ref()) {
+            for e in errors {
+                out.push(Diagnostic::error(
+                    RULE.id,
+                    inst.span_of(&e.path),
+                    ctx.state
+                        .mask(&format!("{}: {}: {}", inst.label(), e.path, e.message)),
+                ));
+            }
+        }
+    }
+}

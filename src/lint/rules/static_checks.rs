@@ -1,0 +1,71 @@
+//! `init-worker`, `timer`, `filesystem`, `require`: what the Lua AST shows a streamed plugin
+//! may not do.
+
+use super::Rule;
+use crate::lint::{Context, Diagnostic};
+
+pub const INIT_WORKER: Rule = Rule {
+    id: "init-worker",
+    summary: "the handler implements the init_worker phase",
+    check: Some(init_worker),
+};
+pub const TIMER: Rule = Rule {
+    id: "timer",
+    summary: "the handler creates timers (ngx.timer.at, ngx.timer.every, kong.timer)",
+    check: Some(timer),
+};
+pub const FILESYSTEM: Rule = Rule {
+    id: "filesystem",
+    summary:
+        "the handler or schema touches the filesystem or processes (io.*, os.execute, loadfile, …)",
+    check: Some(filesystem),
+};
+pub const REQUIRE: Rule = Rule {
+    id: "require",
+    summary: "the schema requires anything but kong.db.schema.typedefs, or the handler a module not allowed by --sandbox-requires",
+    check: Some(require),
+};
+
+fn hint(rule: &str) -> Option<&'static str> {
+    Some(match rule {
+        "init-worker" => "streamed plugins cannot run in the init_worker phase; do the work lazily in access or another request phase",
+        "timer" => "streamed plugins cannot create timers",
+        "filesystem" => "streamed plugins have no filesystem or process access",
+        "require" => "allow a handler module with --sandbox-requires NAME (as Kong's untrusted_lua_sandbox_requires); a schema may require only kong.db.schema.typedefs",
+        _ => return None,
+    })
+}
+
+fn emit(ctx: &Context<'_>, rule: &'static str, out: &mut Vec<Diagnostic>) {
+    for p in &ctx.plugins {
+        for (what, src, findings) in [
+            ("handler", &p.decl.handler, &p.handler_findings),
+            ("schema", &p.decl.schema, &p.schema_findings),
+        ] {
+            for f in findings.iter().filter(|f| f.rule == rule) {
+                let mut d = Diagnostic::error(
+                    rule,
+                    src.origin.span(f.line, f.column),
+                    format!("{what} of `{}`: {}", p.decl.name, f.message),
+                );
+                if let Some(h) = hint(rule) {
+                    d = d.with_hint(h);
+                }
+                out.push(d);
+            }
+        }
+    }
+}
+
+fn init_worker(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+    emit(ctx, INIT_WORKER.id, out);
+}
+fn timer(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+    emit(ctx, TIMER.id, out);
+}
+fn filesystem(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+    emit(ctx, FILESYSTEM.id, out);
+}
+fn require(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+    emit(ctx, REQUIRE.id, out);
+}

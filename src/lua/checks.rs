@@ -1,0 +1,570 @@
+//! Static checks on the Lua AST (full_moon, LuaJIT syntax): nothing is run.
+//!
+//! Names are matched syntactically on dotted chains (`ngx.timer.at`, `io["open"]`,
+//! `kong.timer:named_at`), whether called or only referenced (`local at = ngx.timer.at`), so
+//! simple aliasing does not hide them; a local variable that shadows `io` or `ngx` is not
+//! told apart.
+
+use full_moon::ast::{
+    Call, Expression, Field, FunctionArgs, FunctionCall, FunctionDeclaration, Index, Prefix,
+    Suffix, Var, VarExpression,
+};
+use full_moon::tokenizer::{Position, TokenReference, TokenType};
+use full_moon::visitors::Visitor;
+use full_moon::LuaVersion;
+
+use super::{depth, TYPEDEFS_MODULE};
+
+/// One finding of a static check, at a 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The lint rule id: `lua-syntax`, `init-worker`, `timer`, `filesystem` or `require`.
+    pub rule: &'static str,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
+    /// What was found, as a lowercase phrase.
+    pub message: String,
+}
+
+/// The first syntax error of `source`, if it does not parse as LuaJIT (rule `lua-syntax`).
+///
+/// Only the first error is reported: the ones after it are usually consequences of it.
+pub fn syntax_errors(source: &str) -> Vec<Finding> {
+    let parsed = with_ast(source, |result| {
+        let first = result.errors().iter().min_by_key(|e| {
+            let (start, _) = e.range();
+            (start.line(), start.character())
+        });
+        first.map(|error| {
+            let (start, _) = error.range();
+            let message = match error {
+                full_moon::Error::AstError(e) => e.error_message().to_string(),
+                full_moon::Error::TokenizerError(e) => e.error().to_string(),
+            };
+            Finding {
+                rule: "lua-syntax",
+                line: start.line().max(1),
+                column: start.character().max(1),
+                message,
+            }
+        })
+    });
+    match parsed {
+        Ok(first) => first.into_iter().collect(),
+        Err(finding) => vec![finding],
+    }
+}
+
+/// Stack for parsing files that nest deeper than [`depth::INLINE_LEVELS`]: full_moon's parser,
+/// visitors and drop are recursive (up to ~17 KB per level for nested functions), and
+/// [`depth::MAX_LEVELS`] levels must fit with room to spare.
+const PARSER_STACK: usize = 64 * 1024 * 1024;
+
+/// Parses `source` (LuaJIT syntax) and runs `f` on the result, on a thread with a large stack
+/// when the file nests deeply. A file nesting beyond [`depth::MAX_LEVELS`] is not parsed: the
+/// error is a `lua-syntax` finding.
+fn with_ast<T: Send>(
+    source: &str,
+    f: impl FnOnce(&full_moon::ast::AstResult) -> T + Send,
+) -> Result<T, Finding> {
+    let nesting = depth::nesting(source);
+    if let Some((line, column)) = nesting.too_deep_at {
+        return Err(Finding {
+            rule: "lua-syntax",
+            line,
+            column,
+            message: format!(
+                "the code nests more than {} levels deep (LuaJIT allows at most 200 syntax levels)",
+                depth::MAX_LEVELS
+            ),
+        });
+    }
+    let run = move || f(&full_moon::parse_fallible(source, LuaVersion::luajit()));
+    if nesting.max <= depth::INLINE_LEVELS {
+        return Ok(run());
+    }
+    let failed = |what: String| Finding {
+        rule: "lua-syntax",
+        line: 1,
+        column: 1,
+        message: format!("the file could not be checked: {what}"),
+    };
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("plugsync-lua-parser".into())
+            .stack_size(PARSER_STACK)
+            .spawn_scoped(scope, run)
+            .map_err(|e| failed(format!("cannot start the parser thread: {e}")))?;
+        handle
+            .join()
+            .map_err(|_| failed("the parser thread failed".to_string()))
+    })
+}
+
+/// Checks a `handler.lua`: `init-worker`, `timer`, `filesystem`, and `require` of any module not
+/// in `allowed_requires` (Kong's `untrusted_lua_sandbox_requires`). Syntax errors are not
+/// reported here (see [`syntax_errors`]); the rules still run on what parsed, except for a file
+/// nesting too deeply to parse safely (reported by [`syntax_errors`]).
+pub fn handler_findings(source: &str, allowed_requires: &[String]) -> Vec<Finding> {
+    run(source, Kind::Handler, allowed_requires)
+}
+
+/// Checks a `schema.lua`: `filesystem`, and `require` of anything but
+/// `kong.db.schema.typedefs`. Syntax errors are not reported here.
+pub fn schema_findings(source: &str) -> Vec<Finding> {
+    run(source, Kind::Schema, &[])
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Schema,
+    Handler,
+}
+
+fn run(source: &str, kind: Kind, allowed: &[String]) -> Vec<Finding> {
+    let findings = with_ast(source, |result| {
+        let mut collector = Collector {
+            kind,
+            allowed,
+            findings: Vec::new(),
+        };
+        collector.visit_ast(result.ast());
+        collector.findings
+    });
+    let mut findings = findings.unwrap_or_default();
+    findings.sort_by(|a, b| (a.line, a.column, a.rule).cmp(&(b.line, b.column, b.rule)));
+    findings.dedup();
+    findings
+}
+
+struct Collector<'a> {
+    kind: Kind,
+    allowed: &'a [String],
+    findings: Vec<Finding>,
+}
+
+fn identifier(token: &TokenReference) -> Option<String> {
+    match token.token_type() {
+        TokenType::Identifier { identifier } => Some(identifier.to_string()),
+        _ => None,
+    }
+}
+
+fn string_literal(expression: &Expression) -> Option<String> {
+    match expression {
+        Expression::String(token) => literal(token),
+        Expression::Parentheses { expression, .. } => string_literal(expression),
+        _ => None,
+    }
+}
+
+fn literal(token: &TokenReference) -> Option<String> {
+    match token.token_type() {
+        TokenType::StringLiteral { literal, .. } => Some(literal.to_string()),
+        _ => None,
+    }
+}
+
+/// The statically known dotted chain of a prefix and its suffixes (`ngx`, `timer`, `at`),
+/// stopping at the first call or computed index, with the position of its first name.
+fn chain<'s>(
+    prefix: &Prefix,
+    suffixes: impl Iterator<Item = &'s Suffix>,
+) -> Option<(Vec<String>, Position)> {
+    let Prefix::Name(token) = prefix else {
+        return None;
+    };
+    let mut names = vec![identifier(token)?];
+    for suffix in suffixes {
+        match suffix {
+            Suffix::Index(Index::Dot { name, .. }) => match identifier(name) {
+                Some(n) => names.push(n),
+                None => break,
+            },
+            Suffix::Index(Index::Brackets { expression, .. }) => match string_literal(expression) {
+                Some(n) => names.push(n),
+                None => break,
+            },
+            Suffix::Call(Call::MethodCall(method)) => {
+                if let Some(n) = identifier(method.name()) {
+                    names.push(n);
+                }
+                break;
+            }
+            _ => break,
+        }
+    }
+    Some((names, token.token().start_position()))
+}
+
+/// The call arguments when they are a plain call (`f(…)`, `f "…"`, `f {…}`).
+fn call_arguments(args: &FunctionArgs) -> Vec<Option<String>> {
+    match args {
+        FunctionArgs::String(token) => vec![literal(token)],
+        FunctionArgs::Parentheses { arguments, .. } => {
+            arguments.iter().map(string_literal).collect()
+        }
+        _ => vec![None],
+    }
+}
+
+impl Collector<'_> {
+    fn push(&mut self, rule: &'static str, position: Position, message: String) {
+        if position.line() == 0 {
+            return; // a phantom token of a partial AST
+        }
+        self.findings.push(Finding {
+            rule,
+            line: position.line(),
+            column: position.character().max(1),
+            message,
+        });
+    }
+
+    /// Rules on a dotted chain: `filesystem` (both files) and `timer` (handlers).
+    fn check_chain(&mut self, names: &[String], position: Position) {
+        let dotted = names.join(".");
+        let parts: Vec<&str> = names.iter().map(String::as_str).collect();
+        let filesystem = matches!(
+            parts.as_slice(),
+            ["io", ..]
+                | ["os", "remove" | "rename" | "tmpname" | "execute", ..]
+                | ["loadfile" | "dofile", ..]
+        );
+        if filesystem {
+            self.push(
+                "filesystem",
+                position,
+                format!("`{dotted}` touches the filesystem or processes, which streamed plugins cannot do"),
+            );
+        }
+        if self.kind == Kind::Handler {
+            let timer = matches!(
+                parts.as_slice(),
+                ["ngx", "timer"] | ["ngx", "timer", "at" | "every", ..] | ["kong", "timer", ..]
+            );
+            if timer {
+                self.push(
+                    "timer",
+                    position,
+                    format!("`{dotted}` creates timers, which streamed plugins cannot do"),
+                );
+            }
+        }
+    }
+
+    fn check_require(&mut self, module: Option<String>, position: Position) {
+        match module {
+            None => self.push(
+                "require",
+                position,
+                "`require` with a computed module name cannot be checked against the allowed modules"
+                    .to_string(),
+            ),
+            Some(module) => match self.kind {
+                Kind::Schema if module != TYPEDEFS_MODULE => self.push(
+                    "require",
+                    position,
+                    format!("the schema requires '{module}'; a schema may only require '{TYPEDEFS_MODULE}'"),
+                ),
+                Kind::Handler if !self.allowed.contains(&module) => {
+                    let allowed = if self.allowed.is_empty() {
+                        "no module is allowed".to_string()
+                    } else {
+                        format!("allowed: {}", self.allowed.join(", "))
+                    };
+                    self.push(
+                        "require",
+                        position,
+                        format!("the handler requires '{module}', which the sandbox does not allow ({allowed})"),
+                    )
+                }
+                _ => {}
+            },
+        }
+    }
+
+    fn check_init_worker(&mut self, name: &str, token: &TokenReference) {
+        if self.kind == Kind::Handler && name == "init_worker" {
+            self.push(
+                "init-worker",
+                token.token().start_position(),
+                "the handler implements `init_worker`, a phase streamed plugins cannot run in"
+                    .to_string(),
+            );
+        }
+    }
+}
+
+impl Visitor for Collector<'_> {
+    fn visit_function_call(&mut self, call: &FunctionCall) {
+        let Some((names, position)) = chain(call.prefix(), call.suffixes()) else {
+            return;
+        };
+        self.check_chain(&names, position);
+        let first_call = call.suffixes().find_map(|s| match s {
+            Suffix::Call(Call::AnonymousCall(args)) => Some(args),
+            _ => None,
+        });
+        let direct = names.len() == 1
+            && matches!(
+                call.suffixes().next(),
+                Some(Suffix::Call(Call::AnonymousCall(_)))
+            );
+        if let Some(args) = first_call {
+            if direct && names[0] == "require" {
+                let module = call_arguments(args).into_iter().next().flatten();
+                self.check_require(module, position);
+            }
+            // pcall(require, "x")
+            if direct && (names[0] == "pcall" || names[0] == "xpcall") {
+                if let FunctionArgs::Parentheses { arguments, .. } = args.as_ref() {
+                    let mut iter = arguments.iter();
+                    if let Some(Expression::Var(Var::Name(token))) = iter.next() {
+                        if identifier(token).as_deref() == Some("require") {
+                            let module = iter.next().and_then(string_literal);
+                            self.check_require(module, token.token().start_position());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn visit_var(&mut self, var: &Var) {
+        if let Var::Name(token) = var {
+            if let Some(name) = identifier(token) {
+                if matches!(name.as_str(), "io" | "loadfile" | "dofile") {
+                    self.check_chain(&[name], token.token().start_position());
+                }
+            }
+        }
+    }
+
+    fn visit_var_expression(&mut self, var: &VarExpression) {
+        if let Some((names, position)) = chain(var.prefix(), var.suffixes()) {
+            self.check_chain(&names, position);
+        }
+    }
+
+    fn visit_function_declaration(&mut self, declaration: &FunctionDeclaration) {
+        let name = declaration.name();
+        let token = match name.method_name() {
+            Some(method) => Some(method),
+            None if name.names().len() > 1 => name.names().iter().last(),
+            None => None,
+        };
+        if let Some(token) = token {
+            if let Some(n) = identifier(token) {
+                self.check_init_worker(&n, token);
+            }
+        }
+    }
+
+    fn visit_assignment(&mut self, assignment: &full_moon::ast::Assignment) {
+        for var in assignment.variables() {
+            let Var::Expression(expression) = var else {
+                continue;
+            };
+            match expression.suffixes().last() {
+                Some(Suffix::Index(Index::Dot { name, .. })) => {
+                    if let Some(n) = identifier(name) {
+                        self.check_init_worker(&n, name);
+                    }
+                }
+                Some(Suffix::Index(Index::Brackets { expression, .. })) => {
+                    if let (Some(n), Expression::String(token)) =
+                        (string_literal(expression), expression.as_ref())
+                    {
+                        self.check_init_worker(&n, token);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn visit_field(&mut self, field: &Field) {
+        match field {
+            Field::NameKey { key, .. } => {
+                if let Some(n) = identifier(key) {
+                    self.check_init_worker(&n, key);
+                }
+            }
+            Field::ExpressionKey { key, .. } => {
+                if let (Some(n), Expression::String(token)) = (string_literal(key), key.as_ref()) {
+                    self.check_init_worker(&n, token);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(findings: &[Finding]) -> Vec<(&'static str, usize, usize)> {
+        findings
+            .iter()
+            .map(|f| (f.rule, f.line, f.column))
+            .collect()
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        assert!(syntax_errors("return { a = 1 }").is_empty());
+        let found = syntax_errors("local x = 1\nlocal y = = 2\nfoo(");
+        assert_eq!(at(&found), [("lua-syntax", 2, 9)]);
+        assert_eq!(found[0].message, "expected an expression");
+        let found = syntax_errors("local s = \"unclosed\nreturn s");
+        assert_eq!(at(&found)[0].0, "lua-syntax");
+        assert_eq!(at(&found)[0].1, 1);
+    }
+
+    #[test]
+    fn luajit_syntax_parses() {
+        assert!(syntax_errors("goto done\n::done::\nlocal n = 0x10").is_empty());
+    }
+
+    #[test]
+    fn timers_are_found_called_or_referenced() {
+        let source = "local t = ngx.timer\n\
+                      local at = ngx[\"timer\"].at\n\
+                      kong.timer:named_every('x', 1, f)\n\
+                      ngx.timer.running_count()\n\
+                      local every = ngx.timer.every";
+        assert_eq!(
+            at(&handler_findings(source, &[])),
+            [
+                ("timer", 1, 11),
+                ("timer", 2, 12),
+                ("timer", 3, 1),
+                ("timer", 5, 15)
+            ]
+        );
+        assert!(
+            schema_findings(source).is_empty(),
+            "timers are a handler rule"
+        );
+    }
+
+    #[test]
+    fn init_worker_in_every_spelling() {
+        let source = "local H = {}\n\
+                      function H:init_worker() end\n\
+                      function H.init_worker() end\n\
+                      H.init_worker = nil\n\
+                      H[\"init_worker\"] = nil\n\
+                      return { [\"init_worker\"] = 1, init_worker = 2 }\n\
+                      local function init_worker() end";
+        assert_eq!(
+            at(&handler_findings(source, &[])),
+            [
+                ("init-worker", 2, 12),
+                ("init-worker", 3, 12),
+                ("init-worker", 4, 3),
+                ("init-worker", 5, 3),
+                ("init-worker", 6, 11),
+                ("init-worker", 6, 31),
+            ]
+        );
+    }
+
+    #[test]
+    fn filesystem_in_both_files() {
+        let source = "local f = io.open('x')\n\
+                      local p = io[\"popen\"]\n\
+                      os.remove('x') os.rename('a', 'b') os.tmpname() os.execute('ls')\n\
+                      local ok = os.time() and os.getenv\n\
+                      local lf, df = loadfile, dofile\n\
+                      local alias = io";
+        let expected = [
+            ("filesystem", 1, 11),
+            ("filesystem", 2, 11),
+            ("filesystem", 3, 1),
+            ("filesystem", 3, 16),
+            ("filesystem", 3, 36),
+            ("filesystem", 3, 49),
+            ("filesystem", 5, 16),
+            ("filesystem", 5, 26),
+            ("filesystem", 6, 15),
+        ];
+        assert_eq!(at(&schema_findings(source)), expected);
+        assert_eq!(at(&handler_findings(source, &[])), expected);
+        assert!(schema_findings(source)[0].message.contains("`io.open`"));
+    }
+
+    #[test]
+    fn schema_requires_only_typedefs() {
+        let source = "local t = require \"kong.db.schema.typedefs\"\n\
+                      local t2 = require('kong.db.schema.typedefs')\n\
+                      local c = require 'cjson'\n\
+                      local d = require(name)";
+        let found = schema_findings(source);
+        assert_eq!(at(&found), [("require", 3, 11), ("require", 4, 11)]);
+        assert_eq!(
+            found[0].message,
+            "the schema requires 'cjson'; a schema may only require 'kong.db.schema.typedefs'"
+        );
+    }
+
+    #[test]
+    fn handler_requires_follow_the_allow_list() {
+        let source = "local a = require 'cjson.safe'\nlocal b = require 'resty.http'\nlocal ok, c = pcall(require, 'x')";
+        let allowed = vec!["cjson.safe".to_string()];
+        let found = handler_findings(source, &allowed);
+        assert_eq!(at(&found), [("require", 2, 11), ("require", 3, 21)]);
+        assert_eq!(
+            found[0].message,
+            "the handler requires 'resty.http', which the sandbox does not allow (allowed: cjson.safe)"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_a_finding_not_a_crash() {
+        for source in [
+            format!("return {}1{}", "(".repeat(100_000), ")".repeat(100_000)),
+            "return function() return ".repeat(20_000),
+            "do ".repeat(50_000),
+        ] {
+            let found = syntax_errors(&source);
+            assert_eq!(found.len(), 1);
+            assert_eq!(found[0].line, 1);
+            assert!(
+                found[0].message.contains("nests more than 1000 levels"),
+                "{found:?}"
+            );
+            assert!(handler_findings(&source, &[]).is_empty());
+        }
+    }
+
+    #[test]
+    fn moderately_deep_files_parse_on_the_large_stack() {
+        // Deeper than the inline limit and than a 2 MiB stack allows, within the scan limit.
+        let source = format!(
+            "{}os.execute('x'){}",
+            "local f = function() ".repeat(300),
+            " end".repeat(300)
+        );
+        let check = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || (syntax_errors(&source), schema_findings(&source)))
+            .expect("thread")
+            .join()
+            .expect("no overflow");
+        assert!(check.0.is_empty(), "{:?}", check.0);
+        assert_eq!(check.1.len(), 1);
+        assert_eq!(check.1[0].rule, "filesystem");
+    }
+
+    #[test]
+    fn checks_still_run_when_the_file_does_not_parse() {
+        let source = "os.execute('x')\nlocal = broken";
+        assert_eq!(at(&schema_findings(source)), [("filesystem", 1, 1)]);
+        assert_eq!(at(&syntax_errors(source)), [("lua-syntax", 2, 7)]);
+    }
+}

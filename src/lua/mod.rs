@@ -1,0 +1,154 @@
+//! The Lua sandbox: evaluates `schema.lua` into the schema model and loads `handler.lua`, plus
+//! static checks on the Lua AST.
+//!
+//! This is where plugin code meets plugsync. `state` hands it the two Lua files of a custom
+//! plugin; it returns values the pure core works with: a [`PluginSchema`] for `schema` (config
+//! validation, change classification), a [`HandlerInfo`] and [`Finding`]s for `lint`.
+//!
+//! * [`evaluate_schema`] runs `schema.lua` in a fresh Lua 5.1 state (the vendored interpreter
+//!   whose numbers and API match LuaJIT's) and converts the returned table, enforcing Kong's
+//!   metaschema with Kong-like messages that name the offending field path.
+//! * [`load_handler`] runs `handler.lua` the same way, with absorbing stubs for `kong`, `ngx` and
+//!   every `require`, and reports `PRIORITY`, `VERSION` and the phase functions.
+//! * [`syntax_errors`], [`schema_findings`] and [`handler_findings`] parse with full_moon (LuaJIT
+//!   syntax) and never run anything.
+//!
+//! # The sandbox
+//!
+//! Each evaluation gets its own state (so any thread may evaluate; nothing is shared) with the
+//! base library minus `dofile`, `loadfile`, `load`, `loadstring`, `collectgarbage`, `gcinfo`,
+//! `getfenv`, `setfenv`, `newproxy` and `module`; `print` does nothing; `string` without `dump`
+//! (the string metatable indexes that same table); `table`; `math`; `coroutine`. There is no
+//! `io`, `os`, `debug`, `package`, `ffi` or `jit`, and source is loaded as text only (never
+//! bytecode). `ngx` is a stub with the real `ngx.null`, nginx constants and
+//! `ngx.config.subsystem = "http"`; `kong` is a stub reporting version 3.15.
+//!
+//! Limits: [`MEMORY_LIMIT`] bytes of Lua memory, [`INSTRUCTION_LIMIT`] VM instructions and
+//! [`TIME_LIMIT`] of wall-clock time (checked every [`HOOK_INTERVAL`] instructions). Once the
+//! budget or the memory is spent, `pcall`, `xpcall` and `coroutine.resume` re-raise instead of
+//! catching, so a script cannot outlive its budget. C functions run without hooks, so those whose
+//! cost a script controls are bounded up front: `string.rep` results over 8 MiB, pattern
+//! functions whose estimated backtracking (subject length to the power of the pattern's
+//! quantifiers) exceeds 10⁸ steps, and `table.sort` on more than 100,000 elements are refused.
+//!
+//! # Builtin markers
+//!
+//! Kong's typedefs validate hosts, URLs, header names, … with Lua functions. The stand-in
+//! (`typedefs.lua`) puts a *marker* function in `custom_validator` instead: a function that
+//! accepts everything and whose identity is recorded, with a name, in a registry table only Rust
+//! can reach. The converter looks a `custom_validator` up in that registry: a marker becomes
+//! [`crate::schema::Builtin`] (names without a native check, such as `jwk`, are dropped); any other
+//! function sets [`crate::schema::Field::has_custom_validator`].
+
+mod checks;
+mod convert;
+mod depth;
+mod handler;
+mod sandbox;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use crate::schema::PluginSchema;
+
+pub use checks::{handler_findings, schema_findings, syntax_errors, Finding};
+pub use handler::HandlerInfo;
+
+/// Lua memory cap per evaluation, in bytes.
+pub const MEMORY_LIMIT: usize = 32 * 1024 * 1024;
+/// VM instructions one evaluation may execute.
+pub const INSTRUCTION_LIMIT: u64 = 20_000_000;
+/// Wall-clock time one evaluation may take.
+pub const TIME_LIMIT: Duration = Duration::from_millis(500);
+/// How often (in VM instructions) the budget is checked.
+pub const HOOK_INTERVAL: u32 = 1_000;
+
+/// The only module a schema may `require`.
+pub const TYPEDEFS_MODULE: &str = "kong.db.schema.typedefs";
+
+/// Why a Lua file could not be evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SandboxError {
+    /// The file does not compile.
+    #[error("syntax error on line {line}: {message}")]
+    Syntax {
+        /// 1-based line (0 when Lua did not say).
+        line: usize,
+        /// Lua's message, without the chunk name and line.
+        message: String,
+    },
+    /// The file raised an error while running.
+    #[error("runtime error: {message}")]
+    Runtime {
+        /// Lua's message, with the chunk name and line where Lua gives them.
+        message: String,
+    },
+    /// The file used more than [`MEMORY_LIMIT`] bytes.
+    #[error("the plugin sandbox's memory limit of {} MiB was exceeded", MEMORY_LIMIT / (1024 * 1024))]
+    Memory,
+    /// The file ran longer than [`INSTRUCTION_LIMIT`] instructions or [`TIME_LIMIT`].
+    #[error(
+        "the plugin sandbox's execution budget ({} instructions or {} ms) was exhausted",
+        INSTRUCTION_LIMIT,
+        TIME_LIMIT.as_millis()
+    )]
+    Budget,
+    /// The schema evaluated but breaks Kong's metaschema.
+    #[error("{message}")]
+    Metaschema {
+        /// What is wrong, starting with the field path (`config.timeout: …`).
+        message: String,
+    },
+    /// The schema required a module other than [`TYPEDEFS_MODULE`].
+    #[error("module '{name}' is not available in the plugin sandbox")]
+    ForbiddenModule {
+        /// The module name as written.
+        name: String,
+    },
+}
+
+impl SandboxError {
+    /// The 1-based line the error points at, when Lua gave one: the line of a syntax error, or
+    /// the `chunk:LINE:` prefix of a runtime error raised in the file itself.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            SandboxError::Syntax { line, .. } => (*line > 0).then_some(*line),
+            SandboxError::Runtime { message } => runtime_line(message),
+            _ => None,
+        }
+    }
+}
+
+/// The `LINE` of a message starting `chunk:LINE: …`.
+fn runtime_line(message: &str) -> Option<usize> {
+    let first_line = message.lines().next()?;
+    let (_, rest) = first_line.split_once(':')?;
+    let (digits, _) = rest.split_once(':')?;
+    digits.parse::<usize>().ok().filter(|n| *n > 0)
+}
+
+/// Evaluates the source of a `schema.lua` and converts the table it returns.
+///
+/// `chunk_name` (usually `schema.lua`) prefixes Lua's runtime error messages.
+pub fn evaluate_schema(source: &str, chunk_name: &str) -> Result<PluginSchema, SandboxError> {
+    let sandbox = sandbox::Sandbox::new(sandbox::Mode::Schema)?;
+    let value = sandbox.run(source, chunk_name)?;
+    convert::schema_from_value(&sandbox, value)
+        .map_err(|message| SandboxError::Metaschema { message })
+}
+
+/// Loads the source of a `handler.lua` and describes the table it returns.
+///
+/// A handler that returns something other than a table is not an error here: the result says
+/// `returned_table: false` and lint reports it.
+pub fn load_handler(source: &str, chunk_name: &str) -> Result<HandlerInfo, SandboxError> {
+    let sandbox = sandbox::Sandbox::new(sandbox::Mode::Handler)?;
+    let value = sandbox.run(source, chunk_name)?;
+    let info = handler::describe(&value);
+    if sandbox.budget_spent() {
+        return Err(SandboxError::Budget);
+    }
+    Ok(info)
+}

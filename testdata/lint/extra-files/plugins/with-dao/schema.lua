@@ -1,0 +1,1 @@
+return { name = "with-dao", fields = { { config = { type = "record", fields = {} } } } }

@@ -1,0 +1,1 @@
+return { name = "big", fields = { { config = { type = "record", fields = {} } } } }

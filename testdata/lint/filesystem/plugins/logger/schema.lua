@@ -1,0 +1,2 @@
+local path = os.tmpname()
+return { name = "logger", fields = { { config = { type = "record", fields = {} } } } }

@@ -1,0 +1,1 @@
+return { name = "warmup", fields = { { config = { type = "record", fields = {} } } } }

@@ -1,0 +1,6 @@
+return {
+  name = "broken",
+  fields = {
+    { config = { type = "record", fields = {} }
+  },
+}

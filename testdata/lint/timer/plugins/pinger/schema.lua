@@ -1,0 +1,1 @@
+return { name = "pinger", fields = { { config = { type = "record", fields = {} } } } }

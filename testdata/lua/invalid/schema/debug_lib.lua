@@ -1,0 +1,2 @@
+-- Uses the debug library.
+return debug.getinfo(1)

@@ -1,0 +1,2 @@
+-- Runs another file.
+return dofile("/etc/hosts")

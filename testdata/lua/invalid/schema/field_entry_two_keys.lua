@@ -1,0 +1,6 @@
+return {
+  name = "x",
+  fields = {
+    { config = { type = "record", fields = {} }, protocols = { type = "set", elements = { type = "string" } } },
+  },
+}

@@ -1,0 +1,1 @@
+return { name = "x", fields = { config = { type = "record", fields = {} } } }

@@ -1,0 +1,2 @@
+-- Compiles code at run time.
+return load("return 1")()

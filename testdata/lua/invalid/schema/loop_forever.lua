@@ -1,0 +1,3 @@
+-- Never returns.
+while true do end
+return { name = "loop", fields = {} }

@@ -1,0 +1,1 @@
+return { fields = { { config = { type = "record", fields = {} } } } }

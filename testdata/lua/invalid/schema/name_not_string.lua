@@ -1,0 +1,1 @@
+return { name = 42, fields = { { config = { type = "record", fields = {} } } } }

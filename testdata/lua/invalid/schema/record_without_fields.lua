@@ -1,0 +1,8 @@
+return {
+  name = "x",
+  fields = {
+    { config = { type = "record", fields = {
+        { redis = { type = "record" } },
+    } } },
+  },
+}

@@ -1,0 +1,2 @@
+-- Forgets to return the schema.
+local schema = { name = "x", fields = {} }

@@ -1,0 +1,2 @@
+-- Replaces an environment.
+setfenv(1, {})

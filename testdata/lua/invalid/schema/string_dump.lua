@@ -1,0 +1,2 @@
+-- Turns a function into bytecode.
+return string.dump(function() end)

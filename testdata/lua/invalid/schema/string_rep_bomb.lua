@@ -1,0 +1,3 @@
+-- One call asking for a gigabyte.
+local s = string.rep("x", 1024 * 1024 * 1024)
+return { name = s, fields = {} }

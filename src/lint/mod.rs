@@ -7,6 +7,7 @@
 
 pub mod report;
 pub mod rules;
+pub mod upload;
 
 use std::collections::BTreeMap;
 

@@ -13,12 +13,19 @@
 //!   `handler.lua`, plus static checks on the Lua AST.
 //! * [`schema`] validates instance configs the way Kong does, filling defaults.
 
+pub mod apply;
 pub mod cli;
+pub mod controlplane;
+pub mod diff;
 pub mod error;
 pub mod lint;
 pub mod lua;
 pub mod model;
+pub mod plan;
+pub mod render;
 pub mod schema;
+pub mod server;
 pub mod settings;
 pub mod state;
+pub mod target;
 pub mod ui;

@@ -2,6 +2,8 @@
 //! struct and a `run` that wires the pipeline stages together.
 
 pub mod commands;
+pub mod run;
+pub mod target;
 
 use std::path::PathBuf;
 
@@ -22,6 +24,18 @@ pub struct Cli {
 pub enum Command {
     /// Check state files offline: YAML, Lua syntax, streaming limits, schemas, instance configs.
     Lint(commands::lint::LintArgs),
+    /// Compute the plan against the target and render it (writes nothing).
+    Diff(commands::diff::DiffArgs),
+    /// Compute the plan, render it, and save it for a later `apply`.
+    Plan(commands::plan::PlanCmdArgs),
+    /// Apply a saved plan, unless the live state changed since it was made.
+    Apply(commands::apply::ApplyCmdArgs),
+    /// Plan and apply in one run.
+    Sync(commands::sync::SyncArgs),
+    /// Export the live custom plugins and instances in scope as state files.
+    Dump(commands::dump::DumpArgs),
+    /// Run the local control plane over HTTP.
+    Serve(commands::serve::ServeArgs),
 }
 
 /// Output format of a command's report.
@@ -74,5 +88,11 @@ pub fn main() -> Outcome {
     };
     match cli.command {
         Command::Lint(args) => commands::lint::run(args),
+        Command::Diff(args) => commands::diff::run(args),
+        Command::Plan(args) => commands::plan::run(args),
+        Command::Apply(args) => commands::apply::run(args),
+        Command::Sync(args) => commands::sync::run(args),
+        Command::Dump(args) => commands::dump::run(args),
+        Command::Serve(args) => commands::serve::run(args),
     }
 }

@@ -4,8 +4,11 @@
 //! `state` builds a [`DesiredState`]; `lint`, the planner and the local control plane read it.
 
 mod diagnostic;
+pub mod hash;
+pub mod live;
 
 pub use diagnostic::{Diagnostic, Severity, Span};
+pub use live::{LiveCustomPlugin, LivePlugin, LiveState, ScopeEntity, ScopeKind};
 
 use std::path::PathBuf;
 use std::sync::Arc;

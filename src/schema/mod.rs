@@ -3,6 +3,7 @@
 //! (`builtins`). Pure: no Lua, no I/O.
 
 pub mod builtins;
+pub mod classify;
 pub mod lua_pattern;
 pub mod model;
 pub mod validate;

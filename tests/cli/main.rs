@@ -1,6 +1,8 @@
 //! End-to-end tests: the `plugsync` binary run as users run it.
 
 mod lint;
+mod scenarios;
+mod serve;
 
 use std::path::{Path, PathBuf};
 

@@ -1,3 +1,9 @@
 //! One module per command.
 
+pub mod apply;
+pub mod diff;
+pub mod dump;
 pub mod lint;
+pub mod plan;
+pub mod serve;
+pub mod sync;

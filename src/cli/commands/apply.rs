@@ -1,0 +1,92 @@
+//! `plugsync apply FILE`: apply a saved plan, unless the live state changed since it was made.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::cli::run::{self, ApplyArgs};
+use crate::cli::target::TargetArgs;
+use crate::cli::Format;
+use crate::error::{CommandError, Outcome};
+use crate::plan::Plan;
+use crate::settings;
+
+/// Arguments of `plugsync apply`.
+#[derive(Debug, Args)]
+pub struct ApplyCmdArgs {
+    /// The plan file written by `plugsync plan --out`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Print only data and errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print more detail (repeatable).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// Runs the apply.
+pub fn run(args: ApplyCmdArgs) -> Outcome {
+    let printer = settings::printer(args.quiet, args.verbose);
+    match apply(&args, &printer) {
+        Ok(o) => o,
+        Err(e) => run::fail(&printer, e),
+    }
+}
+
+fn apply(args: &ApplyCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, CommandError> {
+    let text = std::fs::read_to_string(&args.file).map_err(|e| {
+        CommandError::new(format!("cannot read the plan {}: {e}", args.file.display()))
+    })?;
+    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
+        CommandError::new(format!(
+            "{} is not a plugsync plan: {e}",
+            args.file.display()
+        ))
+    })?;
+    if plan.format_version != crate::plan::FORMAT_VERSION {
+        return Err(CommandError::new(format!(
+            "the plan has format_version {}; this plugsync reads {}",
+            plan.format_version,
+            crate::plan::FORMAT_VERSION
+        )));
+    }
+    let backend = run::connect(&args.target, None, args.apply.rps, printer)?;
+    let info = backend.info();
+    if info.kind != plan.target.kind || info.control_plane != plan.target.control_plane {
+        return Err(CommandError::new(format!(
+            "the plan was made for {} control plane \"{}\" but the target is {} control plane \"{}\"",
+            plan.target.kind, plan.target.control_plane, info.kind, info.control_plane
+        ))
+        .with_hint("pass the same target flags as when the plan was made"));
+    }
+    let secrets = args.target.secrets();
+    let fetched = run::fetch(backend.as_ref(), &plan.select_tags, None, &secrets)?;
+    let now = crate::model::hash::fingerprint(&fetched.live);
+    if now != plan.fingerprint {
+        let mut e = CommandError::new(format!(
+            "the plan is stale: the control plane changed since it was made ({} now, {} in the plan); nothing was written",
+            now, plan.fingerprint
+        ))
+        .with_hint("make a new plan with `plugsync plan --out FILE` and review it");
+        e.outcome = Outcome::StalePlan;
+        return Err(e);
+    }
+    if !plan.has_changes() {
+        printer.status("the plan has no changes");
+        return Ok(Outcome::Success);
+    }
+    let report = run::apply_plan(backend.as_ref(), &plan, &args.apply, &secrets, printer)?;
+    let outcome = run::report_apply(&plan, &report, args.format, printer);
+    if outcome == Outcome::Success {
+        run::wait(backend.as_ref(), &args.apply, printer)?;
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,171 @@
+//! `plugsync serve`: open the local control plane's store and serve it over HTTP until SIGINT
+//! or SIGTERM. Wiring only: the HTTP layer is `crate::server`, the store `crate::controlplane`.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::Args;
+
+use crate::controlplane::ControlPlanes;
+use crate::error::{CommandError, Outcome};
+use crate::server::{self, AppState, Options, Token};
+use crate::settings;
+use crate::ui::Printer;
+
+/// Arguments of `plugsync serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one); a non-loopback address requires --token.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8001")]
+    pub listen: String,
+    /// The database file, created if missing (`:memory:` for an ephemeral store).
+    #[arg(long, value_name = "PATH", default_value = ".plugsync/local.db")]
+    pub data: String,
+    /// Require `Authorization: Bearer TOKEN` or `Kong-Admin-Token: TOKEN` on every request.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "PLUGSYNC_SERVE_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// For tests: answer this fraction (0..1) of requests with 429, 500, 503 or a dropped
+    /// connection, before or after the write commits.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = fraction)]
+    pub fault_rate: f64,
+    /// For tests: seed of the fault sequence (default: random, printed at start).
+    #[arg(long, value_name = "N")]
+    pub fault_seed: Option<u64>,
+    /// For tests: answer 429 with Retry-After above this many requests per second.
+    #[arg(long, value_name = "RPS", value_parser = positive)]
+    pub rate_limit: Option<f64>,
+}
+
+/// Parses a fraction in `0..=1`.
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("'{s}' is not a fraction between 0 and 1")),
+    }
+}
+
+/// Parses a positive finite number.
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() => Ok(n),
+        _ => Err(format!("'{s}' is not a positive number")),
+    }
+}
+
+/// Runs the server.
+pub fn run(args: ServeArgs) -> Outcome {
+    let printer = settings::printer(false, 0);
+    match serve(args, &printer) {
+        Ok(()) => Outcome::Success,
+        Err(e) => {
+            printer.error(&e.message, e.hint.as_deref());
+            e.outcome
+        }
+    }
+}
+
+/// Resolves `--listen` to the address to bind.
+fn listen_address(listen: &str) -> Result<SocketAddr, CommandError> {
+    let mut addrs = listen.to_socket_addrs().map_err(|e| {
+        CommandError::new(format!("cannot resolve --listen address '{listen}': {e}"))
+            .with_hint("give HOST:PORT, e.g. 127.0.0.1:8001")
+    })?;
+    addrs.next().ok_or_else(|| {
+        CommandError::new(format!(
+            "--listen address '{listen}' resolves to no address"
+        ))
+    })
+}
+
+fn serve(args: ServeArgs, printer: &Printer) -> Result<(), CommandError> {
+    let addr = listen_address(&args.listen)?;
+    let token = args.token.as_deref().filter(|t| !t.is_empty());
+    if args.token.is_some() && token.is_none() {
+        return Err(CommandError::new("--token must not be empty"));
+    }
+    if !addr.ip().is_loopback() && token.is_none() {
+        return Err(CommandError::new(format!(
+            "refusing to listen on non-loopback address {addr} without --token"
+        ))
+        .with_hint("pass --token TOKEN (or PLUGSYNC_SERVE_TOKEN), or listen on 127.0.0.1"));
+    }
+    let faults = (args.fault_rate > 0.0).then(|| {
+        let seed = args.fault_seed.unwrap_or_else(random_seed);
+        printer.warn(&format!(
+            "fault injection on: {} of requests fail (--fault-seed {seed})",
+            args.fault_rate
+        ));
+        (args.fault_rate, seed)
+    });
+    if let Some(rps) = args.rate_limit {
+        printer.status(&format!(
+            "rate limit on: {rps} requests per second, 429 above it"
+        ));
+    }
+    let store = ControlPlanes::open(&args.data)
+        .map_err(|e| CommandError::new(format!("cannot open the store at '{}': {e}", args.data)))?;
+    let state = AppState::new(Arc::new(store));
+    let default_cp = state.default_cp().to_string();
+    let options = Options {
+        token: token.map(Token::new),
+        faults,
+        rate_limit: args.rate_limit,
+    };
+    let app = server::router(state, &options);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::new(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| CommandError::new(format!("cannot listen on {addr}: {e}")))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| CommandError::new(format!("cannot read the bound address: {e}")))?;
+        printer.data(&format!(
+            "plugsync serve listening on http://{bound} (control plane default: {default_cp})"
+        ));
+        server::serve(listener, app, server::shutdown_signal())
+            .await
+            .map_err(|e| CommandError::new(format!("serving on {bound} failed: {e}")))?;
+        printer.status("plugsync serve stopped");
+        Ok(())
+    })
+}
+
+/// A seed for a fault sequence when none is given.
+fn random_seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fractions_are_between_zero_and_one() {
+        assert_eq!(fraction("0.25"), Ok(0.25));
+        assert_eq!(fraction("1"), Ok(1.0));
+        assert!(fraction("1.5").is_err());
+        assert!(fraction("-0.1").is_err());
+        assert!(fraction("NaN").is_err());
+    }
+
+    #[test]
+    fn loopback_is_recognised() {
+        assert!(listen_address("127.0.0.1:0").unwrap().ip().is_loopback());
+        assert!(!listen_address("0.0.0.0:0").unwrap().ip().is_loopback());
+        assert!(listen_address("no-port").is_err());
+    }
+}

@@ -1,0 +1,60 @@
+//! `plugsync sync`: plan and apply in one run (`--dry-run` = `diff`).
+
+use clap::Args;
+
+use crate::cli::run::{self, ApplyArgs, PlanArgs};
+use crate::cli::target::TargetArgs;
+use crate::cli::{CommonArgs, Format};
+use crate::error::{CommandError, Outcome};
+use crate::settings;
+
+/// Arguments of `plugsync sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+    /// Show the plan and stop (the same as `diff`).
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Runs the sync.
+pub fn run(args: SyncArgs) -> Outcome {
+    let printer = settings::printer(args.common.quiet, args.common.verbose);
+    match sync(&args, &printer) {
+        Ok(o) => o,
+        Err(e) => run::fail(&printer, e),
+    }
+}
+
+fn sync(args: &SyncArgs, printer: &crate::ui::Printer) -> Result<Outcome, CommandError> {
+    let loaded = run::load(&args.common, &args.plan.sandbox_requires, printer)?;
+    let backend = run::connect(&args.target, Some(&loaded.state), args.apply.rps, printer)?;
+    let mut secrets = args.target.secrets();
+    secrets.extend(loaded.state.secrets.iter().cloned());
+    let fetched = run::fetch(
+        backend.as_ref(),
+        &loaded.select_tags,
+        Some(&loaded.state),
+        &secrets,
+    )?;
+    let plan = run::make_plan(&loaded, &fetched, backend.as_ref(), &args.plan)?;
+    if args.common.format != Format::Json || args.dry_run {
+        printer.data(&run::render_plan(&plan, args.common.format, printer));
+    }
+    if args.dry_run {
+        return Ok(Outcome::Success);
+    }
+    let report = run::apply_plan(backend.as_ref(), &plan, &args.apply, &secrets, printer)?;
+    let outcome = run::report_apply(&plan, &report, args.common.format, printer);
+    if outcome == Outcome::Success {
+        run::wait(backend.as_ref(), &args.apply, printer)?;
+    }
+    Ok(outcome)
+}

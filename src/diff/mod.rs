@@ -1,0 +1,493 @@
+//! Desired state against live state, by content hash: which custom plugins and instances are
+//! new, changed, moved to a new plugin version, gone or unchanged. Pure: values in, values out.
+//!
+//! Instances are matched by identity: `instance_name` when set, else (plugin family, service,
+//! route, consumer, consumer_group), where a plugin's family includes the plugins it
+//! `replaces` — so an instance of `x-v2` at a scope matches a live instance of `x` there.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::model::hash::{custom_plugin_hashes, sha256_hex, sort_sets, InstanceContent};
+use crate::model::{
+    CustomPluginDecl, DesiredState, InstanceDecl, LiveCustomPlugin, LivePlugin, LiveState, Scope,
+    ScopeKind,
+};
+use crate::schema::classify::{self, SchemaChange, UpdatePath};
+use crate::schema::validate::{self, FieldError};
+use crate::schema::PluginSchema;
+
+/// What happens to an entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    Create,
+    Update,
+    Migrate,
+    Delete,
+    Unchanged,
+}
+
+impl Action {
+    /// The plan's name for the action.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Migrate => "migrate",
+            Action::Delete => "delete",
+            Action::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// A custom plugin's change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginDiff {
+    pub name: String,
+    /// The live id, or the id it will be created with (client-made, so a retried create
+    /// cannot duplicate it).
+    pub id: String,
+    pub action: Action,
+    pub replaces: Option<String>,
+    /// The desired declaration (absent for deletions).
+    pub desired: Option<CustomPluginDecl>,
+    /// The live plugin of the same name (absent for creations).
+    pub live: Option<LiveCustomPlugin>,
+    /// Tags the plugin will carry (declared ∪ select tags), sorted.
+    pub tags: Vec<String>,
+    pub handler_changed: bool,
+    pub schema_changed: bool,
+    pub tags_changed: bool,
+    /// Schema changes against the live plugin of the same name, or the one it replaces.
+    pub schema_changes: Vec<SchemaChange>,
+    pub update_path: UpdatePath,
+    /// The live plugin the schema was compared with (same name, or the replaced one).
+    pub compared_with: Option<LiveCustomPlugin>,
+}
+
+/// One field whose value changes, for people: dotted path, old and new value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldChange {
+    pub path: String,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+}
+
+/// An instance's change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceDiff {
+    /// The plugin the instance runs after the change (the live one for deletions).
+    pub name: String,
+    /// For migrations: the plugin it ran before.
+    pub from: Option<String>,
+    /// The live id, or the id it will be created with.
+    pub id: String,
+    pub action: Action,
+    pub desired: Option<DesiredInstance>,
+    pub live: Option<LivePlugin>,
+    /// Changed fields, dotted paths (`config.window`, `enabled`).
+    pub changes: Vec<FieldChange>,
+}
+
+/// A declared instance, resolved against the live control plane and its schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredInstance {
+    pub decl: InstanceDecl,
+    /// Canonical content (config filled by the schema it will run under).
+    pub content: InstanceContent,
+}
+
+/// The whole diff.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Diff {
+    pub plugins: Vec<PluginDiff>,
+    pub instances: Vec<InstanceDiff>,
+}
+
+/// Why a diff could not be made.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DiffError {
+    #[error("{instance}: {kind} `{name}` does not exist on the control plane")]
+    Unresolved {
+        instance: String,
+        kind: &'static str,
+        name: String,
+    },
+    #[error(
+        "{instance}: the config is invalid under the schema of `{plugin}`: {}",
+        validate::summary(errors)
+    )]
+    InvalidConfig {
+        instance: String,
+        plugin: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("{instance}: runs `{plugin}`, which is not declared or has no valid schema")]
+    NoSchema { instance: String, plugin: String },
+}
+
+/// Everything the diff needs.
+pub struct DiffInput<'a> {
+    pub desired: &'a DesiredState,
+    /// Evaluated schemas of the declared plugins, by name.
+    pub desired_schemas: &'a BTreeMap<String, PluginSchema>,
+    /// Live state in scope.
+    pub live: &'a LiveState,
+    /// Evaluated schemas of the live plugins, by name (a plugin whose schema no longer
+    /// evaluates is missing here: its changes are classified as `cp_dp_sync`).
+    pub live_schemas: &'a BTreeMap<String, PluginSchema>,
+    /// Tags every written entity carries.
+    pub select_tags: &'a [String],
+}
+
+fn merge_tags(tags: &[String], select: &[String]) -> Vec<String> {
+    let set: BTreeSet<String> = tags.iter().chain(select).cloned().collect();
+    set.into_iter().collect()
+}
+
+/// The family root of a plugin: follow `replaces` through declared plugins to the oldest.
+fn family_root<'a>(desired: &'a DesiredState, name: &'a str) -> &'a str {
+    let mut cur = name;
+    let mut seen = BTreeSet::new();
+    while seen.insert(cur) {
+        match desired
+            .custom_plugin(cur)
+            .and_then(|c| c.replaces.as_deref())
+        {
+            Some(prev) => cur = prev,
+            None => break,
+        }
+    }
+    cur
+}
+
+/// Identity of an instance for matching.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Identity {
+    Named(String),
+    Scoped(String, Scope),
+}
+
+/// Compares desired and live state.
+pub fn diff(
+    input: &DiffInput<'_>,
+    new_id: &mut dyn FnMut() -> String,
+) -> Result<Diff, Vec<DiffError>> {
+    let mut out = Diff::default();
+    let mut errors = Vec::new();
+    plugins(input, &mut out, new_id);
+    // Resolve desired instances.
+    let mut desired: Vec<(Identity, DesiredInstance)> = Vec::new();
+    for decl in &input.desired.plugins {
+        match resolve_instance(input, decl) {
+            Ok(d) => {
+                let id = match &decl.instance_name {
+                    Some(n) => Identity::Named(n.clone()),
+                    None => Identity::Scoped(
+                        family_root(input.desired, &decl.name).to_string(),
+                        d.content.scope.clone(),
+                    ),
+                };
+                desired.push((id, d));
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut live_by_id: BTreeMap<Identity, Vec<&LivePlugin>> = BTreeMap::new();
+    for p in &input.live.plugins {
+        let id = match &p.instance_name {
+            Some(n) => Identity::Named(n.clone()),
+            None => Identity::Scoped(
+                family_root(input.desired, &p.name).to_string(),
+                p.scope.clone(),
+            ),
+        };
+        live_by_id.entry(id).or_default().push(p);
+    }
+    let mut matched: BTreeSet<String> = BTreeSet::new();
+    for (identity, d) in desired {
+        let live = live_by_id.get_mut(&identity).and_then(|v| {
+            if v.is_empty() {
+                None
+            } else {
+                Some(v.remove(0))
+            }
+        });
+        match live {
+            None => out.instances.push(InstanceDiff {
+                name: d.decl.name.clone(),
+                from: None,
+                id: d.decl.id.clone().unwrap_or_else(&mut *new_id),
+                action: Action::Create,
+                changes: field_changes(None, Some(&d.content.canonical())),
+                desired: Some(d),
+                live: None,
+            }),
+            Some(l) => {
+                matched.insert(l.id.clone());
+                let live_schema = input.live_schemas.get(&l.name);
+                let live_content = InstanceContent::of_live(l, live_schema);
+                let mut old = live_content.canonical();
+                let new = d.content.canonical();
+                let action = if l.name != d.decl.name {
+                    Action::Migrate
+                } else if live_content.hash() == d.content.hash() {
+                    Action::Unchanged
+                } else {
+                    Action::Update
+                };
+                if action == Action::Migrate {
+                    old["name"] = new["name"].clone();
+                }
+                out.instances.push(InstanceDiff {
+                    name: d.decl.name.clone(),
+                    from: (action == Action::Migrate).then(|| l.name.clone()),
+                    id: l.id.clone(),
+                    action,
+                    changes: if action == Action::Unchanged {
+                        Vec::new()
+                    } else {
+                        field_changes(Some(&old), Some(&new))
+                    },
+                    desired: Some(d),
+                    live: Some(l.clone()),
+                });
+            }
+        }
+    }
+    for p in &input.live.plugins {
+        if !matched.contains(&p.id) {
+            let live_content = InstanceContent::of_live(p, input.live_schemas.get(&p.name));
+            out.instances.push(InstanceDiff {
+                name: p.name.clone(),
+                from: None,
+                id: p.id.clone(),
+                action: Action::Delete,
+                changes: field_changes(Some(&live_content.canonical()), None),
+                desired: None,
+                live: Some(p.clone()),
+            });
+        }
+    }
+    out.instances
+        .sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+    Ok(out)
+}
+
+fn plugins(input: &DiffInput<'_>, out: &mut Diff, new_id: &mut dyn FnMut() -> String) {
+    let live = input.live;
+    for decl in &input.desired.custom_plugins {
+        let tags = merge_tags(&decl.tags, input.select_tags);
+        let same = live.custom_plugin(&decl.name);
+        let compared_with =
+            same.or_else(|| decl.replaces.as_deref().and_then(|r| live.custom_plugin(r)));
+        let (h, s, _) = custom_plugin_hashes(&decl.handler.text, &decl.schema.text, &tags);
+        let (handler_changed, schema_changed, tags_changed) = match compared_with {
+            Some(l) => (
+                sha256_hex(l.handler.as_bytes()) != h,
+                sha256_hex(l.schema.as_bytes()) != s,
+                l.tags != tags,
+            ),
+            None => (true, true, true),
+        };
+        let (schema_changes, update_path) = match compared_with {
+            Some(l) if schema_changed => {
+                match (
+                    input.live_schemas.get(&l.name),
+                    input.desired_schemas.get(&decl.name),
+                ) {
+                    (Some(old), Some(new)) => {
+                        let changes = classify::classify(old, new);
+                        let path = classify::update_path(&changes);
+                        (changes, path)
+                    }
+                    // The live schema no longer evaluates: nothing can be promised.
+                    _ => (Vec::new(), UpdatePath::CpDpSync),
+                }
+            }
+            _ => (Vec::new(), UpdatePath::None),
+        };
+        let action = match same {
+            None => Action::Create,
+            Some(_) if handler_changed || schema_changed || tags_changed => Action::Update,
+            Some(_) => Action::Unchanged,
+        };
+        let id = match (same, &decl.id) {
+            (Some(l), _) => l.id.clone(),
+            (None, Some(id)) => id.clone(),
+            (None, None) => new_id(),
+        };
+        out.plugins.push(PluginDiff {
+            name: decl.name.clone(),
+            id,
+            action,
+            replaces: decl.replaces.clone(),
+            desired: Some(decl.clone()),
+            live: same.cloned(),
+            tags,
+            handler_changed: same.is_none() || handler_changed,
+            schema_changed: same.is_none() || schema_changed,
+            tags_changed,
+            schema_changes,
+            update_path,
+            compared_with: compared_with.cloned(),
+        });
+    }
+    for l in &live.custom_plugins {
+        if input.desired.custom_plugin(&l.name).is_none() {
+            out.plugins.push(PluginDiff {
+                name: l.name.clone(),
+                id: l.id.clone(),
+                action: Action::Delete,
+                replaces: None,
+                desired: None,
+                live: Some(l.clone()),
+                tags: l.tags.clone(),
+                handler_changed: false,
+                schema_changed: false,
+                tags_changed: false,
+                schema_changes: Vec::new(),
+                update_path: UpdatePath::None,
+                compared_with: None,
+            });
+        }
+    }
+    out.plugins.sort_by(|a, b| a.name.cmp(&b.name));
+}
+
+/// Resolves scope names to ids and fills the config with the schema it will run under.
+fn resolve_instance(
+    input: &DiffInput<'_>,
+    decl: &InstanceDecl,
+) -> Result<DesiredInstance, DiffError> {
+    let label = decl.label();
+    let Some(schema) = input.desired_schemas.get(&decl.name) else {
+        return Err(DiffError::NoSchema {
+            instance: label,
+            plugin: decl.name.clone(),
+        });
+    };
+    let mut scope = Scope::default();
+    for kind in ScopeKind::ALL {
+        if let Some(name) = decl.scope.get(kind) {
+            match input.live.resolve(kind, name) {
+                Some(e) => scope.set(kind, Some(e.id.clone())),
+                None => {
+                    return Err(DiffError::Unresolved {
+                        instance: label,
+                        kind: kind.key(),
+                        name: name.clone(),
+                    })
+                }
+            }
+        }
+    }
+    let protocols = decl
+        .protocols
+        .clone()
+        .map(Value::from)
+        .unwrap_or_else(|| validate::default_protocols(schema));
+    let bound = decl.scope.bound();
+    let mut config =
+        validate::validate_plugin(schema, decl.config.as_ref(), Some(&protocols), &bound).map_err(
+            |errors| DiffError::InvalidConfig {
+                instance: label.clone(),
+                plugin: decl.name.clone(),
+                errors,
+            },
+        )?;
+    if let Some(f) = schema.config() {
+        sort_sets(f, &mut config);
+    }
+    let protocols: Vec<String> = protocols
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(DesiredInstance {
+        content: InstanceContent {
+            name: decl.name.clone(),
+            instance_name: decl.instance_name.clone(),
+            config,
+            enabled: decl.enabled.unwrap_or(true),
+            protocols,
+            scope,
+            condition: decl.condition.clone(),
+            ordering: decl.ordering.clone(),
+            tags: merge_tags(&decl.tags, input.select_tags),
+        },
+        decl: decl.clone(),
+    })
+}
+
+/// The leaf-level differences of two canonical objects, as dotted paths. Records recurse;
+/// arrays and scalars compare whole.
+pub fn field_changes(old: Option<&Value>, new: Option<&Value>) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    walk("", old, new, &mut out);
+    out
+}
+
+fn walk(path: &str, old: Option<&Value>, new: Option<&Value>, out: &mut Vec<FieldChange>) {
+    match (old, new) {
+        (Some(Value::Object(a)), Some(Value::Object(b))) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                walk(&p, a.get(k), b.get(k), out);
+            }
+        }
+        (Some(Value::Object(a)), None) if !path.is_empty() || !a.is_empty() => {
+            for (k, v) in a {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                walk(&p, Some(v), None, out);
+            }
+        }
+        (None, Some(Value::Object(b))) => {
+            for (k, v) in b {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                walk(&p, None, Some(v), out);
+            }
+        }
+        (a, b) => {
+            let differ = match (a, b) {
+                (Some(x), Some(y)) => {
+                    crate::model::hash::canonical_json(x) != crate::model::hash::canonical_json(y)
+                }
+                (None, None) => false,
+                // A field present on one side only: null and absent are the same to Kong.
+                (Some(x), None) | (None, Some(x)) => !x.is_null(),
+            };
+            if differ {
+                out.push(FieldChange {
+                    path: path.to_string(),
+                    old: a.cloned(),
+                    new: b.cloned(),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

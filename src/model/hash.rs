@@ -1,0 +1,301 @@
+//! The canonical form of entities and their content hashes (CONTRACT §4.1), defined once.
+//!
+//! * A custom plugin is unchanged when `sha256(handler)` and `sha256(schema)` of the exact
+//!   bytes are equal on both sides, and its tags are equal.
+//! * An instance is unchanged when the sha256 of its canonical JSON is equal on both sides.
+//!   Canonical form: the instance object with `name`, `instance_name`, `config`, `enabled`,
+//!   `protocols`, `service`, `route`, `consumer`, `consumer_group` (each `{"id": …}` or null),
+//!   `condition`, `ordering` and `tags`; config with schema defaults filled and unset optional
+//!   fields as null; object keys sorted; tags, protocols and set-typed config fields sorted;
+//!   integral numbers written as integers; server-only fields (`id`, `created_at`,
+//!   `updated_at`) left out.
+//!
+//! A snapshot test pins the hash of a known entity, so an accidental change fails loudly.
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::live::{LiveCustomPlugin, LivePlugin, LiveState, ScopeKind};
+use super::Scope;
+use crate::schema::{Field, FieldType, PluginSchema};
+
+/// Lowercase hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// Writes `v` as compact JSON with object keys sorted and integral numbers as integers.
+pub fn canonical_json(v: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(v, &mut out);
+    out
+}
+
+fn write_canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                out.push_str(&(f as i64).to_string())
+            }
+            _ => out.push_str(&n.to_string()),
+        },
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Sorts set-typed fields of a config in place, following the schema.
+pub fn sort_sets(field: &Field, value: &mut Value) {
+    match (field.ty, value) {
+        (FieldType::Record, Value::Object(map)) => {
+            for (name, sub) in &field.fields {
+                if let Some(v) = map.get_mut(name) {
+                    sort_sets(sub, v);
+                }
+            }
+        }
+        (FieldType::Set, Value::Array(items)) => {
+            if let Some(el) = &field.elements {
+                for item in items.iter_mut() {
+                    sort_sets(el, item);
+                }
+            }
+            items.sort_by_key(canonical_json);
+            items.dedup();
+        }
+        (FieldType::Array, Value::Array(items)) => {
+            if let Some(el) = &field.elements {
+                for item in items.iter_mut() {
+                    sort_sets(el, item);
+                }
+            }
+        }
+        (FieldType::Map, Value::Object(map)) => {
+            if let Some(values) = &field.values {
+                for v in map.values_mut() {
+                    sort_sets(values, v);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The fields of an instance that its content hash covers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceContent {
+    pub name: String,
+    pub instance_name: Option<String>,
+    /// Filled with defaults (unset optional fields null).
+    pub config: Value,
+    pub enabled: bool,
+    pub protocols: Vec<String>,
+    /// Ids.
+    pub scope: Scope,
+    pub condition: Option<String>,
+    pub ordering: Option<Value>,
+    pub tags: Vec<String>,
+}
+
+impl InstanceContent {
+    /// The content of a live instance, sets sorted by `schema` when it is known.
+    pub fn of_live(p: &LivePlugin, schema: Option<&PluginSchema>) -> InstanceContent {
+        let mut config = p.config.clone();
+        if let Some(f) = schema.and_then(PluginSchema::config) {
+            sort_sets(f, &mut config);
+        }
+        InstanceContent {
+            name: p.name.clone(),
+            instance_name: p.instance_name.clone(),
+            config,
+            enabled: p.enabled,
+            protocols: p.protocols.clone(),
+            scope: p.scope.clone(),
+            condition: p.condition.clone(),
+            ordering: p.ordering.clone(),
+            tags: p.tags.clone(),
+        }
+    }
+
+    /// The canonical JSON object.
+    pub fn canonical(&self) -> Value {
+        let mut protocols = self.protocols.clone();
+        protocols.sort();
+        protocols.dedup();
+        let mut tags = self.tags.clone();
+        tags.sort();
+        tags.dedup();
+        let mut obj = json!({
+            "name": self.name,
+            "instance_name": self.instance_name,
+            "config": self.config,
+            "enabled": self.enabled,
+            "protocols": protocols,
+            "condition": self.condition,
+            "ordering": self.ordering,
+            "tags": tags,
+        });
+        for kind in ScopeKind::ALL {
+            obj[kind.key()] = match self.scope.get(kind) {
+                Some(id) => json!({ "id": id }),
+                None => Value::Null,
+            };
+        }
+        obj
+    }
+
+    /// sha256 of the canonical JSON.
+    pub fn hash(&self) -> String {
+        sha256_hex(canonical_json(&self.canonical()).as_bytes())
+    }
+}
+
+/// The hashes of a custom plugin: handler, schema (exact bytes), and a combined content hash
+/// that includes the sorted tags.
+pub fn custom_plugin_hashes(
+    handler: &str,
+    schema: &str,
+    tags: &[String],
+) -> (String, String, String) {
+    let h = sha256_hex(handler.as_bytes());
+    let s = sha256_hex(schema.as_bytes());
+    let mut t = tags.to_vec();
+    t.sort();
+    t.dedup();
+    let all = sha256_hex(format!("{h}\n{s}\n{}", t.join(",")).as_bytes());
+    (h, s, all)
+}
+
+/// The content hash of a live custom plugin.
+pub fn live_custom_plugin_hash(c: &LiveCustomPlugin) -> String {
+    custom_plugin_hashes(&c.handler, &c.schema, &c.tags).2
+}
+
+/// A hash of every live entity in scope (ids and content hashes): a plan made against one
+/// live state applies only to the same live state.
+pub fn fingerprint(live: &LiveState) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for c in &live.custom_plugins {
+        lines.push(format!(
+            "custom_plugin {} {} {}",
+            c.id,
+            c.name,
+            live_custom_plugin_hash(c)
+        ));
+    }
+    for p in &live.plugins {
+        lines.push(format!(
+            "plugin {} {}",
+            p.id,
+            InstanceContent::of_live(p, None).hash()
+        ));
+    }
+    lines.sort();
+    format!("sha256:{}", sha256_hex(lines.join("\n").as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known() -> InstanceContent {
+        InstanceContent {
+            name: "rate-guard".into(),
+            instance_name: Some("payments-guard".into()),
+            config: json!({"window": 60, "redis": {"host": null, "port": 6379.0}, "tags": ["b", "a"]}),
+            enabled: true,
+            protocols: vec!["https".into(), "http".into()],
+            scope: Scope {
+                service: Some("7f1c2b9e-0000-4000-8000-000000000001".into()),
+                ..Scope::default()
+            },
+            condition: None,
+            ordering: None,
+            tags: vec!["payments".into(), "a".into()],
+        }
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_and_normalises_numbers() {
+        assert_eq!(
+            canonical_json(&json!({"b": 1.0, "a": [2.5, {"d": null, "c": true}]})),
+            r#"{"a":[2.5,{"c":true,"d":null}],"b":1}"#
+        );
+    }
+
+    #[test]
+    fn known_instance_hash_is_pinned() {
+        let c = known();
+        assert_eq!(
+            canonical_json(&c.canonical()),
+            r#"{"condition":null,"config":{"redis":{"host":null,"port":6379},"tags":["b","a"],"window":60},"consumer":null,"consumer_group":null,"enabled":true,"instance_name":"payments-guard","name":"rate-guard","ordering":null,"protocols":["http","https"],"route":null,"service":{"id":"7f1c2b9e-0000-4000-8000-000000000001"},"tags":["a","payments"]}"#
+        );
+        assert_eq!(
+            c.hash(),
+            "1fc99c7c507f1521f394adccd779b0ec9de557adae06776a71ce5753cedd1a85"
+        );
+    }
+
+    #[test]
+    fn hash_ignores_order_of_tags_and_protocols() {
+        let mut a = known();
+        let mut b = known();
+        a.tags.reverse();
+        b.protocols.reverse();
+        assert_eq!(a.hash(), b.hash());
+        b.enabled = false;
+        assert_ne!(a.hash(), b.hash());
+    }
+
+    #[test]
+    fn sets_sort_by_schema() {
+        let mut rec = Field::new(FieldType::Record);
+        let mut set = Field::new(FieldType::Set);
+        set.elements = Some(Box::new(Field::new(FieldType::String)));
+        let mut arr = Field::new(FieldType::Array);
+        arr.elements = Some(Box::new(Field::new(FieldType::String)));
+        rec.fields = vec![("s".into(), set), ("a".into(), arr)];
+        let mut v = json!({"s": ["b", "a", "b"], "a": ["b", "a"]});
+        sort_sets(&rec, &mut v);
+        assert_eq!(v, json!({"s": ["a", "b"], "a": ["b", "a"]}));
+    }
+
+    #[test]
+    fn sha256_of_exact_bytes() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let (h1, _, _) = custom_plugin_hashes("x\n", "y", &[]);
+        let (h2, _, _) = custom_plugin_hashes("x", "y", &[]);
+        assert_ne!(h1, h2);
+    }
+}

@@ -1,0 +1,283 @@
+//! The live control plane as fetched: custom plugins, plugin instances, and the scope entities
+//! (services, routes, consumers, consumer groups) that instances are bound to.
+
+use serde_json::Value;
+
+use super::Scope;
+
+/// A custom plugin on the control plane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveCustomPlugin {
+    pub id: String,
+    pub name: String,
+    pub handler: String,
+    pub schema: String,
+    /// Sorted.
+    pub tags: Vec<String>,
+}
+
+/// A plugin instance on the control plane. Scope fields hold ids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LivePlugin {
+    pub id: String,
+    pub name: String,
+    pub instance_name: Option<String>,
+    pub config: Value,
+    pub enabled: bool,
+    pub protocols: Vec<String>,
+    pub scope: Scope,
+    pub condition: Option<String>,
+    pub ordering: Option<Value>,
+    /// Sorted.
+    pub tags: Vec<String>,
+}
+
+/// A service, route, consumer or consumer group: what an instance can be bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeEntity {
+    pub id: String,
+    /// `name` (`username` for consumers), when it has one.
+    pub name: Option<String>,
+}
+
+/// Which kind of scope entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ScopeKind {
+    Service,
+    Route,
+    Consumer,
+    ConsumerGroup,
+}
+
+impl ScopeKind {
+    /// All kinds, in Kong's order.
+    pub const ALL: [ScopeKind; 4] = [
+        ScopeKind::Service,
+        ScopeKind::Route,
+        ScopeKind::Consumer,
+        ScopeKind::ConsumerGroup,
+    ];
+
+    /// The instance key (`service`, `route`, `consumer`, `consumer_group`).
+    pub fn key(self) -> &'static str {
+        match self {
+            ScopeKind::Service => "service",
+            ScopeKind::Route => "route",
+            ScopeKind::Consumer => "consumer",
+            ScopeKind::ConsumerGroup => "consumer_group",
+        }
+    }
+}
+
+impl Scope {
+    /// The value of one scope field.
+    pub fn get(&self, kind: ScopeKind) -> Option<&String> {
+        match kind {
+            ScopeKind::Service => self.service.as_ref(),
+            ScopeKind::Route => self.route.as_ref(),
+            ScopeKind::Consumer => self.consumer.as_ref(),
+            ScopeKind::ConsumerGroup => self.consumer_group.as_ref(),
+        }
+    }
+
+    /// Sets one scope field.
+    pub fn set(&mut self, kind: ScopeKind, value: Option<String>) {
+        match kind {
+            ScopeKind::Service => self.service = value,
+            ScopeKind::Route => self.route = value,
+            ScopeKind::Consumer => self.consumer = value,
+            ScopeKind::ConsumerGroup => self.consumer_group = value,
+        }
+    }
+}
+
+/// Everything fetched from the control plane, in scope.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveState {
+    pub custom_plugins: Vec<LiveCustomPlugin>,
+    /// Instances of custom plugins only.
+    pub plugins: Vec<LivePlugin>,
+    pub services: Vec<ScopeEntity>,
+    pub routes: Vec<ScopeEntity>,
+    pub consumers: Vec<ScopeEntity>,
+    pub consumer_groups: Vec<ScopeEntity>,
+}
+
+impl LiveState {
+    /// The scope entities of one kind.
+    pub fn scope_entities(&self, kind: ScopeKind) -> &[ScopeEntity] {
+        match kind {
+            ScopeKind::Service => &self.services,
+            ScopeKind::Route => &self.routes,
+            ScopeKind::Consumer => &self.consumers,
+            ScopeKind::ConsumerGroup => &self.consumer_groups,
+        }
+    }
+
+    /// Resolves a name or id to the entity's id.
+    pub fn resolve(&self, kind: ScopeKind, name_or_id: &str) -> Option<&ScopeEntity> {
+        let all = self.scope_entities(kind);
+        all.iter()
+            .find(|e| e.id == name_or_id)
+            .or_else(|| all.iter().find(|e| e.name.as_deref() == Some(name_or_id)))
+    }
+
+    /// A readable name for an entity id: its name when it has one, else the id.
+    pub fn display(&self, kind: ScopeKind, id: &str) -> String {
+        self.scope_entities(kind)
+            .iter()
+            .find(|e| e.id == id)
+            .and_then(|e| e.name.clone())
+            .unwrap_or_else(|| id.to_string())
+    }
+
+    /// The live custom plugin named `name`.
+    pub fn custom_plugin(&self, name: &str) -> Option<&LiveCustomPlugin> {
+        self.custom_plugins.iter().find(|c| c.name == name)
+    }
+}
+
+impl LiveState {
+    /// The part of the state in scope of `select_tags` (CONTRACT §3.4): custom plugins and
+    /// instances carrying all of them; with no tags, every custom plugin and every instance of
+    /// a custom plugin. Also returns, per custom plugin in scope, how many instances outside
+    /// the scope use it (they keep it from being deleted).
+    pub fn in_scope(
+        &self,
+        select_tags: &[String],
+    ) -> (LiveState, std::collections::BTreeMap<String, usize>) {
+        let has_all = |tags: &[String]| select_tags.iter().all(|t| tags.contains(t));
+        let custom: std::collections::BTreeSet<&str> = self
+            .custom_plugins
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        let mut out = LiveState {
+            custom_plugins: self
+                .custom_plugins
+                .iter()
+                .filter(|c| has_all(&c.tags))
+                .cloned()
+                .collect(),
+            plugins: Vec::new(),
+            services: self.services.clone(),
+            routes: self.routes.clone(),
+            consumers: self.consumers.clone(),
+            consumer_groups: self.consumer_groups.clone(),
+        };
+        let mut unmanaged = std::collections::BTreeMap::new();
+        for p in &self.plugins {
+            if !custom.contains(p.name.as_str()) {
+                continue;
+            }
+            if has_all(&p.tags) {
+                out.plugins.push(p.clone());
+            } else if out.custom_plugin(&p.name).is_some() {
+                *unmanaged.entry(p.name.clone()).or_insert(0) += 1;
+            }
+        }
+        (out, unmanaged)
+    }
+}
+
+fn opt_str(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn sorted_strings(v: Option<&Value>) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Parses a custom plugin object of the API.
+pub fn parse_custom_plugin(v: &Value) -> Option<LiveCustomPlugin> {
+    Some(LiveCustomPlugin {
+        id: opt_str(v, "id")?,
+        name: opt_str(v, "name")?,
+        handler: opt_str(v, "handler").unwrap_or_default(),
+        schema: opt_str(v, "schema").unwrap_or_default(),
+        tags: sorted_strings(v.get("tags")),
+    })
+}
+
+/// Parses a plugin object of the API.
+pub fn parse_plugin(v: &Value) -> Option<LivePlugin> {
+    let mut scope = Scope::default();
+    for kind in ScopeKind::ALL {
+        let id = v
+            .get(kind.key())
+            .and_then(|f| f.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        scope.set(kind, id);
+    }
+    Some(LivePlugin {
+        id: opt_str(v, "id")?,
+        name: opt_str(v, "name")?,
+        instance_name: opt_str(v, "instance_name"),
+        config: v.get("config").cloned().unwrap_or(Value::Null),
+        enabled: v.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+        protocols: sorted_strings(v.get("protocols")),
+        scope,
+        condition: opt_str(v, "condition"),
+        ordering: v.get("ordering").filter(|o| !o.is_null()).cloned(),
+        tags: sorted_strings(v.get("tags")),
+    })
+}
+
+/// Parses a service, route, consumer or consumer group object.
+pub fn parse_scope_entity(kind: ScopeKind, v: &Value) -> Option<ScopeEntity> {
+    let name_key = if kind == ScopeKind::Consumer {
+        "username"
+    } else {
+        "name"
+    };
+    Some(ScopeEntity {
+        id: opt_str(v, "id")?,
+        name: opt_str(v, name_key),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_api_objects() {
+        let p = parse_plugin(&json!({
+            "id": "p1", "name": "x", "instance_name": null, "config": {"a": 1},
+            "enabled": false, "protocols": ["https", "http"], "service": {"id": "s1"},
+            "route": null, "consumer": null, "consumer_group": null, "condition": null,
+            "ordering": null, "tags": ["b", "a"]
+        }))
+        .unwrap();
+        assert_eq!(p.scope.service.as_deref(), Some("s1"));
+        assert_eq!(p.protocols, vec!["http", "https"]);
+        assert_eq!(p.tags, vec!["a", "b"]);
+        assert!(!p.enabled);
+        assert!(p.ordering.is_none());
+        let mut live = LiveState::default();
+        live.consumers.push(
+            parse_scope_entity(
+                ScopeKind::Consumer,
+                &json!({"id": "c1", "username": "alice"}),
+            )
+            .unwrap(),
+        );
+        assert_eq!(live.resolve(ScopeKind::Consumer, "alice").unwrap().id, "c1");
+        assert_eq!(live.resolve(ScopeKind::Consumer, "c1").unwrap().id, "c1");
+        assert_eq!(live.display(ScopeKind::Consumer, "c1"), "alice");
+        assert!(live.resolve(ScopeKind::Service, "nope").is_none());
+    }
+}

@@ -1,0 +1,471 @@
+//! The plan: the diff put in a safe order under CONTRACT §4.3's policy, as the one
+//! serialisable view that every renderer and the executor read. Pure: values in, values out.
+//!
+//! Stages: 1 custom plugin creates and updates → 2 instance creates, updates and migrations →
+//! 3 instance deletes → 4 custom plugin deletes. A `long` or `cp_dp_sync` change on a plugin
+//! that keeps its name and has live instances is refused unless `--allow-in-place`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::diff::{Action, Diff, FieldChange, InstanceDiff, PluginDiff};
+use crate::model::{LiveState, ScopeKind};
+use crate::schema::classify::{SchemaChange, UpdatePath};
+
+pub mod prepare;
+
+/// The plan file's format version.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The control plane a plan is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// `konnect`, `kong` or `local`.
+    pub kind: String,
+    pub address: String,
+    pub control_plane: String,
+}
+
+/// Where the state came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SourceInfo {
+    pub git_commit: Option<String>,
+    pub dirty: bool,
+}
+
+/// Counts of changed and unchanged entities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub migrate: usize,
+    pub delete: usize,
+    pub unchanged: usize,
+}
+
+impl Summary {
+    /// Whether anything changes.
+    pub fn has_changes(&self) -> bool {
+        self.create + self.update + self.migrate + self.delete > 0
+    }
+}
+
+/// A changed custom plugin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomPluginEntry {
+    pub name: String,
+    pub action: String,
+    pub replaces: Option<String>,
+    pub handler_sha256: Option<String>,
+    pub schema_sha256: Option<String>,
+    pub live_handler_sha256: Option<String>,
+    pub live_schema_sha256: Option<String>,
+    pub update_path: UpdatePath,
+    pub schema_changes: Vec<SchemaChange>,
+    /// For people (not in the plan file): Lua and tag details.
+    #[serde(skip)]
+    pub detail: PluginDetail,
+}
+
+/// What renderers show about a custom plugin beyond the plan file's fields.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PluginDetail {
+    /// (old, new) handler text when it changed (old empty for creations).
+    pub handler: Option<(String, String)>,
+    /// (old, new) schema text when it changed.
+    pub schema: Option<(String, String)>,
+    /// (old, new) tags when they changed.
+    pub tags: Option<(Vec<String>, Vec<String>)>,
+    /// The live plugin the schema was compared with, when it is another one (`replaces`).
+    pub compared_with: Option<String>,
+}
+
+/// A changed instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginEntry {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub from: Option<String>,
+    pub id: String,
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub instance_name: Option<String>,
+    /// Scope by readable name (`{"service": "payments"}`); empty for global instances.
+    pub scope: BTreeMap<String, String>,
+    pub changed_fields: Vec<String>,
+    /// For people (not in the plan file): old and new values, secrets masked.
+    #[serde(skip)]
+    pub changes: Vec<FieldChange>,
+}
+
+/// One write, in execution order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub stage: u8,
+    pub action: String,
+    /// `custom_plugin` or `plugin`.
+    pub kind: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    /// For instance migrations: the plugin the instance ran before.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub from: Option<String>,
+    /// The request body (creates, updates, migrations). Instance configs keep their
+    /// `${{ env "…" }}` templates: they are resolved again at apply, never stored.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub body: Option<Value>,
+}
+
+/// The plan (CONTRACT §4.4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub target: TargetInfo,
+    pub source: SourceInfo,
+    pub fingerprint: String,
+    pub maintenance_window: bool,
+    pub summary: Summary,
+    pub custom_plugins: Vec<CustomPluginEntry>,
+    pub plugins: Vec<PluginEntry>,
+    pub steps: Vec<Step>,
+    /// Select tags the plan was made with (needed to re-read the same live scope at apply).
+    #[serde(default)]
+    pub select_tags: Vec<String>,
+}
+
+impl Plan {
+    /// Whether the plan changes anything.
+    pub fn has_changes(&self) -> bool {
+        !self.steps.is_empty()
+    }
+
+    /// Whether any plugin change is `long` or `cp_dp_sync`.
+    pub fn has_breaking_changes(&self) -> bool {
+        self.custom_plugins
+            .iter()
+            .any(|c| c.update_path >= UpdatePath::Long)
+    }
+}
+
+/// Why no plan can be made.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "custom plugin `{plugin}` changes in place with update path `{}` while {instances} live instance(s) use it (fields: {})",
+        update_path_str(*update_path),
+        fields.join(", ")
+    )]
+    InPlaceRefused {
+        plugin: String,
+        update_path: UpdatePath,
+        fields: Vec<String>,
+        instances: usize,
+    },
+    #[error("custom plugin `{plugin}` would be deleted, but {count} instance(s) outside the select tags use it")]
+    UnmanagedReferences { plugin: String, count: usize },
+    #[error("the state in scope is empty but the control plane holds {live} custom plugin(s) and {instances} instance(s) in scope: refusing to delete them all")]
+    EmptyState { live: usize, instances: usize },
+}
+
+impl PlanError {
+    /// How to fix it.
+    pub fn hint(&self) -> String {
+        match self {
+            PlanError::InPlaceRefused { plugin, .. } => format!(
+                "declare a new version `{plugin}-v2` with `replaces: {plugin}` (instances move to it atomically, then `{plugin}` is deleted), or pass --allow-in-place to update in a maintenance window"
+            ),
+            PlanError::UnmanagedReferences { .. } => {
+                "tag those instances with the select tags, or keep the plugin declared".to_string()
+            }
+            PlanError::EmptyState { .. } => {
+                "check -s and --select-tag; pass --allow-empty to delete everything in scope".to_string()
+            }
+        }
+    }
+}
+
+fn update_path_str(p: UpdatePath) -> &'static str {
+    match p {
+        UpdatePath::None => "none",
+        UpdatePath::Short => "short",
+        UpdatePath::Long => "long",
+        UpdatePath::CpDpSync => "cp_dp_sync",
+    }
+}
+
+/// Options of the policy.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    pub allow_in_place: bool,
+    pub allow_empty: bool,
+    pub select_tags: Vec<String>,
+    /// Live instances outside the select tags, counted by the custom plugin they run.
+    pub unmanaged_references: BTreeMap<String, usize>,
+}
+
+/// Masks secret values in JSON strings.
+fn mask_value(v: &Value, secrets: &[String]) -> Value {
+    match v {
+        Value::String(s) => Value::String(crate::model::mask_secrets(s, secrets)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| mask_value(x, secrets)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), mask_value(x, secrets)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Builds the plan from a diff.
+pub fn build(
+    diff: &Diff,
+    live: &LiveState,
+    secrets: &[String],
+    target: TargetInfo,
+    source: SourceInfo,
+    options: &PlanOptions,
+) -> Result<Plan, Vec<PlanError>> {
+    let mut errors = Vec::new();
+    // Empty guard.
+    let desired_empty = diff.plugins.iter().all(|p| p.action == Action::Delete)
+        && diff.instances.iter().all(|i| i.action == Action::Delete);
+    if desired_empty
+        && !options.allow_empty
+        && (!live.custom_plugins.is_empty() || !live.plugins.is_empty())
+    {
+        errors.push(PlanError::EmptyState {
+            live: live.custom_plugins.len(),
+            instances: live.plugins.len(),
+        });
+    }
+    let live_uses: BTreeMap<&str, usize> = live.plugins.iter().fold(BTreeMap::new(), |mut m, p| {
+        *m.entry(p.name.as_str()).or_default() += 1;
+        m
+    });
+    let mut maintenance_window = false;
+    for p in &diff.plugins {
+        if p.action == Action::Update && p.update_path >= UpdatePath::Long {
+            let instances = live_uses.get(p.name.as_str()).copied().unwrap_or(0);
+            if instances > 0 {
+                if options.allow_in_place {
+                    maintenance_window = true;
+                } else {
+                    errors.push(PlanError::InPlaceRefused {
+                        plugin: p.name.clone(),
+                        update_path: p.update_path,
+                        fields: p
+                            .schema_changes
+                            .iter()
+                            .filter(|c| c.update_path >= UpdatePath::Long)
+                            .map(|c| c.field.clone())
+                            .collect(),
+                        instances,
+                    });
+                }
+            }
+        }
+        if p.action == Action::Delete {
+            if let Some(count) = options
+                .unmanaged_references
+                .get(&p.name)
+                .filter(|c| **c > 0)
+            {
+                errors.push(PlanError::UnmanagedReferences {
+                    plugin: p.name.clone(),
+                    count: *count,
+                });
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let mut summary = Summary::default();
+    let mut custom_plugins = Vec::new();
+    let mut steps_by_stage: [Vec<Step>; 4] = Default::default();
+    for p in &diff.plugins {
+        count(&mut summary, p.action);
+        if p.action == Action::Unchanged {
+            continue;
+        }
+        custom_plugins.push(plugin_entry(p));
+        let step = match p.action {
+            Action::Create | Action::Update => {
+                let d = p
+                    .desired
+                    .as_ref()
+                    .expect("creates and updates have a declaration");
+                Step {
+                    stage: 1,
+                    action: p.action.as_str().to_string(),
+                    kind: "custom_plugin".into(),
+                    name: p.name.clone(),
+                    id: Some(p.id.clone()),
+                    from: None,
+                    body: Some(json!({
+                        "name": p.name,
+                        "handler": d.handler.text,
+                        "schema": d.schema.text,
+                        "tags": p.tags,
+                    })),
+                }
+            }
+            _ => Step {
+                stage: 4,
+                action: "delete".into(),
+                kind: "custom_plugin".into(),
+                name: p.name.clone(),
+                id: Some(p.id.clone()),
+                from: None,
+                body: None,
+            },
+        };
+        steps_by_stage[usize::from(step.stage - 1)].push(step);
+    }
+    let mut plugins = Vec::new();
+    for i in &diff.instances {
+        count(&mut summary, i.action);
+        if i.action == Action::Unchanged {
+            continue;
+        }
+        plugins.push(instance_entry(i, live, secrets));
+        let stage = if i.action == Action::Delete { 3 } else { 2 };
+        steps_by_stage[stage - 1].push(Step {
+            stage: stage as u8,
+            action: i.action.as_str().to_string(),
+            kind: "plugin".into(),
+            name: i.name.clone(),
+            id: Some(i.id.clone()),
+            from: i.from.clone(),
+            body: i.desired.as_ref().map(instance_body),
+        });
+    }
+    let steps = steps_by_stage.into_iter().flatten().collect();
+    let fingerprint = crate::model::hash::fingerprint(live);
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        target,
+        source,
+        fingerprint,
+        maintenance_window,
+        summary,
+        custom_plugins,
+        plugins,
+        steps,
+        select_tags: options.select_tags.clone(),
+    })
+}
+
+fn count(s: &mut Summary, a: Action) {
+    match a {
+        Action::Create => s.create += 1,
+        Action::Update => s.update += 1,
+        Action::Migrate => s.migrate += 1,
+        Action::Delete => s.delete += 1,
+        Action::Unchanged => s.unchanged += 1,
+    }
+}
+
+fn plugin_entry(p: &PluginDiff) -> CustomPluginEntry {
+    let desired = p.desired.as_ref();
+    let live = p.live.as_ref().or(p.compared_with.as_ref());
+    let sha = |t: &str| crate::model::hash::sha256_hex(t.as_bytes());
+    let old_handler = live.map(|l| l.handler.clone()).unwrap_or_default();
+    let old_schema = live.map(|l| l.schema.clone()).unwrap_or_default();
+    let detail = PluginDetail {
+        handler: desired
+            .filter(|_| p.handler_changed)
+            .map(|d| (old_handler.clone(), d.handler.text.clone())),
+        schema: desired
+            .filter(|_| p.schema_changed)
+            .map(|d| (old_schema.clone(), d.schema.text.clone())),
+        tags: (p.tags_changed && desired.is_some()).then(|| {
+            (
+                live.map(|l| l.tags.clone()).unwrap_or_default(),
+                p.tags.clone(),
+            )
+        }),
+        compared_with: p
+            .compared_with
+            .as_ref()
+            .filter(|c| c.name != p.name)
+            .map(|c| c.name.clone()),
+    };
+    CustomPluginEntry {
+        name: p.name.clone(),
+        action: p.action.as_str().to_string(),
+        replaces: p.replaces.clone(),
+        handler_sha256: desired.map(|d| sha(&d.handler.text)),
+        schema_sha256: desired.map(|d| sha(&d.schema.text)),
+        live_handler_sha256: p.live.as_ref().map(|l| sha(&l.handler)),
+        live_schema_sha256: p.live.as_ref().map(|l| sha(&l.schema)),
+        update_path: p.update_path,
+        schema_changes: p.schema_changes.clone(),
+        detail,
+    }
+}
+
+fn instance_entry(i: &InstanceDiff, live: &LiveState, secrets: &[String]) -> PluginEntry {
+    let mut scope = BTreeMap::new();
+    let (scope_ids, instance_name) = match (&i.desired, &i.live) {
+        (Some(d), _) => (d.content.scope.clone(), d.decl.instance_name.clone()),
+        (None, Some(l)) => (l.scope.clone(), l.instance_name.clone()),
+        (None, None) => Default::default(),
+    };
+    for kind in ScopeKind::ALL {
+        if let Some(id) = scope_ids.get(kind) {
+            scope.insert(kind.key().to_string(), live.display(kind, id));
+        }
+    }
+    let changes: Vec<FieldChange> = i
+        .changes
+        .iter()
+        .map(|c| FieldChange {
+            path: c.path.clone(),
+            old: c.old.as_ref().map(|v| mask_value(v, secrets)),
+            new: c.new.as_ref().map(|v| mask_value(v, secrets)),
+        })
+        .collect();
+    let changed_fields = if i.action == Action::Update || i.action == Action::Migrate {
+        let set: BTreeSet<String> = changes.iter().map(|c| c.path.clone()).collect();
+        set.into_iter().collect()
+    } else {
+        Vec::new()
+    };
+    PluginEntry {
+        name: i.name.clone(),
+        from: i.from.clone(),
+        id: i.id.clone(),
+        action: i.action.as_str().to_string(),
+        instance_name,
+        scope,
+        changed_fields,
+        changes,
+    }
+}
+
+/// The request body of an instance write: config as written (templates kept), scope ids.
+fn instance_body(d: &crate::diff::DesiredInstance) -> Value {
+    let mut body = json!({
+        "name": d.content.name,
+        "instance_name": d.content.instance_name,
+        "config": d.decl.config_template.clone().unwrap_or_else(|| json!({})),
+        "enabled": d.content.enabled,
+        "protocols": d.content.protocols,
+        "condition": d.content.condition,
+        "ordering": d.content.ordering,
+        "tags": d.content.tags,
+    });
+    for kind in ScopeKind::ALL {
+        body[kind.key()] = match d.content.scope.get(kind) {
+            Some(id) => json!({ "id": id }),
+            None => Value::Null,
+        };
+    }
+    body
+}

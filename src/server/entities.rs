@@ -1,0 +1,211 @@
+//! Core-entity handlers, shared by Konnect's `/v2/control-planes/{id}/core-entities/…` and
+//! the Admin API paths at the root: custom plugins, plugins (flat and nested under a scope),
+//! services, routes, consumers, consumer groups, plugin schemas; and the data plane log.
+
+use axum::extract::{State, Query};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use super::error::{json_response, ApiError, Problem, Shape};
+use super::request::{At, JsonBody, ListParams, Located, Scope};
+use super::AppState;
+use crate::controlplane::{CpError, ListQuery};
+
+/// The scope entity of a nested path, borrowed for a store call.
+fn parent_ref(at: &Located) -> Option<(crate::controlplane::Kind, &str)> {
+    at.parent.as_ref().map(|(kind, id)| (*kind, id.as_str()))
+}
+
+/// `GET …/{kind}` and `GET …/{kind}/{id}/plugins`: one page of the collection.
+pub async fn list<const NESTED: bool>(
+    State(app): State<AppState>,
+    At(at): At<NESTED>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let params = ListParams::parse(at.shape, &uri)?;
+    let query = ListQuery {
+        size: params.size,
+        offset: params.offset.clone(),
+        tags: params.tags.as_ref().map(|(_, filter)| filter.clone()),
+        name_eq: params.name_eq.clone(),
+        parent: at.parent.clone(),
+    };
+    let (cp, kind) = (at.cp.clone(), at.kind);
+    let page = app
+        .call(at.shape, move |store| store.list(&cp, kind, &query))
+        .await?;
+    let mut body = Map::new();
+    body.insert("data".into(), Value::Array(page.data));
+    let next = page
+        .offset
+        .as_deref()
+        .map(|offset| params.next_link(at.shape, &uri, &headers, offset));
+    body.insert("next".into(), json!(next));
+    match (at.shape, page.offset) {
+        // Kong leaves `offset` out on the last page.
+        (Shape::Admin, None) => {}
+        (_, offset) => {
+            body.insert("offset".into(), json!(offset));
+        }
+    }
+    Ok(json_response(StatusCode::OK, &Value::Object(body)))
+}
+
+/// `POST …/{kind}` and `POST …/{kind}/{id}/plugins`: 201 with the stored entity.
+pub async fn create<const NESTED: bool>(
+    State(app): State<AppState>,
+    At(at): At<NESTED>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let located = at.clone();
+    let entity = app
+        .call(at.shape, move |store| {
+            store.create(&located.cp, located.kind, body, parent_ref(&located))
+        })
+        .await?;
+    Ok(json_response(StatusCode::CREATED, &entity))
+}
+
+/// `GET …/{kind}/{id}` (and nested): 200 with the entity.
+pub async fn get_one<const NESTED: bool>(
+    State(app): State<AppState>,
+    At(at): At<NESTED>,
+) -> Result<Response, ApiError> {
+    let (located, id) = (at.clone(), at.item()?);
+    let entity = app
+        .call(at.shape, move |store| {
+            store.get(&located.cp, located.kind, &id, parent_ref(&located))
+        })
+        .await?;
+    Ok(json_response(StatusCode::OK, &entity))
+}
+
+/// `PUT …/{kind}/{id}` (and nested): create or replace; 200 with the entity.
+pub async fn put<const NESTED: bool>(
+    State(app): State<AppState>,
+    At(at): At<NESTED>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let (located, id) = (at.clone(), at.item()?);
+    let entity = app
+        .call(at.shape, move |store| {
+            store.upsert(&located.cp, located.kind, &id, body, parent_ref(&located))
+        })
+        .await?;
+    Ok(json_response(StatusCode::OK, &entity))
+}
+
+/// `PATCH …/{kind}/{id}` (Admin API only): merge into the entity; 200 with the result.
+pub async fn patch<const NESTED: bool>(
+    State(app): State<AppState>,
+    At(at): At<NESTED>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let (located, id) = (at.clone(), at.item()?);
+    let entity = app
+        .call(at.shape, move |store| {
+            store.patch(&located.cp, located.kind, &id, body, parent_ref(&located))
+        })
+        .await?;
+    Ok(json_response(StatusCode::OK, &entity))
+}
+
+/// `DELETE …/{kind}/{id}` (and nested): 204, also when it did not exist.
+pub async fn delete<const NESTED: bool>(
+    State(app): State<AppState>,
+    At(at): At<NESTED>,
+) -> Result<Response, ApiError> {
+    let (located, id) = (at.clone(), at.item()?);
+    app.call(at.shape, move |store| {
+        store.delete(&located.cp, located.kind, &id, parent_ref(&located))
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET …/schemas/plugins/{name}`: Kong's JSON form of a custom plugin's schema.
+pub async fn plugin_schema(
+    State(app): State<AppState>,
+    scope: Scope,
+) -> Result<Response, ApiError> {
+    let name = scope.param("name").unwrap_or_default().to_string();
+    let (cp, wanted) = (scope.cp.clone(), name.clone());
+    let schema = app
+        .call(scope.shape, move |store| store.plugin_schema(&cp, &wanted))
+        .await
+        .map_err(|e| {
+            if matches!(e.problem, Problem::Store(CpError::NotFound { .. })) {
+                ApiError::new(
+                    scope.shape,
+                    Problem::Missing(format!("No plugin named '{name}'")),
+                )
+            } else {
+                e
+            }
+        })?;
+    Ok(json_response(StatusCode::OK, &schema))
+}
+
+/// Query of `GET /_plugsync/dp-log`.
+#[derive(Debug, serde::Deserialize)]
+pub struct DpLogQuery {
+    /// The control plane (default: `default`).
+    control_plane_id: Option<String>,
+}
+
+/// `GET /_plugsync/dp-log[?control_plane_id=ID]`: every payload the simulated data plane
+/// node received, oldest first.
+pub async fn dp_log(
+    State(app): State<AppState>,
+    query: Result<Query<DpLogQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::new(
+            Shape::Admin,
+            Problem::InvalidQuery {
+                param: "control_plane_id".into(),
+                message: format!("cannot parse the query string: {}", e.body_text()),
+            },
+        )
+    })?;
+    let cp = query
+        .control_plane_id
+        .unwrap_or_else(|| app.default_cp.to_string());
+    let wanted = cp.clone();
+    let log = app
+        .call(Shape::Admin, move |store| store.dp_log(&wanted))
+        .await
+        .map_err(|e| {
+            if matches!(e.problem, Problem::Store(CpError::NotFound { .. })) {
+                ApiError::new(
+                    Shape::Admin,
+                    Problem::Missing(format!("control plane '{cp}' not found")),
+                )
+            } else {
+                e
+            }
+        })?;
+    Ok(json_response(StatusCode::OK, &Value::Array(log)))
+}
+
+/// `GET /`: a small node-information document, as Kong's Admin API root answers (clients read
+/// `version` to learn what they talk to).
+pub async fn root(State(app): State<AppState>) -> Response {
+    let body = json!({
+        "tagline": "Welcome to plugsync",
+        "version": "3.15.0.0-enterprise-edition",
+        "edition": "enterprise",
+        "node_id": app.default_cp.as_ref(),
+        "configuration": {
+            "database": "sqlite",
+            "custom_plugin_streaming_enabled": true,
+        },
+        "plugsync": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "control_plane_id": app.default_cp.as_ref(),
+        },
+    });
+    json_response(StatusCode::OK, &body)
+}

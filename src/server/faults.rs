@@ -1,0 +1,262 @@
+//! Test-only misbehaviour: `--rate-limit` and `--fault-rate`.
+//!
+//! Both apply to every API request (not to `/_plugsync/…`, the inspection endpoints tests use
+//! to check what happened). The rate limiter is a token bucket holding one second of requests;
+//! a request finding it empty is answered 429 with `Retry-After`.
+//!
+//! Fault injection draws, for every request in arrival order, from a seeded SplitMix64
+//! generator: with probability `rate` the request gets one of eight faults, all equally likely
+//! — 429 (with `Retry-After: 1`), 500, 503 or a dropped connection, each either **before** the
+//! request is processed (nothing was written) or **after** it (the write committed and its
+//! answer is replaced). The after-commit faults are the ones that make a client prove its
+//! retries are idempotent: the write it retries already happened. A dropped connection closes
+//! the socket without a single byte of response (see `conn`). Every injected answer carries
+//! `X-Plugsync-Fault` (e.g. `503 after-commit`) to make failures easy to tell apart in logs.
+//! The same seed and the same request order give the same faults.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::conn::Dropper;
+use super::error::{ApiError, Injected, Problem, Shape};
+
+/// What an injected fault answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// 429 with `Retry-After: 1`.
+    TooManyRequests,
+    /// 500.
+    Internal,
+    /// 503.
+    Unavailable,
+    /// The connection is closed without an answer.
+    Drop,
+}
+
+/// An injected fault: what, and whether the request was processed first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    /// The answer.
+    pub kind: FaultKind,
+    /// `true`: the request ran (its write committed) before the fault replaced the answer.
+    pub after_commit: bool,
+}
+
+impl Fault {
+    /// The `X-Plugsync-Fault` header value, e.g. `503 after-commit`, `drop before-commit`.
+    pub fn label(self) -> String {
+        let what = match self.kind {
+            FaultKind::TooManyRequests => "429",
+            FaultKind::Internal => "500",
+            FaultKind::Unavailable => "503",
+            FaultKind::Drop => "drop",
+        };
+        let when = if self.after_commit {
+            "after-commit"
+        } else {
+            "before-commit"
+        };
+        format!("{what} {when}")
+    }
+}
+
+/// SplitMix64: tiny, fast, and good enough to pick faults reproducibly.
+#[derive(Debug)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform float in `[0, 1)`.
+    fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The fault sequence of one server run.
+#[derive(Debug)]
+pub struct FaultPlan {
+    rate: f64,
+    rng: Mutex<SplitMix64>,
+}
+
+impl FaultPlan {
+    /// Faults a `rate` fraction (0..=1) of requests, in the sequence `seed` determines.
+    pub fn new(rate: f64, seed: u64) -> FaultPlan {
+        FaultPlan {
+            rate: rate.clamp(0.0, 1.0),
+            rng: Mutex::new(SplitMix64(seed)),
+        }
+    }
+
+    /// The fault for the next request, if it gets one.
+    pub fn draw(&self) -> Option<Fault> {
+        let mut rng = self.rng.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if rng.next_f64() >= self.rate {
+            return None;
+        }
+        let pick = rng.next_u64() % 8;
+        let kind = match pick / 2 {
+            0 => FaultKind::TooManyRequests,
+            1 => FaultKind::Internal,
+            2 => FaultKind::Unavailable,
+            _ => FaultKind::Drop,
+        };
+        Some(Fault {
+            kind,
+            after_commit: pick % 2 == 1,
+        })
+    }
+}
+
+/// A token bucket of `rps` requests per second holding at most one second's worth.
+#[derive(Debug)]
+pub struct RateLimiter {
+    rps: f64,
+    bucket: Mutex<(f64, Instant)>,
+}
+
+impl RateLimiter {
+    /// Allows `rps` requests per second (bursts up to `max(rps, 1)`).
+    pub fn new(rps: f64) -> RateLimiter {
+        let capacity = rps.max(1.0);
+        RateLimiter {
+            rps,
+            bucket: Mutex::new((capacity, Instant::now())),
+        }
+    }
+
+    /// Takes a token, or says in how many whole seconds (at least 1) one will be there.
+    pub fn take(&self) -> Result<(), u64> {
+        let mut bucket = self
+            .bucket
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        let elapsed = now.duration_since(bucket.1).as_secs_f64();
+        bucket.0 = (bucket.0 + elapsed * self.rps).min(self.rps.max(1.0));
+        bucket.1 = now;
+        if bucket.0 >= 1.0 {
+            bucket.0 -= 1.0;
+            Ok(())
+        } else {
+            let wait = Duration::from_secs_f64((1.0 - bucket.0) / self.rps);
+            Err(wait.as_secs_f64().ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// The rate limiter and fault plan of a server (either may be off).
+#[derive(Debug, Default)]
+pub struct Misbehaviour {
+    /// `--rate-limit`.
+    pub limiter: Option<RateLimiter>,
+    /// `--fault-rate` / `--fault-seed`.
+    pub faults: Option<FaultPlan>,
+}
+
+/// Middleware: rate limiting, then fault injection.
+pub async fn misbehave(
+    State(misbehaviour): State<Arc<Misbehaviour>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path().starts_with("/_plugsync/") {
+        return next.run(request).await;
+    }
+    let shape = Shape::of_path(request.uri().path());
+    if let Some(limiter) = &misbehaviour.limiter {
+        if let Err(retry_after_secs) = limiter.take() {
+            return ApiError::new(shape, Problem::RateLimited { retry_after_secs }).into_response();
+        }
+    }
+    let Some(fault) = misbehaviour.faults.as_ref().and_then(FaultPlan::draw) else {
+        return next.run(request).await;
+    };
+    let dropper = request
+        .extensions()
+        .get::<ConnectInfo<Dropper>>()
+        .map(|info| info.0.clone());
+    if fault.after_commit {
+        // The request runs to completion (a write commits); its answer is thrown away.
+        let _ = next.run(request).await;
+    }
+    let problem = match fault.kind {
+        FaultKind::TooManyRequests => Problem::RateLimited {
+            retry_after_secs: 1,
+        },
+        FaultKind::Internal => Problem::Injected(Injected::Internal),
+        FaultKind::Unavailable => Problem::Injected(Injected::Unavailable),
+        FaultKind::Drop => {
+            if let Some(dropper) = &dropper {
+                dropper.drop_connection();
+            }
+            // Never delivered once the connection is dropped; a router served without
+            // droppable connections (in-process) answers this 503 instead.
+            Problem::Injected(Injected::Unavailable)
+        }
+    };
+    let mut response = ApiError::new(shape, problem).into_response();
+    if let Ok(label) = HeaderValue::from_str(&fault.label()) {
+        response.headers_mut().insert("x-plugsync-fault", label);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_faults() {
+        let a = FaultPlan::new(0.5, 7);
+        let b = FaultPlan::new(0.5, 7);
+        let sa: Vec<_> = (0..200).map(|_| a.draw()).collect();
+        let sb: Vec<_> = (0..200).map(|_| b.draw()).collect();
+        assert_eq!(sa, sb);
+        let faulted = sa.iter().filter(|f| f.is_some()).count();
+        assert!((60..140).contains(&faulted), "{faulted} of 200 faulted");
+    }
+
+    #[test]
+    fn rate_one_faults_everything_with_every_kind() {
+        let plan = FaultPlan::new(1.0, 1);
+        let faults: Vec<Fault> = (0..400).map(|_| plan.draw().unwrap()).collect();
+        for kind in [
+            FaultKind::TooManyRequests,
+            FaultKind::Internal,
+            FaultKind::Unavailable,
+            FaultKind::Drop,
+        ] {
+            for after_commit in [false, true] {
+                assert!(faults.contains(&Fault { kind, after_commit }));
+            }
+        }
+    }
+
+    #[test]
+    fn rate_zero_faults_nothing() {
+        let plan = FaultPlan::new(0.0, 1);
+        assert!((0..100).all(|_| plan.draw().is_none()));
+    }
+
+    #[test]
+    fn the_bucket_refuses_above_the_rate() {
+        let limiter = RateLimiter::new(2.0);
+        assert!(limiter.take().is_ok());
+        assert!(limiter.take().is_ok());
+        assert_eq!(limiter.take(), Err(1));
+    }
+}

@@ -1,0 +1,414 @@
+//! The one HTTP transport: authentication header, TLS settings, a client-side request rate
+//! limit, retries with exponential backoff and jitter that honour `Retry-After` (seconds or an
+//! HTTP date), and error messages that carry the method, URL, status and the server's own
+//! words — from any of Konnect's three error shapes or Kong's.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::blocking::{Client, Response};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::Method;
+use serde_json::Value;
+
+use super::{Stats, TargetError};
+
+/// How requests are retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// Backoff before the first retry; doubles each time.
+    pub base: Duration,
+    /// Longest single wait.
+    pub max_delay: Duration,
+    /// Give up retrying once this much time has passed since the first attempt.
+    pub max_total: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            base: Duration::from_millis(200),
+            max_delay: Duration::from_secs(15),
+            max_total: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Connection settings.
+#[derive(Debug, Clone, Default)]
+pub struct HttpSettings {
+    /// Header name and value that authenticate (`Authorization: Bearer …`, `Kong-Admin-Token`).
+    pub auth: Option<(String, String)>,
+    pub timeout: Duration,
+    pub tls_skip_verify: bool,
+    /// PEM bundle of extra trusted CAs.
+    pub ca_cert: Option<Vec<u8>>,
+    /// Client-side requests per second (0 = unlimited).
+    pub rps: f64,
+    pub retry: RetryPolicy,
+}
+
+/// A blocking HTTP client with retries, shared by the worker threads of an apply.
+pub struct Transport {
+    client: Client,
+    retry: RetryPolicy,
+    limiter: Option<Mutex<Instant>>,
+    interval: Duration,
+    requests: AtomicU64,
+    retries: AtomicU64,
+    seed: AtomicU64,
+}
+
+impl Transport {
+    /// Builds the client.
+    pub fn new(settings: &HttpSettings) -> Result<Transport, TargetError> {
+        let mut headers = HeaderMap::new();
+        if let Some((name, value)) = &settings.auth {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| TargetError::Config(format!("invalid auth header name: {e}")))?;
+            let mut value = HeaderValue::from_str(value).map_err(|_| {
+                TargetError::Config("the token holds characters an HTTP header cannot carry".into())
+            })?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        let mut builder = Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("plugsync/", env!("CARGO_PKG_VERSION")))
+            .timeout(if settings.timeout.is_zero() {
+                Duration::from_secs(30)
+            } else {
+                settings.timeout
+            })
+            .danger_accept_invalid_certs(settings.tls_skip_verify);
+        if let Some(pem) = &settings.ca_cert {
+            for cert in reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| TargetError::Config(format!("cannot read --ca-cert: {e}")))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder
+            .build()
+            .map_err(|e| TargetError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9e37_79b9_7f4a_7c15);
+        Ok(Transport {
+            client,
+            retry: settings.retry.clone(),
+            limiter: (settings.rps > 0.0).then(|| Mutex::new(Instant::now())),
+            interval: if settings.rps > 0.0 {
+                Duration::from_secs_f64(1.0 / settings.rps)
+            } else {
+                Duration::ZERO
+            },
+            requests: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            seed: AtomicU64::new(nanos | 1),
+        })
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            requests: self.requests.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+        }
+    }
+
+    fn pace(&self) {
+        if let Some(lock) = &self.limiter {
+            let wait = {
+                let mut next = lock.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                let slot = (*next).max(now);
+                *next = slot + self.interval;
+                slot.saturating_duration_since(now)
+            };
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+
+    /// A random fraction in [0, 1) (xorshift; jitter needs no more).
+    fn jitter(&self) -> f64 {
+        let mut x = self.seed.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.seed.store(x, Ordering::Relaxed);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Sends a request, retrying 429, 500, 502, 503, 504, connection errors and timeouts.
+    /// Returns the status and the parsed JSON body (`Null` when empty).
+    pub fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), TargetError> {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.pace();
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let mut req = self.client.request(method.clone(), url);
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let outcome = req.send();
+            let (retryable, retry_after, err) = match outcome {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = parse_retry_after(&resp);
+                    let text = resp.text().unwrap_or_default();
+                    if (200..300).contains(&status) {
+                        let v = if text.trim().is_empty() {
+                            Value::Null
+                        } else {
+                            serde_json::from_str(&text).map_err(|e| TargetError::Api {
+                                method: method.to_string(),
+                                url: url.to_string(),
+                                status,
+                                message: format!("the response is not JSON: {e}"),
+                            })?
+                        };
+                        return Ok((status, v));
+                    }
+                    let retryable = matches!(status, 429 | 500 | 502 | 503 | 504);
+                    (
+                        retryable,
+                        retry_after,
+                        TargetError::Api {
+                            method: method.to_string(),
+                            url: url.to_string(),
+                            status,
+                            message: error_message(status, &text),
+                        },
+                    )
+                }
+                Err(e) => (
+                    true,
+                    None,
+                    TargetError::Transport {
+                        method: method.to_string(),
+                        url: url.to_string(),
+                        message: describe_reqwest_error(&e),
+                    },
+                ),
+            };
+            if !retryable || attempt >= self.retry.max_attempts {
+                return Err(err);
+            }
+            let backoff = self
+                .retry
+                .base
+                .saturating_mul(1u32 << (attempt - 1).min(16))
+                .min(self.retry.max_delay);
+            // Full jitter on the backoff; a server's Retry-After is a floor.
+            let mut wait = backoff.mul_f64(0.5 + self.jitter() / 2.0);
+            if let Some(ra) = retry_after {
+                wait = wait.max(ra.min(self.retry.max_delay * 4));
+            }
+            if started.elapsed() + wait > self.retry.max_total {
+                return Err(err);
+            }
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+fn describe_reqwest_error(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "the connection failed"
+    };
+    let mut msg = kind.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg = format!("{msg}: {s}");
+        source = s.source();
+    }
+    msg
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+fn parse_retry_after(resp: &Response) -> Option<Duration> {
+    let v = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    retry_after_value(v, SystemTime::now())
+}
+
+/// Parses a `Retry-After` value relative to `now`.
+pub fn retry_after_value(v: &str, now: SystemTime) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Some(Duration::from_secs_f64(secs));
+        }
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The server's message from an error body: Konnect's core-entity shape
+/// (`{code, message, details: [{field, messages}]}`), its platform shape
+/// (`{status, title, detail, invalid_parameters}`), its gateway 401 shape
+/// (`{message, status}`), Kong's (`{code, name, message, fields}`), or the raw text.
+pub fn error_message(status: u16, text: &str) -> String {
+    let Ok(v) = serde_json::from_str::<Value>(text) else {
+        let t = text.trim();
+        return if t.is_empty() {
+            status_text(status).to_string()
+        } else {
+            t.chars().take(500).collect()
+        };
+    };
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let mut parts = Vec::new();
+    if let Some(details) = v.get("details").and_then(Value::as_array) {
+        let head = s("message").unwrap_or_default();
+        let items: Vec<String> = details
+            .iter()
+            .map(|d| {
+                let msgs: Vec<String> = d
+                    .get("messages")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                match d.get("field").and_then(Value::as_str) {
+                    Some(f) if !f.is_empty() => format!("{f}: {}", msgs.join(", ")),
+                    _ => msgs.join(", "),
+                }
+            })
+            .filter(|m| !m.is_empty())
+            .collect();
+        parts.push(if items.is_empty() {
+            head
+        } else {
+            format!("{head}: {}", items.join("; "))
+        });
+    } else if let Some(detail) = s("detail") {
+        let mut m = match s("title") {
+            Some(t) => format!("{t}: {detail}"),
+            None => detail,
+        };
+        if let Some(params) = v.get("invalid_parameters").and_then(Value::as_array) {
+            let items: Vec<String> = params
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}: {}",
+                        p.get("field").and_then(Value::as_str).unwrap_or("?"),
+                        p.get("reason").and_then(Value::as_str).unwrap_or("invalid")
+                    )
+                })
+                .collect();
+            if !items.is_empty() {
+                m = format!("{m} ({})", items.join("; "));
+            }
+        }
+        parts.push(m);
+    } else if let Some(m) = s("message") {
+        parts.push(m);
+    } else {
+        parts.push(text.chars().take(500).collect());
+    }
+    parts.join(" ")
+}
+
+fn status_text(status: u16) -> &'static str {
+    match status {
+        400 => "bad request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not found",
+        409 => "conflict",
+        429 => "too many requests",
+        500 => "internal server error",
+        502 => "bad gateway",
+        503 => "service unavailable",
+        504 => "gateway timeout",
+        _ => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_error_shape() {
+        let cases = [
+            (
+                400,
+                r#"{"code":3,"message":"validation error","details":[{"@type":"x","type":"ERROR_TYPE_FIELD","field":"config.window","messages":["required field missing"]}]}"#,
+                "validation error: config.window: required field missing",
+            ),
+            (
+                400,
+                r#"{"code":3,"message":"data constraint error","details":[{"type":"ERROR_TYPE_REFERENCE","field":"name","messages":["name (type: unique) constraint failed"]}]}"#,
+                "data constraint error: name: name (type: unique) constraint failed",
+            ),
+            (
+                401,
+                r#"{"message":"Unauthorized","status":401}"#,
+                "Unauthorized",
+            ),
+            (
+                400,
+                r#"{"status":400,"title":"Bad Request","detail":"Request contains unknown property","instance":"konnect:trace:1","invalid_parameters":[{"field":"id","reason":"property id should not exist"}]}"#,
+                "Bad Request: Request contains unknown property (id: property id should not exist)",
+            ),
+            (
+                400,
+                r#"{"code":2,"name":"schema violation","message":"schema violation (config.foo: required field missing)","fields":{"config":{"foo":"required field missing"}}}"#,
+                "schema violation (config.foo: required field missing)",
+            ),
+            (502, "<html>bad gateway</html>", "<html>bad gateway</html>"),
+            (503, "", "service unavailable"),
+        ];
+        for (status, body, want) in cases {
+            assert_eq!(error_message(status, body), want);
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(retry_after_value("3", now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            retry_after_value("0.5", now),
+            Some(Duration::from_millis(500))
+        );
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(7));
+        assert_eq!(retry_after_value(&date, now), Some(Duration::from_secs(7)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(7));
+        assert_eq!(retry_after_value(&past, now), Some(Duration::ZERO));
+        assert_eq!(retry_after_value("soon", now), None);
+    }
+}

@@ -1,0 +1,239 @@
+//! The control planes plugsync talks to, behind one interface: Konnect, the Kong Admin API
+//! (self-managed), and the embedded local control plane. Fetching the live state and writing
+//! one entity at a time are the only operations the pipeline needs.
+//!
+//! The HTTP targets share one transport ([`http`]) that pages lists, parses every error shape
+//! and retries what is safe to retry; the local target calls the same service `plugsync serve`
+//! serves, in-process.
+
+pub mod http;
+mod local;
+mod remote;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub use crate::controlplane::Kind;
+use crate::model::live::{parse_custom_plugin, parse_plugin, parse_scope_entity};
+use crate::model::{DesiredState, LiveState, ScopeKind};
+use crate::plan::TargetInfo;
+pub use local::LocalBackend;
+pub use remote::{HttpBackend, RemoteFlavor};
+
+/// Why a target operation failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TargetError {
+    /// The server answered with an error status.
+    #[error("{method} {url}: {status} {message}")]
+    Api {
+        method: String,
+        url: String,
+        status: u16,
+        message: String,
+    },
+    /// No answer: connection refused, reset, timed out.
+    #[error("{method} {url}: {message}")]
+    Transport {
+        method: String,
+        url: String,
+        message: String,
+    },
+    /// The target cannot be used as configured.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl TargetError {
+    /// The HTTP status, when the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            TargetError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// Counters of what a backend did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// HTTP requests sent (or service calls made), retries included.
+    pub requests: u64,
+    /// Attempts that were retried.
+    pub retries: u64,
+}
+
+/// The data plane propagation state (`--wait`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Propagation {
+    pub expected_hash: String,
+    /// (node id, config hash it reports).
+    pub nodes: Vec<(String, Option<String>)>,
+}
+
+/// The low-level operations a target supports.
+pub trait Backend: Send + Sync {
+    /// What this target is, for plans and messages.
+    fn info(&self) -> TargetInfo;
+    /// Every entity of a kind (all pages), optionally filtered by tags (`a,b` = all).
+    fn list_all(&self, kind: Kind, tags: Option<&str>) -> Result<Vec<Value>, TargetError>;
+    /// Creates or replaces an entity by id (idempotent).
+    fn put(&self, kind: Kind, id: &str, body: &Value) -> Result<Value, TargetError>;
+    /// Deletes an entity by id (a missing entity is not an error).
+    fn delete(&self, kind: Kind, id: &str) -> Result<(), TargetError>;
+    /// The expected config hash and the nodes' hashes, where the target has them.
+    fn propagation(&self) -> Result<Option<Propagation>, TargetError>;
+    /// Counters so far.
+    fn stats(&self) -> Stats;
+}
+
+/// The live state in scope and what lies just outside it.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    /// Everything fetched, unfiltered.
+    pub all: LiveState,
+    /// The part in scope of the select tags.
+    pub live: LiveState,
+    /// Instances outside the scope, counted by the in-scope custom plugin they use.
+    pub unmanaged_references: BTreeMap<String, usize>,
+}
+
+fn parse_all<T>(
+    items: Vec<Value>,
+    what: &str,
+    parse: impl Fn(&Value) -> Option<T>,
+) -> Result<Vec<T>, TargetError> {
+    items
+        .iter()
+        .map(|v| {
+            parse(v).ok_or_else(|| {
+                TargetError::Config(format!(
+                    "the control plane returned a {what} without an id or name: {}",
+                    crate::model::hash::canonical_json(v)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Which scope kinds must be fetched: those the desired state names, and those live
+/// instances of custom plugins are bound to (for readable output).
+fn scope_kinds_needed(desired: Option<&DesiredState>, live: &LiveState) -> BTreeSet<ScopeKind> {
+    let mut kinds = BTreeSet::new();
+    if let Some(d) = desired {
+        for p in &d.plugins {
+            for k in ScopeKind::ALL {
+                if p.scope.get(k).is_some() {
+                    kinds.insert(k);
+                }
+            }
+        }
+    }
+    for p in &live.plugins {
+        for k in ScopeKind::ALL {
+            if p.scope.get(k).is_some() {
+                kinds.insert(k);
+            }
+        }
+    }
+    kinds
+}
+
+fn scope_kind(k: ScopeKind) -> Kind {
+    match k {
+        ScopeKind::Service => Kind::Service,
+        ScopeKind::Route => Kind::Route,
+        ScopeKind::Consumer => Kind::Consumer,
+        ScopeKind::ConsumerGroup => Kind::ConsumerGroup,
+    }
+}
+
+/// Fetches the live state: custom plugins, the instances of custom plugins, and the scope
+/// entities needed to resolve names.
+pub fn fetch(
+    backend: &dyn Backend,
+    select_tags: &[String],
+    desired: Option<&DesiredState>,
+) -> Result<Fetched, TargetError> {
+    let mut all = LiveState {
+        custom_plugins: parse_all(
+            backend.list_all(Kind::CustomPlugin, None)?,
+            "custom plugin",
+            parse_custom_plugin,
+        )?,
+        ..LiveState::default()
+    };
+    let names: BTreeSet<&str> = all.custom_plugins.iter().map(|c| c.name.as_str()).collect();
+    let plugins = parse_all(
+        backend.list_all(Kind::Plugin, None)?,
+        "plugin",
+        parse_plugin,
+    )?;
+    all.plugins = plugins
+        .into_iter()
+        .filter(|p| names.contains(p.name.as_str()))
+        .collect();
+    for k in scope_kinds_needed(desired, &all) {
+        let entities = parse_all(backend.list_all(scope_kind(k), None)?, k.key(), |v| {
+            parse_scope_entity(k, v)
+        })?;
+        match k {
+            ScopeKind::Service => all.services = entities,
+            ScopeKind::Route => all.routes = entities,
+            ScopeKind::Consumer => all.consumers = entities,
+            ScopeKind::ConsumerGroup => all.consumer_groups = entities,
+        }
+    }
+    let (live, unmanaged_references) = all.in_scope(select_tags);
+    Ok(Fetched {
+        all,
+        live,
+        unmanaged_references,
+    })
+}
+
+/// Waits until every data plane node reports the expected config hash.
+pub fn wait_for_propagation(
+    backend: &dyn Backend,
+    timeout: Duration,
+) -> Result<Propagation, String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match backend.propagation() {
+            Ok(None) => return Err("this target has no data plane status to wait for".into()),
+            Ok(Some(p)) => {
+                let behind: Vec<&String> = p
+                    .nodes
+                    .iter()
+                    .filter(|(_, h)| h.as_deref() != Some(p.expected_hash.as_str()))
+                    .map(|(id, _)| id)
+                    .collect();
+                if behind.is_empty() {
+                    return Ok(p);
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(format!(
+                        "data plane nodes did not reach config hash {} in {}s: {}",
+                        p.expected_hash,
+                        timeout.as_secs(),
+                        behind
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+            Err(e) => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(e.to_string());
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}

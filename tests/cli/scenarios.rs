@@ -1,0 +1,164 @@
+//! Golden plan scenarios: each folder of `testdata/scenarios/` holds a desired state
+//! (`state/`), a live control plane (`live.json`, in the API's JSON shapes; `handler_file` and
+//! `schema_file` keys read Lua from files beside it), optional `options.json`
+//! (`allow_in_place`, `allow_empty`, `select_tags`, `env`), and the expected results:
+//! `plan.json` (the plan as `--format json` prints it) or `error.txt` (why no plan was made).
+//! `UPDATE_GOLDEN=1` rewrites them; review the diff before committing.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use plugsync::model::live::{parse_custom_plugin, parse_plugin, parse_scope_entity};
+use plugsync::model::{LiveState, ScopeKind};
+use plugsync::plan::prepare::prepare;
+use plugsync::plan::{PlanOptions, SourceInfo, TargetInfo};
+use serde_json::Value;
+
+use crate::{golden, root};
+
+fn read_live(dir: &Path) -> LiveState {
+    let text = std::fs::read_to_string(dir.join("live.json")).unwrap_or_else(|_| "{}".into());
+    let v: Value = serde_json::from_str(&text).expect("live.json parses");
+    let mut live = LiveState::default();
+    let list = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    for mut c in list("custom_plugins") {
+        for (file_key, key) in [("handler_file", "handler"), ("schema_file", "schema")] {
+            if let Some(f) = c.get(file_key).and_then(Value::as_str) {
+                let text = std::fs::read_to_string(dir.join(f)).expect("lua file");
+                c[key] = Value::String(text);
+            }
+        }
+        live.custom_plugins
+            .push(parse_custom_plugin(&c).expect("custom plugin"));
+    }
+    for p in list("plugins") {
+        live.plugins.push(parse_plugin(&p).expect("plugin"));
+    }
+    for (key, kind) in [
+        ("services", ScopeKind::Service),
+        ("routes", ScopeKind::Route),
+        ("consumers", ScopeKind::Consumer),
+        ("consumer_groups", ScopeKind::ConsumerGroup),
+    ] {
+        for e in list(key) {
+            let e = parse_scope_entity(kind, &e).expect("scope entity");
+            match kind {
+                ScopeKind::Service => live.services.push(e),
+                ScopeKind::Route => live.routes.push(e),
+                ScopeKind::Consumer => live.consumers.push(e),
+                ScopeKind::ConsumerGroup => live.consumer_groups.push(e),
+            }
+        }
+    }
+    live
+}
+
+fn run(dir: &Path) -> Result<String, String> {
+    let options: Value = std::fs::read_to_string(dir.join("options.json"))
+        .ok()
+        .map(|t| serde_json::from_str(&t).expect("options.json parses"))
+        .unwrap_or(Value::Null);
+    let env: BTreeMap<String, String> = options
+        .get("env")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let lookup = |name: &str| env.get(name).cloned();
+    let loaded = plugsync::state::load(&[dir.join("state")], &plugsync::state::WorkTree, &lookup);
+    let errors: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{}: {errors:?}", dir.display());
+    let mut select_tags: Vec<String> = loaded.state.select_tags.clone();
+    if let Some(extra) = options.get("select_tags").and_then(Value::as_array) {
+        select_tags.extend(extra.iter().filter_map(Value::as_str).map(str::to_string));
+    }
+    select_tags.sort();
+    select_tags.dedup();
+    let (live, unmanaged) = read_live(dir).in_scope(&select_tags);
+    let opts = PlanOptions {
+        allow_in_place: options
+            .get("allow_in_place")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        allow_empty: options
+            .get("allow_empty")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        select_tags,
+        unmanaged_references: unmanaged,
+    };
+    let mut n = 0u32;
+    let mut new_id = || {
+        n += 1;
+        format!("00000000-0000-4000-8000-{n:012}")
+    };
+    let target = TargetInfo {
+        kind: "local".into(),
+        address: "scenario".into(),
+        control_plane: "default".into(),
+    };
+    let result = match prepare(
+        &loaded.state,
+        &live,
+        target,
+        SourceInfo::default(),
+        &opts,
+        &mut new_id,
+    ) {
+        Ok(plan) => Ok(serde_json::to_string_pretty(&plan).expect("plan serialises") + "\n"),
+        Err(e) => Err(e.to_string() + "\n"),
+    };
+    // Values from the environment are secrets: never in a plan or an error.
+    let text = match &result {
+        Ok(t) | Err(t) => t,
+    };
+    for value in env.values() {
+        assert!(
+            !text.contains(value.as_str()),
+            "{}: a secret leaked",
+            dir.display()
+        );
+    }
+    result
+}
+
+#[test]
+fn scenarios_match_golden_plans() {
+    let base = root().join("testdata/scenarios");
+    let mut dirs: Vec<_> = std::fs::read_dir(&base)
+        .expect("testdata/scenarios")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(!dirs.is_empty());
+    for dir in dirs {
+        match run(&dir) {
+            Ok(plan) => {
+                assert!(
+                    !dir.join("error.txt").exists(),
+                    "{} expected an error",
+                    dir.display()
+                );
+                golden(&dir.join("plan.json"), &plan);
+            }
+            Err(err) => {
+                assert!(!dir.join("plan.json").exists(), "{}: {err}", dir.display());
+                golden(&dir.join("error.txt"), &err);
+            }
+        }
+    }
+}

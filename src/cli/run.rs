@@ -3,6 +3,8 @@
 
 use std::collections::BTreeSet;
 
+use std::io::IsTerminal;
+
 use clap::Args;
 
 use crate::apply::{self, ApplyOptions, ApplyReport, StepResult, StepStatus};
@@ -194,8 +196,17 @@ pub fn apply_plan(
     secrets.extend(found);
     let quiet = printer.quiet;
     let color = printer.color_stderr;
-    let on_step = move |r: &StepResult, n: usize, total: usize| {
-        if quiet {
+    // A progress bar on a terminal; one line per step otherwise. Failures always get a line.
+    let bar = (!quiet && std::io::stderr().is_terminal() && plan.steps.len() > 1).then(|| {
+        let bar = indicatif::ProgressBar::new(plan.steps.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let on_step = |r: &StepResult, n: usize, total: usize| {
+        if quiet && r.status == StepStatus::Done {
             return;
         }
         let status = match r.status {
@@ -211,7 +222,16 @@ pub fn apply_plan(
         if let Some(reason) = &r.reason {
             line.push_str(&format!(" — {reason}"));
         }
-        eprintln!("{line}");
+        match &bar {
+            Some(b) => {
+                if r.status != StepStatus::Done {
+                    b.println(&line);
+                }
+                b.set_message(format!("{} {} {}", r.action, r.kind, r.name));
+                b.inc(1);
+            }
+            None => eprintln!("{line}"),
+        }
     };
     let before = backend.stats();
     let report = apply::apply(
@@ -225,6 +245,9 @@ pub fn apply_plan(
         },
         before,
     );
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     Ok(report)
 }
 

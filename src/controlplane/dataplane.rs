@@ -359,7 +359,11 @@ mod tests {
         assert_eq!(d.verdict(5), Some("five"));
         assert_eq!(
             d.first_bad(10),
-            vec![(5, "five".to_string()), (7, "seven".to_string()), (9, "nine again".to_string())]
+            vec![
+                (5, "five".to_string()),
+                (7, "seven".to_string()),
+                (9, "nine again".to_string())
+            ]
         );
         assert_eq!(d.first_bad(1), vec![(5, "five".to_string())]);
         assert_eq!(

@@ -202,9 +202,7 @@ fn unknown_fields(body: &Map<String, Value>, known: &[&str], errors: &mut Vec<Fi
 fn valid_tag(tag: &str) -> bool {
     !tag.is_empty()
         && tag.chars().count() <= 128
-        && tag
-            .chars()
-            .all(|c| c != ',' && c != '/' && !c.is_control())
+        && tag.chars().all(|c| c != ',' && c != '/' && !c.is_control())
 }
 
 /// The `tags` of a body: `(value to store, tags to index)`.
@@ -426,30 +424,29 @@ pub(crate) fn prepare_simple(
     let (tag_value, tag_list) = tags(&body, &mut errors);
     out.insert("tags".to_string(), tag_value);
 
-    match kind {
-        Kind::Service => {
-            if let Some(path) = out.get("path").and_then(Value::as_str) {
-                if !path.starts_with('/') {
-                    errors.push(err("path", "should start with: /"));
-                }
-            }
-        }
-        Kind::Route => route_checks(&out, &mut errors),
-        Kind::Consumer => {
-            if out["username"].is_null() && out["custom_id"].is_null() {
-                errors.push(err(
-                    "@entity",
-                    "at least one of these fields must be non-empty: 'custom_id', 'username'",
-                ));
-            }
-        }
-        _ => {}
+    let path = out.get("path").and_then(Value::as_str);
+    if kind == Kind::Service && path.is_some_and(|p| !p.starts_with('/')) {
+        errors.push(err("path", "should start with: /"));
+    }
+    if kind == Kind::Route {
+        route_checks(&out, &mut errors);
+    }
+    let unset = |f: &str| out.get(f).is_none_or(Value::is_null);
+    if kind == Kind::Consumer && unset("username") && unset("custom_id") {
+        errors.push(err(
+            "@entity",
+            "at least one of these fields must be non-empty: 'custom_id', 'username'",
+        ));
     }
     if !errors.is_empty() {
         return Err(invalid(errors));
     }
 
-    let name_field = if kind == Kind::Consumer { "username" } else { "name" };
+    let name_field = if kind == Kind::Consumer {
+        "username"
+    } else {
+        "name"
+    };
     let uname = out
         .get(name_field)
         .and_then(Value::as_str)
@@ -464,12 +461,20 @@ pub(crate) fn prepare_simple(
         )?;
     }
     let ukey = if kind == Kind::Consumer {
-        out.get("custom_id").and_then(Value::as_str).map(str::to_string)
+        out.get("custom_id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
     } else {
         None
     };
     if let Some(c) = &ukey {
-        target.unique(kind, true, c, "custom_id", &format!("{{custom_id=\"{c}\"}}"))?;
+        target.unique(
+            kind,
+            true,
+            c,
+            "custom_id",
+            &format!("{{custom_id=\"{c}\"}}"),
+        )?;
     }
     let mut refs: [Option<String>; 4] = Default::default();
     if kind == Kind::Route {
@@ -506,7 +511,10 @@ fn route_checks(out: &Map<String, Value>, errors: &mut Vec<FieldError>) {
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     if protocols.contains(&"http") {
-        if !["methods", "hosts", "headers", "paths"].iter().any(|f| set(f)) {
+        if !["methods", "hosts", "headers", "paths"]
+            .iter()
+            .any(|f| set(f))
+        {
             errors.push(err(
                 "@entity",
                 "must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' is 'http'",
@@ -576,15 +584,16 @@ pub(crate) fn prepare_custom_plugin(
     if !errors.is_empty() {
         return Err(invalid(errors));
     }
-    let schema = crate::lint::upload::check_custom_plugin(&name, &handler, &schema_src)
-        .map_err(|upload| {
+    let schema = crate::lint::upload::check_custom_plugin(&name, &handler, &schema_src).map_err(
+        |upload| {
             invalid(
                 upload
                     .into_iter()
                     .map(|u| err(u.field, u.message))
                     .collect(),
             )
-        })?;
+        },
+    )?;
     target.unique(
         Kind::CustomPlugin,
         false,
@@ -665,7 +674,10 @@ fn check_ordering(value: &Value, errors: &mut Vec<FieldError>) {
         };
         for (phase, names) in phases {
             if phase != "access" {
-                errors.push(err(format!("ordering.{key}"), format!("invalid phase '{phase}'; expected one of: access")));
+                errors.push(err(
+                    format!("ordering.{key}"),
+                    format!("invalid phase '{phase}'; expected one of: access"),
+                ));
                 continue;
             }
             match names.as_array() {
@@ -679,11 +691,15 @@ fn check_ordering(value: &Value, errors: &mut Vec<FieldError>) {
     }
 }
 
+/// Looks up the current schema of a plugin by name (`None` = no such custom plugin).
+pub(crate) type SchemaLookup<'a> =
+    dyn FnMut(&str) -> Result<Option<Arc<PluginSchema>>, CpError> + 'a;
+
 /// A prepared plugin instance and the schema it was validated against.
 pub(crate) fn prepare_plugin(
     target: &Target<'_>,
     mut body: Map<String, Value>,
-    schema_of: &mut dyn FnMut(&str) -> Result<Option<Arc<PluginSchema>>, CpError>,
+    schema_of: &mut SchemaLookup<'_>,
 ) -> Result<(NewRow, Arc<PluginSchema>), CpError> {
     let mut errors = Vec::new();
     unknown_fields(&body, &PLUGIN_FIELDS, &mut errors);
@@ -699,7 +715,9 @@ pub(crate) fn prepare_plugin(
             if s.is_none() {
                 errors.push(err(
                     "name",
-                    format!("plugin '{n}' not enabled; add it to the 'plugins' configuration property"),
+                    format!(
+                        "plugin '{n}' not enabled; add it to the 'plugins' configuration property"
+                    ),
                 ));
             }
             s

@@ -34,8 +34,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, TransactionBehavior};
 use serde_json::{json, Map, Value};
 
-pub use crate::schema::validate::FieldError;
 use crate::schema::model::PluginSchema;
+pub use crate::schema::validate::FieldError;
 use dataplane::{DpDraft, DpState};
 use entities::Target;
 use store::{CpRow, NewRow, Row};
@@ -217,13 +217,16 @@ struct CpMem {
     dp: DpState,
 }
 
+/// Key of the schema cache: (control plane id, plugin name).
+type SchemaKey = (String, String);
+
 /// Everything behind the lock.
 struct Inner {
     conn: Connection,
     /// Control planes in creation order.
     cps: Vec<CpMem>,
     /// Evaluated schemas by (control plane id, plugin name).
-    schemas: HashMap<(String, String), Arc<PluginSchema>>,
+    schemas: HashMap<SchemaKey, Arc<PluginSchema>>,
 }
 
 impl Inner {
@@ -250,8 +253,7 @@ impl ControlPlanes {
         let mut cps = Vec::new();
         for row in store::control_planes(&conn)? {
             let mut dp = DpState::empty(row.created_at);
-            dp.head
-                .load_digests(store::digests(&conn, &row.id)?.iter());
+            dp.head.load_digests(store::digests(&conn, &row.id)?.iter());
             for (id, seq, problem) in store::problems(&conn, &row.id)? {
                 dp.bad.insert(seq, (id, problem));
             }
@@ -395,7 +397,7 @@ impl ControlPlanes {
     pub fn list(&self, cp: &str, kind: Kind, q: &ListQuery) -> Result<Page, CpError> {
         let inner = self.lock();
         if inner.cp(cp).is_none() {
-            return Err(cp_not_found(cp));
+            return Err(not_found(kind, cp));
         }
         let after = match &q.offset {
             None => 0,
@@ -449,7 +451,7 @@ impl ControlPlanes {
     ) -> Result<Value, CpError> {
         let inner = self.lock();
         if inner.cp(cp).is_none() {
-            return Err(cp_not_found(cp));
+            return Err(not_found(kind, cp));
         }
         let parent = resolve_parent(&inner.conn, cp, kind, parent)?;
         match entities::resolve(&inner.conn, cp, kind, id_or_name)? {
@@ -468,7 +470,7 @@ impl ControlPlanes {
         parent: Option<(Kind, &str)>,
     ) -> Result<Value, CpError> {
         let body = object(body)?;
-        self.write(cp, |ctx| {
+        self.write(cp, kind, |ctx| {
             let parent = resolve_parent(ctx.tx, cp, kind, parent)?;
             let id = match body.get("id") {
                 None | Some(Value::Null) => util::new_id(),
@@ -498,7 +500,7 @@ impl ControlPlanes {
         parent: Option<(Kind, &str)>,
     ) -> Result<Value, CpError> {
         let mut body = object(body)?;
-        self.write(cp, |ctx| {
+        self.write(cp, kind, |ctx| {
             let parent = resolve_parent(ctx.tx, cp, kind, parent)?;
             let existing = entities::resolve(ctx.tx, cp, kind, id_or_name)?;
             if let Some(row) = &existing {
@@ -577,7 +579,7 @@ impl ControlPlanes {
         parent: Option<(Kind, &str)>,
     ) -> Result<Value, CpError> {
         let patch = object(body)?;
-        self.write(cp, |ctx| {
+        self.write(cp, kind, |ctx| {
             let parent = resolve_parent(ctx.tx, cp, kind, parent)?;
             let existing = match entities::resolve(ctx.tx, cp, kind, id_or_name)? {
                 Some(row) if bound_to(&row, kind, parent.as_ref()) => row,
@@ -612,7 +614,7 @@ impl ControlPlanes {
         id_or_name: &str,
         parent: Option<(Kind, &str)>,
     ) -> Result<(), CpError> {
-        self.write(cp, |ctx| {
+        self.write(cp, kind, |ctx| {
             let parent = resolve_parent(ctx.tx, cp, kind, parent)?;
             let row = match entities::resolve(ctx.tx, cp, kind, id_or_name)? {
                 Some(row) if bound_to(&row, kind, parent.as_ref()) => row,
@@ -726,12 +728,13 @@ impl ControlPlanes {
     fn write<T>(
         &self,
         cp: &str,
+        kind: Kind,
         f: impl FnOnce(&mut Ctx<'_>) -> Result<T, CpError>,
     ) -> Result<T, CpError> {
         let mut guard = self.lock();
         let Inner { conn, cps, schemas } = &mut *guard;
         let Some(mem) = cps.iter_mut().find(|c| c.row.id == cp) else {
-            return Err(cp_not_found(cp));
+            return Err(not_found(kind, cp));
         };
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -781,9 +784,9 @@ impl ControlPlanes {
 struct Ctx<'a> {
     tx: &'a Connection,
     cp: &'a str,
-    schemas: &'a HashMap<(String, String), Arc<PluginSchema>>,
+    schemas: &'a HashMap<SchemaKey, Arc<PluginSchema>>,
     /// Schema cache changes to apply after the commit (`None` = drop).
-    schema_updates: Vec<((String, String), Option<Arc<PluginSchema>>)>,
+    schema_updates: Vec<(SchemaKey, Option<Arc<PluginSchema>>)>,
     /// The data plane state as of this write.
     dp: DpDraft<'a>,
     changed: bool,
@@ -952,7 +955,14 @@ fn send_to_data_plane(
         Some(message)
     };
     let head = &dp.head;
-    store::append_log(conn, cp, head.dp_seq, &hash, error.is_none(), error.as_deref())?;
+    store::append_log(
+        conn,
+        cp,
+        head.dp_seq,
+        &hash,
+        error.is_none(),
+        error.as_deref(),
+    )?;
     store::update_node(
         conn,
         cp,
@@ -974,9 +984,11 @@ fn load_schema(
         return Ok(None);
     };
     // It evaluated when it was stored; a failure now (a sandbox limit) makes the plugin unknown.
-    Ok(crate::lua::evaluate_schema(&source, &format!("{name}/schema.lua"))
-        .ok()
-        .map(Arc::new))
+    Ok(
+        crate::lua::evaluate_schema(&source, &format!("{name}/schema.lua"))
+            .ok()
+            .map(Arc::new),
+    )
 }
 
 /// The body as an object.
@@ -1085,7 +1097,8 @@ fn not_found(kind: Kind, id: &str) -> CpError {
     }
 }
 
-/// A missing control plane (reported as `NotFound` with the control plane's id).
+/// A missing control plane: `NotFound` with the kind asked for (plugins for control-plane-level
+/// calls) and the control plane's id, so callers tell it apart by `id == cp`.
 fn cp_not_found(id: &str) -> CpError {
     not_found(Kind::Plugin, id)
 }
@@ -1153,16 +1166,17 @@ fn control_plane_body(map: &Map<String, Value>) -> Result<(String, Map<String, V
             Value::Null
         }
     };
-    let pick = |key: &str, choices: &[&str], default: &str, fail: &mut dyn FnMut(&str, &str)| {
-        match map.get(key) {
+    let pick =
+        |key: &str, choices: &[&str], default: &str, fail: &mut dyn FnMut(&str, &str)| match map
+            .get(key)
+        {
             None | Some(Value::Null) => default.to_string(),
             Some(Value::String(s)) if choices.contains(&s.as_str()) => s.clone(),
             Some(_) => {
                 fail(key, &format!("must be one of: {}", choices.join(", ")));
                 default.to_string()
             }
-        }
-    };
+        };
     let cluster_type = pick(
         "cluster_type",
         &CLUSTER_TYPES,

@@ -325,7 +325,12 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 }
 
 /// The entity of `kind` with id `id`.
-pub(crate) fn by_id(conn: &Connection, cp: &str, kind: Kind, id: &str) -> Result<Option<Row>, CpError> {
+pub(crate) fn by_id(
+    conn: &Connection,
+    cp: &str,
+    kind: Kind,
+    id: &str,
+) -> Result<Option<Row>, CpError> {
     conn.prepare_cached(&format!(
         "SELECT {ROW_COLUMNS} FROM entities WHERE cp = ?1 AND kind = ?2 AND id = ?3"
     ))
@@ -409,12 +414,21 @@ pub(crate) fn custom_plugin_schema_source(
     cp: &str,
     name: &str,
 ) -> Result<Option<String>, CpError> {
-    Ok(by_uname(conn, cp, Kind::CustomPlugin, name)?
-        .and_then(|r| r.body.get("schema").and_then(Value::as_str).map(str::to_string)))
+    Ok(by_uname(conn, cp, Kind::CustomPlugin, name)?.and_then(|r| {
+        r.body
+            .get("schema")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }))
 }
 
 /// Inserts an entity; returns its sequence number.
-pub(crate) fn insert(conn: &Connection, cp: &str, kind: Kind, new: &NewRow) -> Result<i64, CpError> {
+pub(crate) fn insert(
+    conn: &Connection,
+    cp: &str,
+    kind: Kind,
+    new: &NewRow,
+) -> Result<i64, CpError> {
     conn.prepare_cached(
         "INSERT INTO entities (cp, kind, id, name, uname, ukey, service, route, consumer, consumer_group, body, digest, problem)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -474,7 +488,11 @@ pub(crate) fn update(conn: &Connection, seq: i64, new: &NewRow) -> Result<(), Cp
 }
 
 /// Updates only the data plane verdict of an entity.
-pub(crate) fn set_problem(conn: &Connection, seq: i64, problem: Option<&str>) -> Result<(), CpError> {
+pub(crate) fn set_problem(
+    conn: &Connection,
+    seq: i64,
+    problem: Option<&str>,
+) -> Result<(), CpError> {
     conn.prepare_cached("UPDATE entities SET problem = ?2 WHERE seq = ?1")
         .and_then(|mut s| s.execute(params![seq, problem]))
         .map_err(storage)?;
@@ -522,7 +540,9 @@ pub(crate) fn list(
     kind: Kind,
     f: &ListFilter<'_>,
 ) -> Result<Vec<(i64, Value)>, CpError> {
-    let mut sql = String::from("SELECT e.seq, e.body FROM entities e WHERE e.cp = ? AND e.kind = ? AND e.seq > ?");
+    let mut sql = String::from(
+        "SELECT e.seq, e.body FROM entities e WHERE e.cp = ? AND e.kind = ? AND e.seq > ?",
+    );
     let mut args: Vec<SqlValue> = vec![
         SqlValue::Text(cp.to_string()),
         SqlValue::Text(kind.path().to_string()),
@@ -560,11 +580,15 @@ pub(crate) fn list(
             args.push(SqlValue::Text((*t).clone()));
         }
         if all {
-            args.push(SqlValue::Integer(i64::try_from(unique.len()).unwrap_or(i64::MAX)));
+            args.push(SqlValue::Integer(
+                i64::try_from(unique.len()).unwrap_or(i64::MAX),
+            ));
         }
     }
     sql.push_str(" ORDER BY e.seq LIMIT ?");
-    args.push(SqlValue::Integer(i64::try_from(f.limit).unwrap_or(i64::MAX)));
+    args.push(SqlValue::Integer(
+        i64::try_from(f.limit).unwrap_or(i64::MAX),
+    ));
     let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
     let rows = stmt
         .query_map(params_from_iter(args), |r| {
@@ -597,7 +621,9 @@ pub(crate) fn digests(conn: &Connection, cp: &str) -> Result<Vec<[u8; 32]>, CpEr
 /// The stored data plane problems of a control plane: `(id, seq, problem)`.
 pub(crate) fn problems(conn: &Connection, cp: &str) -> Result<Vec<(String, i64, String)>, CpError> {
     let mut stmt = conn
-        .prepare_cached("SELECT id, seq, problem FROM entities WHERE cp = ?1 AND problem IS NOT NULL")
+        .prepare_cached(
+            "SELECT id, seq, problem FROM entities WHERE cp = ?1 AND problem IS NOT NULL",
+        )
         .map_err(storage)?;
     let rows = stmt
         .query_map([cp], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -607,12 +633,18 @@ pub(crate) fn problems(conn: &Connection, cp: &str) -> Result<Vec<(String, i64, 
 
 /// Sequence numbers of the plugin instances of a control plane up to `last`, ascending (the
 /// payload's `plugins` order).
-pub(crate) fn plugin_seqs_upto(conn: &Connection, cp: &str, last: i64) -> Result<Vec<i64>, CpError> {
+pub(crate) fn plugin_seqs_upto(
+    conn: &Connection,
+    cp: &str,
+    last: i64,
+) -> Result<Vec<i64>, CpError> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT seq FROM entities WHERE cp = ?1 AND kind = 'plugins' AND seq <= ?2 ORDER BY seq",
         )
         .map_err(storage)?;
-    let rows = stmt.query_map(params![cp, last], |r| r.get(0)).map_err(storage)?;
+    let rows = stmt
+        .query_map(params![cp, last], |r| r.get(0))
+        .map_err(storage)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(storage)
 }

@@ -158,6 +158,9 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys() {
         let v: Value = serde_json::json!({"b": [1, {"z": null, "a": "x"}], "a": true});
-        assert_eq!(canonical_json(&v), r#"{"a":true,"b":[1,{"a":"x","z":null}]}"#);
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":true,"b":[1,{"a":"x","z":null}]}"#
+        );
     }
 }

@@ -273,6 +273,15 @@ pub fn diff(
             });
         }
     }
+    for i in &mut out.instances {
+        let schemas = [
+            input.desired_schemas.get(&i.name),
+            i.live
+                .as_ref()
+                .and_then(|l| input.live_schemas.get(&l.name)),
+        ];
+        mask_encrypted(&mut i.changes, &schemas);
+    }
     out.instances
         .sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
     Ok(out)
@@ -426,6 +435,44 @@ fn resolve_instance(
         },
         decl: decl.clone(),
     })
+}
+
+/// The schema field at a dotted instance path (`config.redis.password`, list items numbered).
+fn field_at<'s>(schema: &'s PluginSchema, path: &str) -> Option<&'s crate::schema::Field> {
+    let mut parts = path.split('.');
+    let mut field = schema.field(parts.next()?)?;
+    for part in parts {
+        field = match field.field(part) {
+            Some(f) => f,
+            None => field.elements.as_deref().or(field.values.as_deref())?,
+        };
+    }
+    Some(field)
+}
+
+/// Hides the values of fields the schema marks `encrypted` (passwords, tokens): their old and
+/// new values are secrets even when they do not come from the environment.
+fn mask_encrypted(changes: &mut [FieldChange], schemas: &[Option<&PluginSchema>]) {
+    let masked = Value::String("[masked]".to_string());
+    for c in changes.iter_mut() {
+        let encrypted = schemas
+            .iter()
+            .flatten()
+            .any(|s| field_at(s, &c.path).is_some_and(|f| f.encrypted));
+        if encrypted {
+            if c.old.as_ref().is_some_and(|v| !v.is_null()) {
+                c.old = Some(masked.clone());
+            }
+            if c.new.as_ref().is_some_and(|v| !v.is_null()) {
+                // Distinct from the old side, so a change still reads as one.
+                c.new = Some(Value::String(if c.old.is_some() {
+                    "[masked, changed]".to_string()
+                } else {
+                    "[masked]".to_string()
+                }));
+            }
+        }
+    }
 }
 
 /// The leaf-level differences of two canonical objects, as dotted paths. Records recurse;

@@ -61,3 +61,24 @@ fn families_follow_replaces_through_declared_plugins() {
     let root = family_root(&state, "cycle-a");
     assert!(root == "cycle-a" || root == "cycle-b");
 }
+
+#[test]
+fn encrypted_fields_are_masked_in_changes() {
+    let schema = crate::lua::evaluate_schema(
+        r#"return { name = "a", fields = { { config = { type = "record", fields = {
+            { token = { type = "string", encrypted = true } },
+            { plain = { type = "string" } } } } } } }"#,
+        "a",
+    )
+    .unwrap();
+    let mut changes = field_changes(
+        Some(&json!({"config": {"token": "old-secret", "plain": "x"}})),
+        Some(&json!({"config": {"token": "new-secret", "plain": "y"}})),
+    );
+    mask_encrypted(&mut changes, &[Some(&schema)]);
+    assert_eq!(changes[0].path, "config.plain");
+    assert_eq!(changes[0].new, Some(json!("y")));
+    assert_eq!(changes[1].path, "config.token");
+    assert_eq!(changes[1].old, Some(json!("[masked]")));
+    assert_eq!(changes[1].new, Some(json!("[masked, changed]")));
+}

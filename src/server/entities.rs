@@ -2,7 +2,7 @@
 //! the Admin API paths at the root: custom plugins, plugins (flat and nested under a scope),
 //! services, routes, consumers, consumer groups, plugin schemas; and the data plane log.
 
-use axum::extract::{State, Query};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};

@@ -50,11 +50,6 @@ impl Shape {
             _ => Shape::Platform,
         }
     }
-
-    /// Whether the request addressed Konnect (either Konnect dialect).
-    pub fn is_konnect(self) -> bool {
-        matches!(self, Shape::Konnect | Shape::Platform)
-    }
 }
 
 /// Injected server errors (see `faults`).
@@ -97,7 +92,9 @@ pub enum Problem {
 /// A failed request: the problem and the dialect to report it in.
 #[derive(Debug)]
 pub struct ApiError {
+    /// The dialect of the answer.
     pub shape: Shape,
+    /// What went wrong.
     pub problem: Problem,
 }
 
@@ -160,7 +157,10 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         bytes,
     )
         .into_response()
@@ -219,7 +219,10 @@ fn konnect(problem: &Problem) -> (StatusCode, Value) {
                 if details.is_empty() {
                     details.push(detail("ERROR_TYPE_ENTITY", None, vec![message.clone()]));
                 }
-                (StatusCode::BAD_REQUEST, grpc(3, "validation error", details))
+                (
+                    StatusCode::BAD_REQUEST,
+                    grpc(3, "validation error", details),
+                )
             }
             CpError::Unique { field, message } => (
                 StatusCode::BAD_REQUEST,
@@ -483,7 +486,9 @@ fn admin(problem: &Problem) -> (StatusCode, Value) {
         ),
         Problem::InvalidQuery { message, .. } => (StatusCode::BAD_REQUEST, bare(message)),
         Problem::InvalidBody(message) => (StatusCode::BAD_REQUEST, bare(message)),
-        Problem::BodyTooLarge { limit } => (StatusCode::PAYLOAD_TOO_LARGE, bare(&too_large(*limit))),
+        Problem::BodyTooLarge { limit } => {
+            (StatusCode::PAYLOAD_TOO_LARGE, bare(&too_large(*limit)))
+        }
         Problem::NoRoute => (StatusCode::NOT_FOUND, bare("Not found")),
         Problem::Missing(message) => (StatusCode::NOT_FOUND, bare(message)),
         Problem::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, bare("Method not allowed")),
@@ -491,10 +496,9 @@ fn admin(problem: &Problem) -> (StatusCode, Value) {
             StatusCode::INTERNAL_SERVER_ERROR,
             bare("An unexpected error occurred"),
         ),
-        Problem::Injected(Injected::Unavailable) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            bare("Service unavailable"),
-        ),
+        Problem::Injected(Injected::Unavailable) => {
+            (StatusCode::SERVICE_UNAVAILABLE, bare("Service unavailable"))
+        }
         Problem::Unauthorized | Problem::RateLimited { .. } => common(problem, false),
     }
 }
@@ -529,7 +533,10 @@ mod tests {
             Shape::of_path("/v2/control-planes/x/core-entities/plugins"),
             Shape::Konnect
         );
-        assert_eq!(Shape::of_path("/v2/control-planes/x/nodes"), Shape::Platform);
+        assert_eq!(
+            Shape::of_path("/v2/control-planes/x/nodes"),
+            Shape::Platform
+        );
         assert_eq!(Shape::of_path("/v2/control-planes"), Shape::Platform);
         assert_eq!(Shape::of_path("/v2"), Shape::Platform);
         assert_eq!(Shape::of_path("/plugins"), Shape::Admin);

@@ -103,7 +103,10 @@ impl FaultPlan {
 
     /// The fault for the next request, if it gets one.
     pub fn draw(&self) -> Option<Fault> {
-        let mut rng = self.rng.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut rng = self
+            .rng
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if rng.next_f64() >= self.rate {
             return None;
         }

@@ -17,7 +17,7 @@
 mod auth;
 mod conn;
 mod entities;
-pub mod error;
+mod error;
 mod faults;
 mod platform;
 mod request;
@@ -116,7 +116,10 @@ fn entity_routes(router: Router<AppState>, prefix: &str, admin: bool) -> Router<
             &format!("{prefix}/{{kind}}"),
             get(entities::list::<false>).post(entities::create::<false>),
         )
-        .route(&format!("{prefix}/{{kind}}/{{id}}"), item_routes::<false>(admin))
+        .route(
+            &format!("{prefix}/{{kind}}/{{id}}"),
+            item_routes::<false>(admin),
+        )
         .route(
             &format!("{prefix}/{{kind}}/{{id}}/plugins"),
             get(entities::list::<true>).post(entities::create::<true>),

@@ -36,7 +36,13 @@ fn about(id: &str) -> impl FnOnce(ApiError) -> ApiError + '_ {
 pub async fn list(State(app): State<AppState>, uri: Uri) -> Result<Response, ApiError> {
     let shape = Shape::Platform;
     let pairs = query_pairs(shape, &uri)?;
-    let size = bounded(shape, &pairs, "page[size]", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let size = bounded(
+        shape,
+        &pairs,
+        "page[size]",
+        DEFAULT_PAGE_SIZE,
+        MAX_PAGE_SIZE,
+    )?;
     let number = bounded(shape, &pairs, "page[number]", 1, u32::MAX as usize)?;
     let name = query_value(&pairs, "filter[name][eq]")
         .or_else(|| query_value(&pairs, "filter[name]"))
@@ -59,19 +65,20 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let created = app
-        .call(Shape::Platform, move |store| store.create_control_plane(&body))
+        .call(Shape::Platform, move |store| {
+            store.create_control_plane(&body)
+        })
         .await?;
     Ok(json_response(StatusCode::CREATED, &created))
 }
 
 /// `GET /v2/control-planes/{id}`.
-pub async fn get(
-    State(app): State<AppState>,
-    scope: Scope,
-) -> Result<Response, ApiError> {
+pub async fn get(State(app): State<AppState>, scope: Scope) -> Result<Response, ApiError> {
     let (id, wanted) = (scope.cp.clone(), scope.cp);
     let cp = app
-        .call(Shape::Platform, move |store| store.get_control_plane(&wanted))
+        .call(Shape::Platform, move |store| {
+            store.get_control_plane(&wanted)
+        })
         .await
         .map_err(about(&id))?;
     Ok(json_response(StatusCode::OK, &cp))
@@ -93,10 +100,7 @@ pub async fn expected_config_hash(
 }
 
 /// `GET /v2/control-planes/{id}/nodes`: the simulated data plane node.
-pub async fn nodes(
-    State(app): State<AppState>,
-    scope: Scope,
-) -> Result<Response, ApiError> {
+pub async fn nodes(State(app): State<AppState>, scope: Scope) -> Result<Response, ApiError> {
     let (id, wanted) = (scope.cp.clone(), scope.cp);
     let nodes = app
         .call(Shape::Platform, move |store| store.nodes(&wanted))

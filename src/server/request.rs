@@ -259,6 +259,18 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 )));
             }
         }
+        // A declared length over the limit is refused before a byte of the body is read.
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+            return Err(ApiError::new(
+                shape,
+                Problem::BodyTooLarge { limit: BODY_LIMIT },
+            ));
+        }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(shape, Problem::BodyTooLarge { limit: BODY_LIMIT })
@@ -271,7 +283,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(bad(
-                "the request body is empty: expected a json object".to_string(),
+                "the request body is empty: expected a json object".to_string()
             ));
         }
         serde_json::from_slice(&bytes)
@@ -318,8 +330,11 @@ mod tests {
         headers.insert(header::HOST, "127.0.0.1:9".parse().unwrap());
         let admin = params.next_link(Shape::Admin, &uri, &headers, "o/1");
         assert_eq!(admin, "/plugins?offset=o%2F1&size=2&tags=a%2Cb");
-        let konnect_uri: Uri = "/v2/control-planes/c/core-entities/plugins".parse().unwrap();
+        let konnect_uri: Uri = "/v2/control-planes/c/core-entities/plugins"
+            .parse()
+            .unwrap();
         let konnect = params.next_link(Shape::Konnect, &konnect_uri, &headers, "o");
-        assert!(konnect.starts_with("http://127.0.0.1:9/v2/control-planes/c/core-entities/plugins?offset=o"));
+        assert!(konnect
+            .starts_with("http://127.0.0.1:9/v2/control-planes/c/core-entities/plugins?offset=o"));
     }
 }

@@ -1,10 +1,16 @@
 //! End-to-end tests: the `plugsync` binary run as users run it.
 
 mod lint;
+mod reconcile;
 mod scenarios;
 mod serve;
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command as ProcessCommand, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
@@ -41,4 +47,122 @@ pub fn golden(path: &Path, actual: &str) {
         "output differs from {} (UPDATE_GOLDEN=1 rewrites it after review)",
         path.display()
     );
+}
+
+/// A running `plugsync serve`; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The `default` control plane's id.
+    pub cp: String,
+    /// What the server wrote to stderr so far.
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `plugsync serve --listen 127.0.0.1:0 --data DATA EXTRA…` and reads its
+    /// listening line.
+    pub fn start(data: &str, extra: &[&str]) -> Server {
+        let mut child = ProcessCommand::new(env!("CARGO_BIN_EXE_plugsync"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data", data])
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .env_remove("PLUGSYNC_SERVE_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start plugsync serve");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err_pipe = child.stderr.take().expect("stderr is piped");
+        let sink = Arc::clone(&stderr);
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err_pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let parsed = line
+            .trim_end()
+            .strip_prefix("plugsync serve listening on ")
+            .and_then(|rest| rest.split_once(" (control plane default: "))
+            .and_then(|(base, cp)| Some((base.to_string(), cp.strip_suffix(')')?.to_string())));
+        let Some((base, cp)) = parsed else {
+            let _ = child.kill();
+            let _ = child.wait();
+            thread::sleep(Duration::from_millis(100));
+            panic!(
+                "no listening line from plugsync serve (got {line:?}); stderr:\n{}",
+                stderr.lock().unwrap()
+            );
+        };
+        Server {
+            child,
+            base,
+            cp,
+            stderr,
+        }
+    }
+
+    /// `BASE/PATH`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A core-entities URL of the `default` control plane.
+    pub fn v2(&self, path: &str) -> String {
+        self.v2_of(&self.cp, path)
+    }
+
+    /// A core-entities URL of control plane `cp`.
+    pub fn v2_of(&self, cp: &str, path: &str) -> String {
+        format!("{}/v2/control-planes/{cp}/core-entities{path}", self.base)
+    }
+
+    /// Stops the server with SIGTERM and checks it exits 0.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let status = ProcessCommand::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {pid} failed");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for plugsync serve") {
+                assert!(
+                    status.success(),
+                    "plugsync serve exited with {status} after SIGTERM; stderr:\n{}",
+                    self.stderr.lock().unwrap()
+                );
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "plugsync serve did not stop on SIGTERM"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

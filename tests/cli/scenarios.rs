@@ -2,7 +2,8 @@
 //! (`state/`), a live control plane (`live.json`, in the API's JSON shapes; `handler_file` and
 //! `schema_file` keys read Lua from files beside it), optional `options.json`
 //! (`allow_in_place`, `allow_empty`, `select_tags`, `env`), and the expected results:
-//! `plan.json` (the plan as `--format json` prints it) or `error.txt` (why no plan was made).
+//! `plan.json`, `plan.txt` and `plan.md` (the plan as `--format json|text|markdown` print it)
+//! or `error.txt` (why no plan was made).
 //! `UPDATE_GOLDEN=1` rewrites them; review the diff before committing.
 
 use std::collections::BTreeMap;
@@ -58,7 +59,8 @@ fn read_live(dir: &Path) -> LiveState {
     live
 }
 
-fn run(dir: &Path) -> Result<String, String> {
+/// The plan as JSON, text and Markdown, or the error.
+fn run(dir: &Path) -> Result<(String, String, String), String> {
     let options: Value = std::fs::read_to_string(dir.join("options.json"))
         .ok()
         .map(|t| serde_json::from_str(&t).expect("options.json parses"))
@@ -118,16 +120,21 @@ fn run(dir: &Path) -> Result<String, String> {
         &opts,
         &mut new_id,
     ) {
-        Ok(plan) => Ok(serde_json::to_string_pretty(&plan).expect("plan serialises") + "\n"),
+        Ok(plan) => Ok((
+            plugsync::render::json(&plan),
+            plugsync::render::text(&plan, &plugsync::render::TextOptions { color: false }),
+            plugsync::render::markdown(&plan, &plugsync::render::MarkdownOptions::default()),
+        )),
         Err(e) => Err(e.to_string() + "\n"),
     };
-    // Values from the environment are secrets: never in a plan or an error.
-    let text = match &result {
-        Ok(t) | Err(t) => t,
+    // Values from the environment are secrets: never in a plan, a rendering or an error.
+    let all = match &result {
+        Ok((a, b, c)) => format!("{a}{b}{c}"),
+        Err(t) => t.clone(),
     };
     for value in env.values() {
         assert!(
-            !text.contains(value.as_str()),
+            !all.contains(value.as_str()),
             "{}: a secret leaked",
             dir.display()
         );
@@ -147,13 +154,15 @@ fn scenarios_match_golden_plans() {
     assert!(!dirs.is_empty());
     for dir in dirs {
         match run(&dir) {
-            Ok(plan) => {
+            Ok((json, text, markdown)) => {
                 assert!(
                     !dir.join("error.txt").exists(),
                     "{} expected an error",
                     dir.display()
                 );
-                golden(&dir.join("plan.json"), &plan);
+                golden(&dir.join("plan.json"), &json);
+                golden(&dir.join("plan.txt"), &text);
+                golden(&dir.join("plan.md"), &markdown);
             }
             Err(err) => {
                 assert!(!dir.join("plan.json").exists(), "{}: {err}", dir.display());

@@ -2,11 +2,10 @@
 //! way Konnect and Admin API clients speak to it.
 
 use std::collections::{BTreeSet, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -14,128 +13,10 @@ use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::{plugsync, root};
+use crate::{plugsync, root, Server};
 
 /// The `@type` of Konnect's error details.
 const DETAIL_TYPE: &str = "type.googleapis.com/kong.admin.model.v1.ErrorDetail";
-
-/// A running `plugsync serve`; killed when dropped.
-struct Server {
-    child: Child,
-    /// `http://127.0.0.1:PORT`.
-    base: String,
-    /// The `default` control plane's id.
-    cp: String,
-    /// What the server wrote to stderr so far.
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Server {
-    /// Starts `plugsync serve --listen 127.0.0.1:0 --data DATA EXTRA…` and reads its
-    /// listening line.
-    fn start(data: &str, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_plugsync"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data", data])
-            .args(extra)
-            .env("NO_COLOR", "1")
-            .env_remove("PLUGSYNC_SERVE_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start plugsync serve");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err_pipe = child.stderr.take().expect("stderr is piped");
-        let sink = Arc::clone(&stderr);
-        thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err_pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
-        let parsed = line
-            .trim_end()
-            .strip_prefix("plugsync serve listening on ")
-            .and_then(|rest| rest.split_once(" (control plane default: "))
-            .and_then(|(base, cp)| Some((base.to_string(), cp.strip_suffix(')')?.to_string())));
-        let Some((base, cp)) = parsed else {
-            let _ = child.kill();
-            let _ = child.wait();
-            thread::sleep(Duration::from_millis(100));
-            panic!(
-                "no listening line from plugsync serve (got {line:?}); stderr:\n{}",
-                stderr.lock().unwrap()
-            );
-        };
-        Server {
-            child,
-            base,
-            cp,
-            stderr,
-        }
-    }
-
-    /// `BASE/PATH`.
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// A core-entities URL of the `default` control plane.
-    fn v2(&self, path: &str) -> String {
-        self.v2_of(&self.cp, path)
-    }
-
-    /// A core-entities URL of control plane `cp`.
-    fn v2_of(&self, cp: &str, path: &str) -> String {
-        format!("{}/v2/control-planes/{cp}/core-entities{path}", self.base)
-    }
-
-    /// Stops the server with SIGTERM and checks it exits 0.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM {pid} failed");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for plugsync serve") {
-                assert!(
-                    status.success(),
-                    "plugsync serve exited with {status} after SIGTERM; stderr:\n{}",
-                    self.stderr.lock().unwrap()
-                );
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "plugsync serve did not stop on SIGTERM"
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// An HTTP client with a timeout, so a hung server fails the test instead of hanging it.
 fn client() -> Client {
@@ -165,7 +46,8 @@ fn expect(request: RequestBuilder, expected: u16) -> Value {
     body
 }
 
-const HANDLER: &str = "return { PRIORITY = 1000, VERSION = \"1.0.0\", access = function(self, conf) end }\n";
+const HANDLER: &str =
+    "return { PRIORITY = 1000, VERSION = \"1.0.0\", access = function(self, conf) end }\n";
 
 /// A schema named `name` with `config.greeting` (required), `config.times` (default 1,
 /// between 1 and 10), `config.suffix` (optional, no default), and `extra` fields.
@@ -199,7 +81,10 @@ fn assert_konnect_400(body: &Value, message: &str) {
     assert!(!details.is_empty(), "{body}");
     for d in details {
         assert_eq!(d["@type"], DETAIL_TYPE, "{body}");
-        assert!(d["messages"].as_array().is_some_and(|m| !m.is_empty()), "{body}");
+        assert!(
+            d["messages"].as_array().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
     }
 }
 
@@ -236,7 +121,8 @@ fn custom_plugins_are_created_read_replaced_and_deleted_by_id_and_name() {
     let s = Server::start(":memory:", &[]);
     let c = client();
     let created = expect(
-        c.post(s.v2("/custom-plugins")).json(&custom_plugin("greeter")),
+        c.post(s.v2("/custom-plugins"))
+            .json(&custom_plugin("greeter")),
         201,
     );
     let id = created["id"].as_str().expect("an id").to_string();
@@ -245,13 +131,22 @@ fn custom_plugins_are_created_read_replaced_and_deleted_by_id_and_name() {
     assert_eq!(created["tags"], Value::Null);
     assert!(created["created_at"].is_i64(), "{created}");
 
-    assert_eq!(expect(c.get(s.v2(&format!("/custom-plugins/{id}"))), 200), created);
-    assert_eq!(expect(c.get(s.v2("/custom-plugins/greeter")), 200)["id"], id.as_str());
+    assert_eq!(
+        expect(c.get(s.v2(&format!("/custom-plugins/{id}"))), 200),
+        created
+    );
+    assert_eq!(
+        expect(c.get(s.v2("/custom-plugins/greeter")), 200)["id"],
+        id.as_str()
+    );
 
     let v2_handler = HANDLER.replace("1.0.0", "1.0.1");
     let mut body = custom_plugin("greeter");
     body["handler"] = json!(v2_handler);
-    let by_id = expect(c.put(s.v2(&format!("/custom-plugins/{id}"))).json(&body), 200);
+    let by_id = expect(
+        c.put(s.v2(&format!("/custom-plugins/{id}"))).json(&body),
+        200,
+    );
     assert_eq!(by_id["id"], id.as_str());
     assert_eq!(by_id["handler"], v2_handler.as_str());
 
@@ -290,10 +185,17 @@ fn custom_plugins_breaking_the_rules_are_refused_with_konnect_errors() {
 
     let huge = format!("{HANDLER}-- {}\n", "x".repeat(102_400));
     let too_big = json!({"name": "greeter", "handler": huge, "schema": schema("greeter", "")});
-    assert_konnect_400(&expect(c.post(&url).json(&too_big), 400), "validation error");
+    assert_konnect_400(
+        &expect(c.post(&url).json(&too_big), 400),
+        "validation error",
+    );
 
-    let bad_lua = json!({"name": "greeter", "handler": "return {", "schema": schema("greeter", "")});
-    assert_konnect_400(&expect(c.post(&url).json(&bad_lua), 400), "validation error");
+    let bad_lua =
+        json!({"name": "greeter", "handler": "return {", "schema": schema("greeter", "")});
+    assert_konnect_400(
+        &expect(c.post(&url).json(&bad_lua), 400),
+        "validation error",
+    );
 
     expect(c.post(&url).json(&custom_plugin("greeter")), 201);
     let duplicate = expect(c.post(&url).json(&custom_plugin("greeter")), 400);
@@ -310,7 +212,8 @@ fn instances_fill_defaults_and_bind_to_services_routes_and_consumers() {
     let s = Server::start(":memory:", &[]);
     let c = client();
     expect(
-        c.post(s.v2("/custom-plugins")).json(&custom_plugin("greeter")),
+        c.post(s.v2("/custom-plugins"))
+            .json(&custom_plugin("greeter")),
         201,
     );
     let service = expect(
@@ -330,7 +233,8 @@ fn instances_fill_defaults_and_bind_to_services_routes_and_consumers() {
         .unwrap()
         .to_string();
     let consumer = expect(
-        c.post(s.v2("/consumers")).json(&json!({"username": "alice"})),
+        c.post(s.v2("/consumers"))
+            .json(&json!({"username": "alice"})),
         201,
     )["id"]
         .as_str()
@@ -363,8 +267,17 @@ fn instances_fill_defaults_and_bind_to_services_routes_and_consumers() {
         assert_eq!(instance[key]["id"], id.as_str(), "{instance}");
         assert_eq!(instance["config"]["times"], 1);
         let listed = expect(c.get(s.v2(&format!("/{path}/{id}/plugins"))), 200);
-        let ids: Vec<&Value> = listed["data"].as_array().unwrap().iter().map(|p| &p["id"]).collect();
-        assert_eq!(ids, vec![&instance["id"]], "only the {key}'s plugin is listed");
+        let ids: Vec<&Value> = listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| &p["id"])
+            .collect();
+        assert_eq!(
+            ids,
+            vec![&instance["id"]],
+            "only the {key}'s plugin is listed"
+        );
         let pid = instance["id"].as_str().unwrap().to_string();
         expect(c.get(s.v2(&format!("/{path}/{id}/plugins/{pid}"))), 200);
         nested.push((path, id.clone(), pid));
@@ -452,7 +365,13 @@ fn lists_page_through_2500_instances_1000_at_a_time() {
     let first = expect(c.get(s.url("/plugins?size=1000")), 200);
     let next = first["next"].as_str().expect("a next page");
     assert!(next.starts_with("/plugins?offset="), "{next}");
-    assert_eq!(expect(c.get(s.url(next)), 200)["data"].as_array().unwrap().len(), 1000);
+    assert_eq!(
+        expect(c.get(s.url(next)), 200)["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1000
+    );
 
     for bad in ["size=0", "size=1001", "size=ten"] {
         let body = expect(c.get(s.v2(&format!("/plugins?{bad}"))), 400);
@@ -516,8 +435,15 @@ fn a_token_is_required_in_either_header() {
         401,
     );
 
-    expect(c.get(s.url("/v2/control-planes")).bearer_auth("s3cret-token"), 200);
-    expect(c.get(s.v2("/custom-plugins")).bearer_auth("s3cret-token"), 200);
+    expect(
+        c.get(s.url("/v2/control-planes"))
+            .bearer_auth("s3cret-token"),
+        200,
+    );
+    expect(
+        c.get(s.v2("/custom-plugins")).bearer_auth("s3cret-token"),
+        200,
+    );
     expect(
         c.get(s.url("/custom-plugins"))
             .header("Kong-Admin-Token", "s3cret-token"),
@@ -530,7 +456,10 @@ fn a_token_is_required_in_either_header() {
         201,
     );
     thread::sleep(Duration::from_millis(50));
-    assert!(!s.stderr.lock().unwrap().contains("s3cret"), "the token is never logged");
+    assert!(
+        !s.stderr.lock().unwrap().contains("s3cret"),
+        "the token is never logged"
+    );
 }
 
 #[test]
@@ -538,7 +467,8 @@ fn the_admin_api_shape_answers_the_same_store_with_kong_errors() {
     let s = Server::start(":memory:", &[]);
     let c = client();
     let created = expect(
-        c.post(s.v2("/custom-plugins")).json(&custom_plugin("greeter")),
+        c.post(s.v2("/custom-plugins"))
+            .json(&custom_plugin("greeter")),
         201,
     );
     let read = expect(c.get(s.url("/custom-plugins/greeter")), 200);
@@ -546,10 +476,14 @@ fn the_admin_api_shape_answers_the_same_store_with_kong_errors() {
     let list = expect(c.get(s.url("/custom-plugins")), 200);
     assert_eq!(list["data"], json!([created]));
     assert_eq!(list["next"], Value::Null);
-    assert!(list.get("offset").is_none(), "Kong omits offset on the last page: {list}");
+    assert!(
+        list.get("offset").is_none(),
+        "Kong omits offset on the last page: {list}"
+    );
 
     let violation = expect(
-        c.post(s.url("/plugins")).json(&json!({"name": "greeter", "config": {}})),
+        c.post(s.url("/plugins"))
+            .json(&json!({"name": "greeter", "config": {}})),
         400,
     );
     assert_eq!(violation["code"], 2);
@@ -563,7 +497,11 @@ fn the_admin_api_shape_answers_the_same_store_with_kong_errors() {
         "required field missing"
     );
 
-    let duplicate = expect(c.post(s.url("/custom-plugins")).json(&custom_plugin("greeter")), 409);
+    let duplicate = expect(
+        c.post(s.url("/custom-plugins"))
+            .json(&custom_plugin("greeter")),
+        409,
+    );
     assert_eq!(duplicate["code"], 5);
     assert_eq!(duplicate["name"], "unique constraint violation");
 
@@ -577,20 +515,28 @@ fn the_admin_api_shape_answers_the_same_store_with_kong_errors() {
     );
 
     let patched = expect(
-        c.patch(s.url("/custom-plugins/greeter")).json(&json!({"tags": ["x"]})),
+        c.patch(s.url("/custom-plugins/greeter"))
+            .json(&json!({"tags": ["x"]})),
         200,
     );
     assert_eq!(patched["tags"], json!(["x"]));
     assert_eq!(patched["handler"], HANDLER);
-    assert_eq!(expect(c.get(s.v2("/custom-plugins/greeter")), 200)["tags"], json!(["x"]));
+    assert_eq!(
+        expect(c.get(s.v2("/custom-plugins/greeter")), 200)["tags"],
+        json!(["x"])
+    );
     expect(
-        c.patch(s.v2("/custom-plugins/greeter")).json(&json!({"tags": []})),
+        c.patch(s.v2("/custom-plugins/greeter"))
+            .json(&json!({"tags": []})),
         405,
     );
 
     let schema_json = expect(c.get(s.url("/schemas/plugins/greeter")), 200);
     assert!(schema_json["fields"].is_array(), "{schema_json}");
-    assert_eq!(expect(c.get(s.v2("/schemas/plugins/greeter")), 200), schema_json);
+    assert_eq!(
+        expect(c.get(s.v2("/schemas/plugins/greeter")), 200),
+        schema_json
+    );
     assert_eq!(
         expect(c.get(s.url("/schemas/plugins/nope")), 404),
         json!({"message": "No plugin named 'nope'"})
@@ -604,25 +550,43 @@ fn malformed_requests_are_refused_in_the_dialect_of_the_path() {
     let c = client();
     let json_type = ("Content-Type", "application/json");
     let broken = expect(
-        c.post(s.v2("/services")).header(json_type.0, json_type.1).body("{not json"),
+        c.post(s.v2("/services"))
+            .header(json_type.0, json_type.1)
+            .body("{not json"),
         400,
     );
     assert_eq!(broken["code"], 3);
-    assert!(broken["message"].as_str().unwrap().contains("json"), "{broken}");
-    let admin = expect(
-        c.post(s.url("/services")).header(json_type.0, json_type.1).body("{not json"),
-        400,
+    assert!(
+        broken["message"].as_str().unwrap().contains("json"),
+        "{broken}"
     );
-    assert!(admin["message"].as_str().unwrap().contains("json"), "{admin}");
-    let wrong_type = expect(
-        c.post(s.v2("/services")).header("Content-Type", "text/plain").body("{}"),
+    let admin = expect(
+        c.post(s.url("/services"))
+            .header(json_type.0, json_type.1)
+            .body("{not json"),
         400,
     );
     assert!(
-        wrong_type["message"].as_str().unwrap().contains("content type"),
+        admin["message"].as_str().unwrap().contains("json"),
+        "{admin}"
+    );
+    let wrong_type = expect(
+        c.post(s.v2("/services"))
+            .header("Content-Type", "text/plain")
+            .body("{}"),
+        400,
+    );
+    assert!(
+        wrong_type["message"]
+            .as_str()
+            .unwrap()
+            .contains("content type"),
         "{wrong_type}"
     );
-    expect(c.post(s.v2("/services")).header(json_type.0, json_type.1), 400);
+    expect(
+        c.post(s.v2("/services")).header(json_type.0, json_type.1),
+        400,
+    );
     expect(c.get(s.v2("/no-such-kind")), 404);
     expect(c.get(s.v2("/custom-plugins/x/plugins")), 404);
 
@@ -649,7 +613,8 @@ fn a_breaking_schema_update_is_accepted_and_the_data_plane_rejects_the_next_payl
     let s = Server::start(":memory:", &[]);
     let c = client();
     expect(
-        c.post(s.v2("/custom-plugins")).json(&custom_plugin("greeter")),
+        c.post(s.v2("/custom-plugins"))
+            .json(&custom_plugin("greeter")),
         201,
     );
     expect(
@@ -658,12 +623,20 @@ fn a_breaking_schema_update_is_accepted_and_the_data_plane_rejects_the_next_payl
         201,
     );
     let log = expect(c.get(s.url("/_plugsync/dp-log")), 200);
-    let last = log.as_array().unwrap().last().expect("payloads were sent").clone();
+    let last = log
+        .as_array()
+        .unwrap()
+        .last()
+        .expect("payloads were sent")
+        .clone();
     assert_eq!(last["accepted"], true, "{log}");
     let nodes_url = s.url(&format!("/v2/control-planes/{}/nodes", s.cp));
     let hash_url = s.url(&format!("/v2/control-planes/{}/expected-config-hash", s.cp));
     let expected = expect(c.get(&hash_url), 200)["expected_hash"].clone();
-    assert_eq!(expect(c.get(&nodes_url), 200)["items"][0]["config_hash"], expected);
+    assert_eq!(
+        expect(c.get(&nodes_url), 200)["items"][0]["config_hash"],
+        expected
+    );
 
     let mut breaking = custom_plugin("greeter");
     breaking["schema"] = json!(schema(
@@ -689,11 +662,16 @@ fn a_breaking_schema_update_is_accepted_and_the_data_plane_rejects_the_next_payl
 
     let node = expect(c.get(&nodes_url), 200)["items"][0].clone();
     assert!(
-        node["compatibility_status"].to_string().contains("required field missing"),
+        node["compatibility_status"]
+            .to_string()
+            .contains("required field missing"),
         "{node}"
     );
     let expected = expect(c.get(&hash_url), 200)["expected_hash"].clone();
-    assert_ne!(node["config_hash"], expected, "the node kept its last good config");
+    assert_ne!(
+        node["config_hash"], expected,
+        "the node kept its last good config"
+    );
     expect(c.get(s.url("/_plugsync/dp-log?control_plane_id=nope")), 404);
 }
 
@@ -711,18 +689,23 @@ fn control_planes_are_listed_filtered_created_and_kept_apart() {
     assert_eq!(list["data"][0]["name"], "default");
 
     let staging = expect(
-        c.post(s.url("/v2/control-planes")).json(&json!({"name": "staging"})),
+        c.post(s.url("/v2/control-planes"))
+            .json(&json!({"name": "staging"})),
         201,
     );
     let staging_id = staging["id"].as_str().unwrap().to_string();
     assert_eq!(
-        expect(c.get(s.url(&format!("/v2/control-planes/{staging_id}"))), 200)["name"],
+        expect(
+            c.get(s.url(&format!("/v2/control-planes/{staging_id}"))),
+            200
+        )["name"],
         "staging"
     );
     let all = expect(c.get(s.url("/v2/control-planes")), 200);
     assert_eq!(all["meta"]["page"]["total"], 2, "{all}");
     expect(
-        c.post(s.url("/v2/control-planes")).json(&json!({"name": "staging"})),
+        c.post(s.url("/v2/control-planes"))
+            .json(&json!({"name": "staging"})),
         409,
     );
     let missing = expect(c.get(s.url("/v2/control-planes/nope")), 404);
@@ -734,11 +717,16 @@ fn control_planes_are_listed_filtered_created_and_kept_apart() {
             .json(&custom_plugin("greeter")),
         201,
     );
-    assert_eq!(list_all(&c, &s.v2_of(&staging_id, "/custom-plugins")).len(), 1);
+    assert_eq!(
+        list_all(&c, &s.v2_of(&staging_id, "/custom-plugins")).len(),
+        1
+    );
     assert!(list_all(&c, &s.v2("/custom-plugins")).is_empty());
     assert!(list_all(&c, &s.url("/custom-plugins")).is_empty());
     expect(
-        c.get(s.url(&format!("/v2/control-planes/{staging_id}/expected-config-hash"))),
+        c.get(s.url(&format!(
+            "/v2/control-planes/{staging_id}/expected-config-hash"
+        ))),
         200,
     );
 }
@@ -751,7 +739,8 @@ fn data_survives_a_restart() {
     let s = Server::start(data, &[]);
     let c = client();
     let created = expect(
-        c.post(s.v2("/custom-plugins")).json(&custom_plugin("greeter")),
+        c.post(s.v2("/custom-plugins"))
+            .json(&custom_plugin("greeter")),
         201,
     );
     let cp = s.cp.clone();
@@ -799,7 +788,11 @@ fn every_acknowledged_write_survives_kill_9() {
     });
     drop(s);
     let acked = acked.into_inner().unwrap();
-    assert!(acked.len() >= 40, "only {} writes were acknowledged", acked.len());
+    assert!(
+        acked.len() >= 40,
+        "only {} writes were acknowledged",
+        acked.len()
+    );
 
     let s = Server::start(data, &[]);
     let stored: HashSet<String> = list_all(&client(), &s.v2("/services?size=1000"))
@@ -904,7 +897,10 @@ fn the_rate_limit_answers_429_with_retry_after() {
         .collect();
     assert_eq!(statuses[0], 200);
     assert!(statuses.contains(&429), "{statuses:?}");
-    assert!(statuses.iter().all(|s| [200, 429].contains(s)), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [200, 429].contains(s)),
+        "{statuses:?}"
+    );
 }
 
 #[test]

@@ -98,7 +98,7 @@ fn serve(args: ServeArgs, printer: &Printer) -> Result<(), CommandError> {
     let faults = (args.fault_rate > 0.0).then(|| {
         let seed = args.fault_seed.unwrap_or_else(random_seed);
         printer.warn(&format!(
-            "fault injection on: {} of requests fail (--fault-seed {seed})",
+            "fault injection on: --fault-rate {} --fault-seed {seed}",
             args.fault_rate
         ));
         (args.fault_rate, seed)

@@ -168,6 +168,29 @@ pub fn make_plan(
     })
 }
 
+/// Everything up to a plan: load and lint the state, connect, fetch, plan. Returns the state,
+/// the connected target and the plan.
+pub fn plan_against_target(
+    common: &CommonArgs,
+    targets: &TargetArgs,
+    args: &PlanArgs,
+    rps: Option<f64>,
+    printer: &Printer,
+) -> Result<(Loaded, Box<dyn Backend>, Plan), CommandError> {
+    let loaded = load(common, &args.sandbox_requires, printer)?;
+    let backend = connect(targets, Some(&loaded.state), rps, printer)?;
+    let mut secrets = targets.secrets();
+    secrets.extend(loaded.state.secrets.iter().cloned());
+    let fetched = fetch(
+        backend.as_ref(),
+        &loaded.select_tags,
+        Some(&loaded.state),
+        &secrets,
+    )?;
+    let plan = make_plan(&loaded, &fetched, backend.as_ref(), args)?;
+    Ok((loaded, backend, plan))
+}
+
 /// Renders the plan in the chosen format.
 pub fn render_plan(plan: &Plan, format: Format, printer: &Printer) -> String {
     match format {

@@ -10,9 +10,16 @@ use crate::{plugsync, root, Server};
 
 const TOKEN: &str = "e2e-token-not-a-secret-of-anyone";
 
-/// A work directory with copies of the examples.
+/// A work directory with copies of the examples, in a git repository of its own (the v2 example
+/// shares a plugin directory with the first one, which the repository boundary allows).
 fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
+    let status = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(dir.path())
+        .status()
+        .expect("run git init");
+    assert!(status.success());
     for ex in ["quickstart", "quickstart-v2"] {
         copy_dir(&root().join("examples").join(ex), &dir.path().join(ex));
     }

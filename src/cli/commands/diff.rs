@@ -32,15 +32,8 @@ pub fn run(args: DiffArgs) -> Outcome {
 }
 
 fn diff(args: &DiffArgs, printer: &crate::ui::Printer) -> Result<Outcome, CommandError> {
-    let loaded = run::load(&args.common, &args.plan.sandbox_requires, printer)?;
-    let backend = run::connect(&args.target, Some(&loaded.state), None, printer)?;
-    let fetched = run::fetch(
-        backend.as_ref(),
-        &loaded.select_tags,
-        Some(&loaded.state),
-        &args.target.secrets(),
-    )?;
-    let plan = run::make_plan(&loaded, &fetched, backend.as_ref(), &args.plan)?;
+    let (_, backend, plan) =
+        run::plan_against_target(&args.common, &args.target, &args.plan, None, printer)?;
     printer.data(&run::render_plan(&plan, args.common.format, printer));
     printer.verbose(&format!("requests: {}", backend.stats().requests));
     Ok(if args.exit_code && plan.has_changes() {

@@ -37,15 +37,8 @@ pub fn run(args: PlanCmdArgs) -> Outcome {
 }
 
 fn plan(args: &PlanCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, CommandError> {
-    let loaded = run::load(&args.common, &args.plan.sandbox_requires, printer)?;
-    let backend = run::connect(&args.target, Some(&loaded.state), None, printer)?;
-    let fetched = run::fetch(
-        backend.as_ref(),
-        &loaded.select_tags,
-        Some(&loaded.state),
-        &args.target.secrets(),
-    )?;
-    let plan = run::make_plan(&loaded, &fetched, backend.as_ref(), &args.plan)?;
+    let (_, _, plan) =
+        run::plan_against_target(&args.common, &args.target, &args.plan, None, printer)?;
     printer.data(&run::render_plan(&plan, args.common.format, printer));
     if let Some(out) = &args.out {
         let json = crate::render::json(&plan);

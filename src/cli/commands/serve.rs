@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::controlplane::ControlPlanes;
 use crate::error::{CommandError, Outcome};
-use crate::server::{self, AppState, Options, Token};
+use crate::server::{self, AppState, FaultKind, Options, Token};
 use crate::settings;
 use crate::ui::Printer;
 
@@ -34,6 +34,13 @@ pub struct ServeArgs {
     /// connection, before or after the write commits.
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = fraction)]
     pub fault_rate: f64,
+    /// For tests: the faults to inject, comma-separated: 429, 429-date (Retry-After as an HTTP
+    /// date), 500, 502, 503, 504, drop, slow (default: 429,500,503,drop).
+    #[arg(long, value_name = "KINDS", value_delimiter = ',', value_parser = fault_kind)]
+    pub fault_kinds: Vec<FaultKind>,
+    /// For tests: how long a `slow` fault holds its answer, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub fault_delay_ms: u64,
     /// For tests: seed of the fault sequence (default: random, printed at start).
     #[arg(long, value_name = "N")]
     pub fault_seed: Option<u64>,
@@ -48,6 +55,14 @@ fn fraction(s: &str) -> Result<f64, String> {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
         _ => Err(format!("'{s}' is not a fraction between 0 and 1")),
     }
+}
+
+/// Parses one fault kind of `--fault-kinds`.
+fn fault_kind(s: &str) -> Result<FaultKind, String> {
+    FaultKind::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = FaultKind::ALL.iter().map(|(n, _)| *n).collect();
+        format!("'{s}' is not a fault kind (one of {})", names.join(", "))
+    })
 }
 
 /// Parses a positive finite number.
@@ -97,9 +112,15 @@ fn serve(args: ServeArgs, printer: &Printer) -> Result<(), CommandError> {
     }
     let faults = (args.fault_rate > 0.0).then(|| {
         let seed = args.fault_seed.unwrap_or_else(random_seed);
+        let kinds: Vec<&str> = if args.fault_kinds.is_empty() {
+            FaultKind::DEFAULT.iter().map(|k| k.name()).collect()
+        } else {
+            args.fault_kinds.iter().map(|k| k.name()).collect()
+        };
         printer.warn(&format!(
-            "fault injection on: --fault-rate {} --fault-seed {seed}",
-            args.fault_rate
+            "fault injection on: --fault-rate {} --fault-seed {seed} --fault-kinds {}",
+            args.fault_rate,
+            kinds.join(",")
         ));
         (args.fault_rate, seed)
     });
@@ -115,6 +136,8 @@ fn serve(args: ServeArgs, printer: &Printer) -> Result<(), CommandError> {
     let options = Options {
         token: token.map(Token::new),
         faults,
+        fault_kinds: args.fault_kinds.clone(),
+        fault_delay: std::time::Duration::from_millis(args.fault_delay_ms),
         rate_limit: args.rate_limit,
     };
     let app = server::router(state, &options);

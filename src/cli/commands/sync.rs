@@ -34,17 +34,15 @@ pub fn run(args: SyncArgs) -> Outcome {
 }
 
 fn sync(args: &SyncArgs, printer: &crate::ui::Printer) -> Result<Outcome, CommandError> {
-    let loaded = run::load(&args.common, &args.plan.sandbox_requires, printer)?;
-    let backend = run::connect(&args.target, Some(&loaded.state), args.apply.rps, printer)?;
+    let (loaded, backend, plan) = run::plan_against_target(
+        &args.common,
+        &args.target,
+        &args.plan,
+        args.apply.rps,
+        printer,
+    )?;
     let mut secrets = args.target.secrets();
     secrets.extend(loaded.state.secrets.iter().cloned());
-    let fetched = run::fetch(
-        backend.as_ref(),
-        &loaded.select_tags,
-        Some(&loaded.state),
-        &secrets,
-    )?;
-    let plan = run::make_plan(&loaded, &fetched, backend.as_ref(), &args.plan)?;
     if args.common.format != Format::Json || args.dry_run {
         printer.data(&run::render_plan(&plan, args.common.format, printer));
     }

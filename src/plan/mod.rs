@@ -384,12 +384,10 @@ fn plugin_entry(p: &PluginDiff) -> CustomPluginEntry {
         schema: desired
             .filter(|_| p.schema_changed)
             .map(|d| (old_schema.clone(), d.schema.text.clone())),
-        tags: (p.tags_changed && desired.is_some()).then(|| {
-            (
-                live.map(|l| l.tags.clone()).unwrap_or_default(),
-                p.tags.clone(),
-            )
-        }),
+        tags: {
+            let old = live.map(|l| l.tags.clone()).unwrap_or_default();
+            (desired.is_some() && old != p.tags).then(|| (old, p.tags.clone()))
+        },
         compared_with: p
             .compared_with
             .as_ref()

@@ -18,6 +18,10 @@ use crate::schema::classify::{self, SchemaChange, UpdatePath};
 use crate::schema::validate::{self, FieldError};
 use crate::schema::PluginSchema;
 
+/// The tag plugsync writes on custom plugins declared `protected: true`; a live plugin carrying
+/// it is never deleted.
+pub const PROTECTED_TAG: &str = "plugsync-protected";
+
 /// What happens to an entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Action {
@@ -290,7 +294,11 @@ pub fn diff(
 fn plugins(input: &DiffInput<'_>, out: &mut Diff, new_id: &mut dyn FnMut() -> String) {
     let live = input.live;
     for decl in &input.desired.custom_plugins {
-        let tags = merge_tags(&decl.tags, input.select_tags);
+        let mut tags = merge_tags(&decl.tags, input.select_tags);
+        if decl.protected && !tags.iter().any(|t| t == PROTECTED_TAG) {
+            tags.push(PROTECTED_TAG.to_string());
+            tags.sort();
+        }
         let same = live.custom_plugin(&decl.name);
         let compared_with =
             same.or_else(|| decl.replaces.as_deref().and_then(|r| live.custom_plugin(r)));
@@ -347,11 +355,18 @@ fn plugins(input: &DiffInput<'_>, out: &mut Diff, new_id: &mut dyn FnMut() -> St
         });
     }
     for l in &live.custom_plugins {
+        // A plugin written as `protected` carries the protected tag: sync never deletes it,
+        // even once it is no longer declared.
+        let protected = l.tags.iter().any(|t| t == PROTECTED_TAG);
         if input.desired.custom_plugin(&l.name).is_none() {
             out.plugins.push(PluginDiff {
                 name: l.name.clone(),
                 id: l.id.clone(),
-                action: Action::Delete,
+                action: if protected {
+                    Action::Unchanged
+                } else {
+                    Action::Delete
+                },
                 replaces: None,
                 desired: None,
                 live: Some(l.clone()),

@@ -231,8 +231,8 @@ pub fn build(
 ) -> Result<Plan, Vec<PlanError>> {
     let mut errors = Vec::new();
     // Empty guard.
-    let desired_empty = diff.plugins.iter().all(|p| p.action == Action::Delete)
-        && diff.instances.iter().all(|i| i.action == Action::Delete);
+    let desired_empty = diff.plugins.iter().all(|p| p.desired.is_none())
+        && diff.instances.iter().all(|i| i.desired.is_none());
     if desired_empty
         && !options.allow_empty
         && (!live.custom_plugins.is_empty() || !live.plugins.is_empty())

@@ -282,7 +282,8 @@ fn details(c: &CustomPluginEntry) -> Option<String> {
                 inline,
             } => {
                 s.push_str(&format!(
-                    "\n**{file}**: new file, {bytes} bytes, {lines} lines"
+                    "\n**{file}**: new file, {bytes} bytes, {}",
+                    crate::lint::report::count(lines, "line")
                 ));
                 if let Some(sha) = sha256 {
                     s.push_str(&format!(", sha256 {}", code(&sha)));

@@ -146,7 +146,11 @@ fn custom_plugin(out: &mut String, c: &CustomPluginEntry, color: bool) {
                 sha256,
                 inline,
             } => {
-                let _ = write!(out, "      {file}: new file, {bytes} bytes, {lines} lines");
+                let _ = write!(
+                    out,
+                    "      {file}: new file, {bytes} bytes, {}",
+                    crate::lint::report::count(lines, "line")
+                );
                 if let Some(sha) = sha256 {
                     let _ = write!(out, ", sha256 {}", clean(&sha));
                 }

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod controlplane;
 pub mod diff;
 pub mod error;
+pub mod git;
 pub mod lint;
 pub mod lua;
 pub mod model;

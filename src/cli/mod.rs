@@ -2,6 +2,7 @@
 //! struct and a `run` that wires the pipeline stages together.
 
 pub mod commands;
+pub mod review;
 pub mod run;
 pub mod target;
 
@@ -64,6 +65,10 @@ pub struct CommonArgs {
     /// Only manage entities carrying this tag (repeatable; merged with `_info.select_tags`).
     #[arg(long = "select-tag", value_name = "TAG")]
     pub select_tag: Vec<String>,
+    /// Read the state files (and plugin directories) from this git commit of the repository
+    /// holding them instead of the working tree.
+    #[arg(long = "git-ref", value_name = "REF")]
+    pub git_ref: Option<String>,
     /// Print only data and errors.
     #[arg(short, long)]
     pub quiet: bool,

@@ -53,6 +53,36 @@ pub struct ApplyArgs {
 pub struct Loaded {
     pub state: DesiredState,
     pub select_tags: Vec<String>,
+    /// Where it was read from (the plan's `source`).
+    pub source: SourceInfo,
+}
+
+/// Where the state is read from: the working tree, or with `--git-ref` a commit (then also the
+/// plan's `source` for it). Fails when the repository, the commit or a state path at that
+/// commit is missing.
+pub fn file_source(
+    paths: &[std::path::PathBuf],
+    git_ref: Option<&str>,
+) -> Result<(Box<dyn state::FileSource>, Option<SourceInfo>), CommandError> {
+    let Some(reference) = git_ref else {
+        return Ok((Box::new(state::WorkTree), None));
+    };
+    let first = paths
+        .first()
+        .cloned()
+        .unwrap_or_else(|| std::path::PathBuf::from("plugsync.yaml"));
+    let git_error = |e: crate::git::GitError| {
+        let hint = e.hint();
+        let mut err = CommandError::new(format!("cannot read the state at `{reference}`: {e}"));
+        if let Some(h) = hint {
+            err = err.with_hint(h);
+        }
+        err
+    };
+    let tree = crate::git::GitTree::open(&first, reference).map_err(git_error)?;
+    tree.check_paths(paths).map_err(git_error)?;
+    let source = tree.source_info();
+    Ok((Box::new(tree), Some(source)))
 }
 
 /// Loads the state and runs the lint; lint errors stop the command (diagnostics printed).
@@ -61,7 +91,20 @@ pub fn load(
     sandbox_requires: &[String],
     printer: &Printer,
 ) -> Result<Loaded, CommandError> {
-    let loaded = state::load(&common.state, &state::WorkTree, &settings::process_env);
+    let (files, commit) = file_source(&common.state, common.git_ref.as_deref())?;
+    let loaded = state::load(&common.state, files.as_ref(), &settings::process_env);
+    lint_loaded(common, loaded, commit, sandbox_requires, printer)
+}
+
+/// Lints a loaded state; lint errors stop the command (diagnostics printed). `commit` is the
+/// plan's `source` when the state was read from a commit (else the working tree's is found).
+pub fn lint_loaded(
+    common: &CommonArgs,
+    loaded: state::Loaded,
+    commit: Option<SourceInfo>,
+    sandbox_requires: &[String],
+    printer: &Printer,
+) -> Result<Loaded, CommandError> {
     let mut diags = loaded.diagnostics.clone();
     if !loaded.has_errors() {
         diags.extend(lint::lint(
@@ -90,9 +133,12 @@ pub fn load(
     }
     let mut tags: BTreeSet<String> = loaded.state.select_tags.iter().cloned().collect();
     tags.extend(common.select_tag.iter().cloned());
+    let source =
+        commit.unwrap_or_else(|| crate::git::worktree_source(&common.state, &loaded.state));
     Ok(Loaded {
         state: loaded.state,
         select_tags: tags.into_iter().collect(),
+        source,
     })
 }
 
@@ -127,9 +173,10 @@ pub fn fetch(
     })
 }
 
-/// The source of the state: commit and dirtiness are filled by git support where available.
-pub fn source() -> SourceInfo {
-    SourceInfo::default()
+/// The source of the state (the plan's `source`): the commit it was read from, and whether the
+/// working tree's state files and plugin directories differ from it.
+pub fn source(loaded: &Loaded) -> SourceInfo {
+    loaded.source.clone()
 }
 
 /// Makes the plan.
@@ -150,7 +197,7 @@ pub fn make_plan(
         &loaded.state,
         &fetched.live,
         backend.info(),
-        source(),
+        source(loaded),
         &options,
         &mut new_id,
     )
@@ -256,7 +303,9 @@ pub fn apply_plan(
             None => eprintln!("{line}"),
         }
     };
-    let before = backend.stats();
+    // The report counts every request of the run, the fetches before the apply included
+    // (`ApplyReport::requests`): retries while reading the live state are retries too.
+    let before = crate::target::Stats::default();
     let report = apply::apply(
         backend,
         plan,

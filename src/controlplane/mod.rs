@@ -1103,6 +1103,61 @@ fn cp_not_found(id: &str) -> CpError {
     not_found(Kind::Plugin, id)
 }
 
+/// What is wrong with a control plane label, if anything: keys of 1 to 63 characters not
+/// starting with `kong`, `konnect`, `mesh`, `kic` or `_`; values of 1 to 63 letters, digits,
+/// `-`, `.` and `_`, starting and ending with a letter or digit.
+fn label_problem(key: &str, value: &str) -> Option<String> {
+    let key_len = key.chars().count();
+    if !(1..=63).contains(&key_len) {
+        return Some("label keys must be 1 to 63 characters long".to_string());
+    }
+    if ["kong", "konnect", "mesh", "kic", "_"]
+        .iter()
+        .any(|p| key.starts_with(p))
+    {
+        return Some(
+            "label keys cannot start with 'kong', 'konnect', 'mesh', 'kic' or '_'".to_string(),
+        );
+    }
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok = (1..=63).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        && edge(value.chars().next())
+        && edge(value.chars().last());
+    (!ok).then(|| {
+        "label values must be 1 to 63 letters, digits, '-', '.' or '_', \
+         starting and ending with a letter or digit"
+            .to_string()
+    })
+}
+
+/// What is wrong with one of a control plane's `proxy_urls`, if anything: an object of exactly
+/// `host` (1 to 120 characters), `port` (an integer of at least 1) and `protocol` (1 to 32
+/// characters).
+fn proxy_url_problem(url: &Value) -> Option<String> {
+    let Some(map) = url.as_object() else {
+        return Some("must be an object".to_string());
+    };
+    if let Some(key) = map
+        .keys()
+        .find(|k| !["host", "port", "protocol"].contains(&k.as_str()))
+    {
+        return Some(format!("property {key} should not exist"));
+    }
+    let text = |key: &str, max: usize| match map.get(key) {
+        Some(Value::String(s)) if (1..=max).contains(&s.chars().count()) => None,
+        _ => Some(format!("{key} must be a string of 1 to {max} characters")),
+    };
+    text("host", 120)
+        .or_else(|| text("protocol", 32))
+        .or_else(|| match map.get("port").and_then(Value::as_u64) {
+            Some(port) if port >= 1 => None,
+            _ => Some("port must be an integer of at least 1".to_string()),
+        })
+}
+
 /// Validates a control plane creation body: `(name, body without id and timestamps)`.
 fn control_plane_body(map: &Map<String, Value>) -> Result<(String, Map<String, Value>), CpError> {
     const CLUSTER_TYPES: [&str; 6] = [
@@ -1135,10 +1190,11 @@ fn control_plane_body(map: &Map<String, Value>) -> Result<(String, Map<String, V
             fail(key, &format!("property {key} should not exist"));
         }
     }
+    // Lengths, label syntax and proxy URLs as in Konnect's `CreateControlPlaneRequest`.
     let name = match map.get("name") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::String(s)) if (2..=256).contains(&s.chars().count()) => s.clone(),
         Some(Value::String(_)) => {
-            fail("name", "must not be empty");
+            fail("name", "length must be between 2 and 256 characters");
             String::new()
         }
         None | Some(Value::Null) => {
@@ -1152,7 +1208,11 @@ fn control_plane_body(map: &Map<String, Value>) -> Result<(String, Map<String, V
     };
     let description = match map.get("description") {
         None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) if s.chars().count() <= 2048 => s.clone(),
+        Some(Value::String(_)) => {
+            fail("description", "length must be at most 2048 characters");
+            String::new()
+        }
         Some(_) => {
             fail("description", "must be a string");
             String::new()
@@ -1160,7 +1220,14 @@ fn control_plane_body(map: &Map<String, Value>) -> Result<(String, Map<String, V
     };
     let labels = match map.get("labels") {
         None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(Value::Object(l)) if l.values().all(Value::is_string) => Value::Object(l.clone()),
+        Some(Value::Object(l)) if l.values().all(Value::is_string) => {
+            for (key, value) in l {
+                if let Some(reason) = label_problem(key, value.as_str().unwrap_or_default()) {
+                    fail(&format!("labels.{key}"), &reason);
+                }
+            }
+            Value::Object(l.clone())
+        }
         Some(_) => {
             fail("labels", "must be an object of strings");
             Value::Null
@@ -1194,7 +1261,17 @@ fn control_plane_body(map: &Map<String, Value>) -> Result<(String, Map<String, V
     };
     let proxy_urls = match map.get("proxy_urls") {
         None | Some(Value::Null) => Value::Array(Vec::new()),
-        Some(Value::Array(a)) => Value::Array(a.clone()),
+        Some(Value::Array(a)) => {
+            if a.len() > 5 {
+                fail("proxy_urls", "must hold at most 5 items");
+            }
+            for (i, url) in a.iter().enumerate() {
+                if let Some(reason) = proxy_url_problem(url) {
+                    fail(&format!("proxy_urls[{i}]"), &reason);
+                }
+            }
+            Value::Array(a.clone())
+        }
         Some(_) => {
             fail("proxy_urls", "must be an array");
             Value::Null

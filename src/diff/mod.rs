@@ -5,7 +5,7 @@
 //! route, consumer, consumer_group), where a plugin's family includes the plugins it
 //! `replaces` — so an instance of `x-v2` at a scope matches a live instance of `x` there.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
@@ -150,15 +150,23 @@ fn merge_tags(tags: &[String], select: &[String]) -> Vec<String> {
     set.into_iter().collect()
 }
 
+/// What each declared plugin `replaces` (the first declaration of a name wins, as in
+/// [`DesiredState::custom_plugin`]); built once per diff so identities cost no linear scans.
+fn replaces_map(desired: &DesiredState) -> HashMap<&str, Option<&str>> {
+    let mut out = HashMap::with_capacity(desired.custom_plugins.len());
+    for c in &desired.custom_plugins {
+        out.entry(c.name.as_str())
+            .or_insert_with(|| c.replaces.as_deref());
+    }
+    out
+}
+
 /// The family root of a plugin: follow `replaces` through declared plugins to the oldest.
-fn family_root<'a>(desired: &'a DesiredState, name: &'a str) -> &'a str {
+fn family_root<'a>(replaces: &HashMap<&'a str, Option<&'a str>>, name: &'a str) -> &'a str {
     let mut cur = name;
     let mut seen = BTreeSet::new();
     while seen.insert(cur) {
-        match desired
-            .custom_plugin(cur)
-            .and_then(|c| c.replaces.as_deref())
-        {
+        match replaces.get(cur).copied().flatten() {
             Some(prev) => cur = prev,
             None => break,
         }
@@ -181,6 +189,7 @@ pub fn diff(
     let mut out = Diff::default();
     let mut errors = Vec::new();
     plugins(input, &mut out, new_id);
+    let replaces = replaces_map(input.desired);
     // Resolve desired instances.
     let mut desired: Vec<(Identity, DesiredInstance)> = Vec::new();
     for decl in &input.desired.plugins {
@@ -189,7 +198,7 @@ pub fn diff(
                 let id = match &decl.instance_name {
                     Some(n) => Identity::Named(n.clone()),
                     None => Identity::Scoped(
-                        family_root(input.desired, &decl.name).to_string(),
+                        family_root(&replaces, &decl.name).to_string(),
                         d.content.scope.clone(),
                     ),
                 };
@@ -206,7 +215,7 @@ pub fn diff(
         let id = match &p.instance_name {
             Some(n) => Identity::Named(n.clone()),
             None => Identity::Scoped(
-                family_root(input.desired, &p.name).to_string(),
+                family_root(&replaces, &p.name).to_string(),
                 p.scope.clone(),
             ),
         };

@@ -132,11 +132,39 @@ fn runtime_line(message: &str) -> Option<usize> {
 /// Evaluates the source of a `schema.lua` and converts the table it returns.
 ///
 /// `chunk_name` (usually `schema.lua`) prefixes Lua's runtime error messages.
+///
+/// Evaluation is deterministic in the source, so successful results are memoised per process by
+/// the sha256 of the source (at most [`SCHEMA_MEMO_ENTRIES`] of them): `lint`, the desired side
+/// and the live side of a plan evaluate the same texts, and a no-op diff of a thousand plugins
+/// would otherwise run each one three times. Failures are not memoised (their messages carry
+/// `chunk_name`).
 pub fn evaluate_schema(source: &str, chunk_name: &str) -> Result<PluginSchema, SandboxError> {
+    use sha2::Digest;
+    let key: [u8; 32] = sha2::Sha256::digest(source.as_bytes()).into();
+    if let Some(s) = schema_memo().lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return Ok(s);
+    }
     let sandbox = sandbox::Sandbox::new(sandbox::Mode::Schema)?;
     let value = sandbox.run(source, chunk_name)?;
-    convert::schema_from_value(&sandbox, value)
-        .map_err(|message| SandboxError::Metaschema { message })
+    let schema = convert::schema_from_value(&sandbox, value)
+        .map_err(|message| SandboxError::Metaschema { message })?;
+    if let Ok(mut m) = schema_memo().lock() {
+        if m.len() >= SCHEMA_MEMO_ENTRIES {
+            m.clear();
+        }
+        m.insert(key, schema.clone());
+    }
+    Ok(schema)
+}
+
+/// How many evaluated schemas [`evaluate_schema`] keeps.
+pub const SCHEMA_MEMO_ENTRIES: usize = 20_000;
+
+fn schema_memo() -> &'static std::sync::Mutex<std::collections::HashMap<[u8; 32], PluginSchema>> {
+    static MEMO: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<[u8; 32], PluginSchema>>,
+    > = std::sync::OnceLock::new();
+    MEMO.get_or_init(Default::default)
 }
 
 /// Loads the source of a `handler.lua` and describes the table it returns.

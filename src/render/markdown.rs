@@ -77,13 +77,23 @@ fn blocks(plan: &Plan) -> Vec<String> {
 
 fn title(plan: &Plan) -> String {
     let t = &plan.target;
-    let mut s = format!(
-        "## plugsync plan for {} control plane {}\n\n",
-        text(target_kind(&t.kind)),
-        code(&t.control_plane)
-    );
+    let review = t.kind == "git";
+    let mut s = if review {
+        format!(
+            "## plugsync review against {}\n\n",
+            code(&t.control_plane)
+        )
+    } else {
+        format!(
+            "## plugsync plan for {} control plane {}\n\n",
+            text(target_kind(&t.kind)),
+            code(&t.control_plane)
+        )
+    };
     let mut facts = Vec::new();
-    if !t.address.is_empty() {
+    if review {
+        facts.push(format!("Base commit: {}", code(&t.address)));
+    } else if !t.address.is_empty() {
         facts.push(format!("Target: {}", code(&t.address)));
     }
     if let Some(commit) = plan.source.git_commit.as_deref() {

@@ -58,14 +58,24 @@ pub fn text(plan: &Plan, opts: &TextOptions) -> String {
 
 fn header(out: &mut String, plan: &Plan) {
     let t = &plan.target;
-    let _ = write!(
-        out,
-        "Plan for {} control plane \"{}\"",
-        clean(target_kind(&t.kind)),
-        clean(&t.control_plane)
-    );
-    if !t.address.is_empty() {
-        let _ = write!(out, " at {}", clean(&t.address));
+    if t.kind == "git" {
+        // An offline review: the base revision stands where a control plane would.
+        let _ = write!(
+            out,
+            "Review of the state against {} (commit {})",
+            clean(&t.control_plane),
+            clean(&t.address)
+        );
+    } else {
+        let _ = write!(
+            out,
+            "Plan for {} control plane \"{}\"",
+            clean(target_kind(&t.kind)),
+            clean(&t.control_plane)
+        );
+        if !t.address.is_empty() {
+            let _ = write!(out, " at {}", clean(&t.address));
+        }
     }
     out.push('\n');
     let mut facts = Vec::new();

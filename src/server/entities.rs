@@ -43,12 +43,10 @@ pub async fn list<const NESTED: bool>(
         .as_deref()
         .map(|offset| params.next_link(at.shape, &uri, &headers, offset));
     body.insert("next".into(), json!(next));
-    match (at.shape, page.offset) {
-        // Kong leaves `offset` out on the last page.
-        (Shape::Admin, None) => {}
-        (_, offset) => {
-            body.insert("offset".into(), json!(offset));
-        }
+    // Kong leaves `offset` out on the last page; so does Konnect's spec, whose `offset` is a
+    // string, never null.
+    if let Some(offset) = page.offset {
+        body.insert("offset".into(), json!(offset));
     }
     Ok(json_response(StatusCode::OK, &Value::Object(body)))
 }
@@ -72,7 +70,9 @@ pub async fn create<const NESTED: bool>(
 pub async fn get_one<const NESTED: bool>(
     State(app): State<AppState>,
     At(at): At<NESTED>,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
+    boolean_params(at.shape, &uri, &["list_consumers", "expand_partials"])?;
     let (located, id) = (at.clone(), at.item()?);
     let entity = app
         .call(at.shape, move |store| {
@@ -80,6 +80,25 @@ pub async fn get_one<const NESTED: bool>(
         })
         .await?;
     Ok(json_response(StatusCode::OK, &entity))
+}
+
+/// The boolean query parameters of the specs (`list_consumers` of a consumer group,
+/// `expand_partials` of a plugin) must be `true` or `false` when given; the answer does not
+/// depend on them here.
+fn boolean_params(shape: Shape, uri: &Uri, names: &[&str]) -> Result<(), ApiError> {
+    let pairs = super::request::query_pairs(shape, uri)?;
+    for (name, value) in &pairs {
+        if names.contains(&name.as_str()) && !matches!(value.as_str(), "true" | "false") {
+            return Err(ApiError::new(
+                shape,
+                Problem::InvalidQuery {
+                    param: name.clone(),
+                    message: format!("{name} must be a boolean (true or false)"),
+                },
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `PUT …/{kind}/{id}` (and nested): create or replace; 200 with the entity.

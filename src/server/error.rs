@@ -57,8 +57,12 @@ impl Shape {
 pub enum Injected {
     /// 500 Internal Server Error.
     Internal,
+    /// 502 Bad Gateway.
+    BadGateway,
     /// 503 Service Unavailable.
     Unavailable,
+    /// 504 Gateway Timeout.
+    GatewayTimeout,
 }
 
 /// Why a request failed, before it is rendered in a dialect.
@@ -83,7 +87,7 @@ pub enum Problem {
     Unauthorized,
     /// Above `--rate-limit`, or an injected 429.
     RateLimited { retry_after_secs: u64 },
-    /// An injected 500 or 503.
+    /// An injected 500, 502, 503 or 504.
     Injected(Injected),
     /// A server-side failure outside the store (a panicked worker thread).
     Internal(String),
@@ -282,6 +286,14 @@ fn konnect(problem: &Problem) -> (StatusCode, Value) {
             StatusCode::SERVICE_UNAVAILABLE,
             grpc(14, "service unavailable (injected fault)", vec![]),
         ),
+        Problem::Injected(Injected::BadGateway) => (
+            StatusCode::BAD_GATEWAY,
+            grpc(14, "bad gateway (injected fault)", vec![]),
+        ),
+        Problem::Injected(Injected::GatewayTimeout) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            grpc(4, "gateway timeout (injected fault)", vec![]),
+        ),
         Problem::Internal(message) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             grpc(13, &format!("internal error: {message}"), vec![]),
@@ -308,6 +320,13 @@ fn problem_doc(status: StatusCode, detail: &str) -> (StatusCode, Value) {
     )
 }
 
+/// A 400 problem document; Konnect's `BadRequestError` always carries `invalid_parameters`.
+fn bad_request_doc(field: &str, reason: &str) -> (StatusCode, Value) {
+    let (status, mut body) = problem_doc(StatusCode::BAD_REQUEST, reason);
+    body["invalid_parameters"] = json!([{"field": field, "source": "body", "reason": reason}]);
+    (status, body)
+}
+
 /// Status and body in Konnect's platform dialect.
 fn platform(problem: &Problem) -> (StatusCode, Value) {
     match problem {
@@ -329,7 +348,7 @@ fn platform(problem: &Problem) -> (StatusCode, Value) {
             }
             CpError::Unique { message, .. } => problem_doc(StatusCode::CONFLICT, message),
             CpError::InUse { message } => problem_doc(StatusCode::CONFLICT, message),
-            CpError::BadRequest { message } => problem_doc(StatusCode::BAD_REQUEST, message),
+            CpError::BadRequest { message } => bad_request_doc("body", message),
             CpError::Storage { message } => problem_doc(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &format!("storage error: {message}"),
@@ -341,7 +360,7 @@ fn platform(problem: &Problem) -> (StatusCode, Value) {
                 json!([{"field": param, "source": "query", "reason": message}]);
             (status, body)
         }
-        Problem::InvalidBody(message) => problem_doc(StatusCode::BAD_REQUEST, message),
+        Problem::InvalidBody(message) => bad_request_doc("body", message),
         Problem::BodyTooLarge { limit } => {
             problem_doc(StatusCode::PAYLOAD_TOO_LARGE, &too_large(*limit))
         }
@@ -357,6 +376,13 @@ fn platform(problem: &Problem) -> (StatusCode, Value) {
         Problem::Injected(Injected::Unavailable) => problem_doc(
             StatusCode::SERVICE_UNAVAILABLE,
             "service unavailable (injected fault)",
+        ),
+        Problem::Injected(Injected::BadGateway) => {
+            problem_doc(StatusCode::BAD_GATEWAY, "bad gateway (injected fault)")
+        }
+        Problem::Injected(Injected::GatewayTimeout) => problem_doc(
+            StatusCode::GATEWAY_TIMEOUT,
+            "gateway timeout (injected fault)",
         ),
         Problem::Internal(message) => problem_doc(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -498,6 +524,10 @@ fn admin(problem: &Problem) -> (StatusCode, Value) {
         ),
         Problem::Injected(Injected::Unavailable) => {
             (StatusCode::SERVICE_UNAVAILABLE, bare("Service unavailable"))
+        }
+        Problem::Injected(Injected::BadGateway) => (StatusCode::BAD_GATEWAY, bare("Bad gateway")),
+        Problem::Injected(Injected::GatewayTimeout) => {
+            (StatusCode::GATEWAY_TIMEOUT, bare("Gateway timeout"))
         }
         Problem::Unauthorized | Problem::RateLimited { .. } => common(problem, false),
     }

@@ -5,20 +5,23 @@
 //! a request finding it empty is answered 429 with `Retry-After`.
 //!
 //! Fault injection draws, for every request in arrival order, from a seeded SplitMix64
-//! generator: with probability `rate` the request gets one of eight faults, all equally likely
-//! — 429 (with `Retry-After: 1`), 500, 503 or a dropped connection, each either **before** the
-//! request is processed (nothing was written) or **after** it (the write committed and its
-//! answer is replaced). The after-commit faults are the ones that make a client prove its
+//! generator: with probability `rate` the request gets one of the selected kinds
+//! (`--fault-kinds`; by default 429 with `Retry-After: 1`, 500, 503 or a dropped connection),
+//! all equally likely — or 429 with an HTTP-date `Retry-After`, 502, 504, or a slow answer
+//! (`--fault-delay-ms`) — each either **before** the request is processed (nothing was
+//! written) or **after** it (the write committed and its answer is replaced or delayed). The after-commit faults are the ones that make a client prove its
 //! retries are idempotent: the write it retries already happened. A dropped connection closes
 //! the socket without a single byte of response (see `conn`). Every injected answer carries
-//! `X-Plugsync-Fault` (e.g. `503 after-commit`) to make failures easy to tell apart in logs.
+//! `X-Plugsync-Fault` (e.g. `503 after-commit`) to make failures easy to tell apart in logs,
+//! and each fault is logged on stderr (`fault injected: 503 after-commit on PUT /…`).
 //! The same seed and the same request order give the same faults.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Request, State};
+use axum::http::header::RETRY_AFTER;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -29,14 +32,62 @@ use super::error::{ApiError, Injected, Problem, Shape};
 /// What an injected fault answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
-    /// 429 with `Retry-After: 1`.
+    /// 429 with `Retry-After: 1` (seconds).
     TooManyRequests,
+    /// 429 with `Retry-After` as an HTTP date, one second ahead.
+    TooManyRequestsDate,
     /// 500.
     Internal,
+    /// 502.
+    BadGateway,
     /// 503.
     Unavailable,
+    /// 504.
+    GatewayTimeout,
     /// The connection is closed without an answer.
     Drop,
+    /// The answer is delayed by the fault delay (`--fault-delay-ms`): before the request is
+    /// processed (a client that gives up first cancels it) or after its write committed.
+    Slow,
+}
+
+impl FaultKind {
+    /// The kinds `--fault-kinds` names, in its spelling.
+    pub const ALL: [(&'static str, FaultKind); 8] = [
+        ("429", FaultKind::TooManyRequests),
+        ("429-date", FaultKind::TooManyRequestsDate),
+        ("500", FaultKind::Internal),
+        ("502", FaultKind::BadGateway),
+        ("503", FaultKind::Unavailable),
+        ("504", FaultKind::GatewayTimeout),
+        ("drop", FaultKind::Drop),
+        ("slow", FaultKind::Slow),
+    ];
+
+    /// The mix used without `--fault-kinds`: 429, 500, 503 and dropped connections.
+    pub const DEFAULT: [FaultKind; 4] = [
+        FaultKind::TooManyRequests,
+        FaultKind::Internal,
+        FaultKind::Unavailable,
+        FaultKind::Drop,
+    ];
+
+    /// Parses one name of `--fault-kinds` (`429`, `429-date`, `500`, `502`, `503`, `504`,
+    /// `drop`, `slow`).
+    pub fn parse(name: &str) -> Option<FaultKind> {
+        FaultKind::ALL
+            .iter()
+            .find(|(n, _)| *n == name.trim())
+            .map(|(_, k)| *k)
+    }
+
+    /// The name `--fault-kinds` and `X-Plugsync-Fault` use.
+    pub fn name(self) -> &'static str {
+        FaultKind::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map_or("?", |(n, _)| n)
+    }
 }
 
 /// An injected fault: what, and whether the request was processed first.
@@ -51,18 +102,12 @@ pub struct Fault {
 impl Fault {
     /// The `X-Plugsync-Fault` header value, e.g. `503 after-commit`, `drop before-commit`.
     pub fn label(self) -> String {
-        let what = match self.kind {
-            FaultKind::TooManyRequests => "429",
-            FaultKind::Internal => "500",
-            FaultKind::Unavailable => "503",
-            FaultKind::Drop => "drop",
-        };
         let when = if self.after_commit {
             "after-commit"
         } else {
             "before-commit"
         };
-        format!("{what} {when}")
+        format!("{} {when}", self.kind.name())
     }
 }
 
@@ -89,14 +134,31 @@ impl SplitMix64 {
 #[derive(Debug)]
 pub struct FaultPlan {
     rate: f64,
+    kinds: Vec<FaultKind>,
+    delay: Duration,
     rng: Mutex<SplitMix64>,
 }
 
 impl FaultPlan {
-    /// Faults a `rate` fraction (0..=1) of requests, in the sequence `seed` determines.
+    /// Faults a `rate` fraction (0..=1) of requests with the default mix of kinds, in the
+    /// sequence `seed` determines.
+    #[cfg(test)]
     pub fn new(rate: f64, seed: u64) -> FaultPlan {
+        FaultPlan::with_kinds(rate, seed, &FaultKind::DEFAULT, Duration::from_secs(2))
+    }
+
+    /// Faults a `rate` fraction of requests with `kinds` (all equally likely, each before or
+    /// after commit); `Slow` faults wait `delay`. An empty `kinds` means the default mix.
+    pub fn with_kinds(rate: f64, seed: u64, kinds: &[FaultKind], delay: Duration) -> FaultPlan {
+        let kinds = if kinds.is_empty() {
+            FaultKind::DEFAULT.to_vec()
+        } else {
+            kinds.to_vec()
+        };
         FaultPlan {
             rate: rate.clamp(0.0, 1.0),
+            kinds,
+            delay,
             rng: Mutex::new(SplitMix64(seed)),
         }
     }
@@ -110,13 +172,9 @@ impl FaultPlan {
         if rng.next_f64() >= self.rate {
             return None;
         }
-        let pick = rng.next_u64() % 8;
-        let kind = match pick / 2 {
-            0 => FaultKind::TooManyRequests,
-            1 => FaultKind::Internal,
-            2 => FaultKind::Unavailable,
-            _ => FaultKind::Drop,
-        };
+        // With the default four kinds this is the sequence earlier versions drew.
+        let pick = rng.next_u64() % (2 * self.kinds.len() as u64);
+        let kind = self.kinds[(pick / 2) as usize];
         Some(Fault {
             kind,
             after_commit: pick % 2 == 1,
@@ -192,17 +250,47 @@ pub async fn misbehave(
         .extensions()
         .get::<ConnectInfo<Dropper>>()
         .map(|info| info.0.clone());
+    let delay = misbehaviour
+        .faults
+        .as_ref()
+        .map_or(Duration::ZERO, |plan| plan.delay);
+    // One stderr line per fault, so a test (or a person) can count what the client saw.
+    eprintln!(
+        "fault injected: {} on {} {}",
+        fault.label(),
+        request.method(),
+        request.uri().path()
+    );
+    let label = HeaderValue::from_str(&fault.label()).ok();
+    if fault.kind == FaultKind::Slow {
+        // Before commit: a client that gives up while we wait drops the connection, and
+        // hyper cancels this future before the request runs. After commit: the write is
+        // done, only its answer is late.
+        if !fault.after_commit {
+            tokio::time::sleep(delay).await;
+        }
+        let mut response = next.run(request).await;
+        if fault.after_commit {
+            tokio::time::sleep(delay).await;
+        }
+        if let Some(label) = label {
+            response.headers_mut().insert("x-plugsync-fault", label);
+        }
+        return response;
+    }
     if fault.after_commit {
         // The request runs to completion (a write commits); its answer is thrown away.
         let _ = next.run(request).await;
     }
     let problem = match fault.kind {
-        FaultKind::TooManyRequests => Problem::RateLimited {
+        FaultKind::TooManyRequests | FaultKind::TooManyRequestsDate => Problem::RateLimited {
             retry_after_secs: 1,
         },
         FaultKind::Internal => Problem::Injected(Injected::Internal),
+        FaultKind::BadGateway => Problem::Injected(Injected::BadGateway),
         FaultKind::Unavailable => Problem::Injected(Injected::Unavailable),
-        FaultKind::Drop => {
+        FaultKind::GatewayTimeout => Problem::Injected(Injected::GatewayTimeout),
+        FaultKind::Drop | FaultKind::Slow => {
             if let Some(dropper) = &dropper {
                 dropper.drop_connection();
             }
@@ -212,7 +300,13 @@ pub async fn misbehave(
         }
     };
     let mut response = ApiError::new(shape, problem).into_response();
-    if let Ok(label) = HeaderValue::from_str(&fault.label()) {
+    if fault.kind == FaultKind::TooManyRequestsDate {
+        let when = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(1));
+        if let Ok(value) = HeaderValue::from_str(&when) {
+            response.headers_mut().insert(RETRY_AFTER, value);
+        }
+    }
+    if let Some(label) = label {
         response.headers_mut().insert("x-plugsync-fault", label);
     }
     response
@@ -247,6 +341,32 @@ mod tests {
                 assert!(faults.contains(&Fault { kind, after_commit }));
             }
         }
+    }
+
+    #[test]
+    fn selected_kinds_are_the_only_ones_drawn() {
+        let kinds = [FaultKind::BadGateway, FaultKind::Slow];
+        let plan = FaultPlan::with_kinds(1.0, 3, &kinds, Duration::from_millis(10));
+        let faults: Vec<Fault> = (0..200).map(|_| plan.draw().unwrap()).collect();
+        assert!(faults.iter().all(|f| kinds.contains(&f.kind)));
+        for kind in kinds {
+            assert!(faults.iter().any(|f| f.kind == kind && f.after_commit));
+            assert!(faults.iter().any(|f| f.kind == kind && !f.after_commit));
+        }
+        for (name, kind) in FaultKind::ALL {
+            assert_eq!(FaultKind::parse(name), Some(kind));
+            assert_eq!(kind.name(), name);
+        }
+        assert_eq!(FaultKind::parse("418"), None);
+    }
+
+    #[test]
+    fn the_default_mix_keeps_the_old_sequence() {
+        let a = FaultPlan::new(0.5, 99);
+        let b = FaultPlan::with_kinds(0.5, 99, &[], Duration::ZERO);
+        let sa: Vec<_> = (0..100).map(|_| a.draw()).collect();
+        let sb: Vec<_> = (0..100).map(|_| b.draw()).collect();
+        assert_eq!(sa, sb);
     }
 
     #[test]

@@ -37,6 +37,7 @@ use tokio::net::TcpListener;
 pub use self::auth::Token;
 use self::conn::{DroppableListener, Dropper};
 use self::error::{ApiError, Problem, Shape};
+pub use self::faults::FaultKind;
 use self::faults::{FaultPlan, Misbehaviour, RateLimiter};
 use crate::controlplane::{ControlPlanes, CpError};
 
@@ -89,6 +90,10 @@ pub struct Options {
     pub token: Option<Token>,
     /// `--fault-rate` and `--fault-seed`.
     pub faults: Option<(f64, u64)>,
+    /// `--fault-kinds` (empty: the default mix of 429, 500, 503 and dropped connections).
+    pub fault_kinds: Vec<FaultKind>,
+    /// `--fault-delay-ms`: how long a `slow` fault holds its answer.
+    pub fault_delay: Duration,
     /// `--rate-limit`, requests per second.
     pub rate_limit: Option<f64>,
 }
@@ -169,9 +174,9 @@ fn routes() -> Router<AppState> {
 pub fn router(state: AppState, options: &Options) -> Router {
     let misbehaviour = Arc::new(Misbehaviour {
         limiter: options.rate_limit.map(RateLimiter::new),
-        faults: options
-            .faults
-            .map(|(rate, seed)| FaultPlan::new(rate, seed)),
+        faults: options.faults.map(|(rate, seed)| {
+            FaultPlan::with_kinds(rate, seed, &options.fault_kinds, options.fault_delay)
+        }),
     });
     let mut app = routes().layer(from_fn_with_state(misbehaviour, faults::misbehave));
     if let Some(token) = &options.token {

@@ -99,8 +99,21 @@ pub async fn expected_config_hash(
     Ok(json_response(StatusCode::OK, &hash))
 }
 
-/// `GET /v2/control-planes/{id}/nodes`: the simulated data plane node.
-pub async fn nodes(State(app): State<AppState>, scope: Scope) -> Result<Response, ApiError> {
+/// `GET /v2/control-planes/{id}/nodes`: the simulated data plane node (one page holds it;
+/// `page[size]` must still be a valid page size).
+pub async fn nodes(
+    State(app): State<AppState>,
+    scope: Scope,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let pairs = query_pairs(Shape::Platform, &uri)?;
+    bounded(
+        Shape::Platform,
+        &pairs,
+        "page[size]",
+        DEFAULT_PAGE_SIZE,
+        MAX_PAGE_SIZE,
+    )?;
     let (id, wanted) = (scope.cp.clone(), scope.cp);
     let nodes = app
         .call(Shape::Platform, move |store| store.nodes(&wanted))

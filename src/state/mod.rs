@@ -10,7 +10,8 @@ pub mod env;
 mod source;
 pub mod yaml;
 
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -131,12 +132,14 @@ pub fn load(paths: &[PathBuf], source: &dyn FileSource, env: EnvLookup<'_>) -> L
 }
 
 /// Names declared twice: custom plugins by name, instances by `instance_name` and by
-/// (plugin, scope).
+/// (plugin, scope). Each name is looked up in a map of the first declarations, so this stays
+/// linear in the number of declarations.
 fn check_duplicates(loaded: &mut Loaded) {
     let state = &loaded.state;
     let mut diags = Vec::new();
-    for (i, cp) in state.custom_plugins.iter().enumerate() {
-        if let Some(first) = state.custom_plugins[..i].iter().find(|c| c.name == cp.name) {
+    let mut first_plugin: HashMap<&str, &CustomPluginDecl> = HashMap::new();
+    for cp in &state.custom_plugins {
+        if let Some(first) = first_plugin.get(cp.name.as_str()) {
             diags.push(
                 Diagnostic::error(
                     RULE_DUPLICATE,
@@ -148,19 +151,28 @@ fn check_duplicates(loaded: &mut Loaded) {
                 )
                 .with_hint("a custom plugin name must be unique across all state files"),
             );
+        } else {
+            first_plugin.insert(cp.name.as_str(), cp);
         }
     }
-    for (i, p) in state.plugins.iter().enumerate() {
-        let earlier = &state.plugins[..i];
+    let mut first_named: HashMap<&str, &InstanceDecl> = HashMap::new();
+    let mut first_scoped: HashMap<(&str, &Scope), &InstanceDecl> = HashMap::new();
+    for p in &state.plugins {
         let dup = match &p.instance_name {
-            Some(n) => earlier
-                .iter()
-                .find(|q| q.instance_name.as_ref() == Some(n))
-                .map(|q| (format!("instance_name `{n}`"), q)),
-            None => earlier
-                .iter()
-                .find(|q| q.instance_name.is_none() && q.name == p.name && q.scope == p.scope)
-                .map(|q| (format!("plugin instance {}", p.label()), q)),
+            Some(n) => match first_named.entry(n.as_str()) {
+                Entry::Occupied(e) => Some((format!("instance_name `{n}`"), *e.get())),
+                Entry::Vacant(e) => {
+                    e.insert(p);
+                    None
+                }
+            },
+            None => match first_scoped.entry((p.name.as_str(), &p.scope)) {
+                Entry::Occupied(e) => Some((format!("plugin instance {}", p.label()), *e.get())),
+                Entry::Vacant(e) => {
+                    e.insert(p);
+                    None
+                }
+            },
         };
         if let Some((what, first)) = dup {
             diags.push(Diagnostic::error(

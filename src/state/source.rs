@@ -67,10 +67,12 @@ impl FileSource for WorkTree {
     }
 
     fn containment_root(&self, state_file: &Path) -> PathBuf {
-        let dir = state_file
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
+        // A bare file name (`plugsync.yaml`, the default) has the empty path as its parent:
+        // that is the working directory, not "no root" (an empty root contains everything).
+        let dir = match state_file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
         let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
         let mut cur = Some(dir.as_path());
         while let Some(d) = cur {

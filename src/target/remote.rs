@@ -151,9 +151,9 @@ impl Backend for HttpBackend {
                     q.append_pair("offset", o);
                 }
             }
-            let (_, v) = self.transport.send(Method::GET, url.as_str(), None)?;
-            if let Some(data) = v.get("data").and_then(Value::as_array) {
-                out.extend(data.iter().cloned());
+            let (_, mut v) = self.transport.send(Method::GET, url.as_str(), None)?;
+            if let Some(Value::Array(data)) = v.get_mut("data").map(Value::take) {
+                out.extend(data);
             }
             match v.get("offset").and_then(Value::as_str) {
                 Some(o) if !o.is_empty() && Some(o) != offset.as_deref() => {

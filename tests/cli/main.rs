@@ -1,7 +1,10 @@
 //! End-to-end tests: the `plugsync` binary run as users run it.
 
+mod action;
+mod git;
 mod lint;
 mod reconcile;
+mod reliability;
 mod scenarios;
 mod serve;
 

@@ -20,6 +20,18 @@ pub struct DiffArgs {
     /// Exit 2 when there are changes.
     #[arg(long, alias = "non-zero-exit-code")]
     pub exit_code: bool,
+    /// Offline review: compare the state at this git revision (as if it were the control
+    /// plane) with the head; no control plane is read and target flags are ignored.
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+    /// With --base: the revision to review (default: the working tree).
+    #[arg(
+        long,
+        value_name = "REF",
+        requires = "base",
+        conflicts_with = "git_ref"
+    )]
+    pub head: Option<String>,
 }
 
 /// Runs the diff.
@@ -32,6 +44,17 @@ pub fn run(args: DiffArgs) -> Outcome {
 }
 
 fn diff(args: &DiffArgs, printer: &crate::ui::Printer) -> Result<Outcome, CommandError> {
+    if let Some(base) = &args.base {
+        let head = args.head.as_deref().or(args.common.git_ref.as_deref());
+        return crate::cli::review::run(
+            &args.common,
+            base,
+            head,
+            &args.plan,
+            args.exit_code,
+            printer,
+        );
+    }
     let (_, backend, plan) =
         run::plan_against_target(&args.common, &args.target, &args.plan, None, printer)?;
     printer.data(&run::render_plan(&plan, args.common.format, printer));

@@ -20,7 +20,12 @@ pub struct LintArgs {
 /// Runs the lint.
 pub fn run(args: LintArgs) -> Outcome {
     let printer = settings::printer(args.common.quiet, args.common.verbose);
-    let loaded = state::load(&args.common.state, &state::WorkTree, &settings::process_env);
+    let files =
+        match crate::cli::run::file_source(&args.common.state, args.common.git_ref.as_deref()) {
+            Ok((files, _)) => files,
+            Err(e) => return crate::cli::run::fail(&printer, e),
+        };
+    let loaded = state::load(&args.common.state, files.as_ref(), &settings::process_env);
     let mut diags = loaded.diagnostics.clone();
     let options = LintOptions {
         sandbox_requires: args.sandbox_requires.clone(),

@@ -10,8 +10,14 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+    let declared: std::collections::HashSet<&str> = ctx
+        .state
+        .custom_plugins
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     for inst in &ctx.state.plugins {
-        if ctx.state.custom_plugin(&inst.name).is_some() {
+        if declared.contains(inst.name.as_str()) {
             continue;
         }
         let mut d = Diagnostic::error(

@@ -1,0 +1,412 @@
+//! Secrets: tokens (`--konnect-token`, `--kong-admin-token`, their environment variables and
+//! token files) and `${{ env }}` values never appear in any output, at any verbosity, in any
+//! format, in plan files or in error messages. TLS is verified unless `--tls-skip-verify`,
+//! which warns.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::TOKEN;
+use crate::{plugsync, Server};
+
+/// The masked value of the state below.
+const SECRET_VALUE: &str = "sv-3f9a1b-value-never-shown";
+
+fn secret_state(dir: &Path) {
+    std::fs::write(
+        dir.join("plugsync.yaml"),
+        r#"_format_version: "3.0"
+_info:
+  select_tags: [sec]
+custom_plugins:
+  - name: keeper
+    tags: [sec]
+    handler: 'return { PRIORITY = 1, VERSION = "1.0.0" }'
+    schema: 'return { name = "keeper", fields = { { config = { type = "record", fields = { { api_key = { type = "string", required = true } }, { region = { type = "string" } } } } } } }'
+plugins:
+  - name: keeper
+    instance_name: keep
+    tags: [sec]
+    config:
+      api_key: ${{ env "PLUGSYNC_REL_SECRET" }}
+      region: ${{ env "PLUGSYNC_REL_REGION" }}
+"#,
+    )
+    .unwrap();
+}
+
+/// Runs plugsync with the secret in the environment; asserts nothing secret is in its output.
+fn run_clean(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = plugsync(dir);
+    cmd.args(args)
+        .env("PLUGSYNC_REL_SECRET", SECRET_VALUE)
+        .env("PLUGSYNC_REL_REGION", "eu-west-1")
+        .timeout(Duration::from_secs(120));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run plugsync");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for secret in [TOKEN, SECRET_VALUE] {
+        assert!(
+            !text.contains(secret),
+            "`plugsync {}` printed a secret:\n{text}",
+            args.join(" ")
+        );
+    }
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn no_token_or_masked_value_in_any_output_format_verbosity_or_plan_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    secret_state(d);
+    std::fs::write(d.join("token.txt"), format!("{TOKEN}\n")).unwrap();
+    let server = Server::start(&d.join("cp.db").to_string_lossy(), &["--token", TOKEN]);
+    let base = server.base.clone();
+
+    // Every way of passing a token, for both API shapes.
+    let flag_konnect = [
+        "--konnect-addr",
+        &base,
+        "--konnect-token",
+        TOKEN,
+        "--konnect-control-plane-name",
+        "default",
+    ];
+    let file_konnect = [
+        "--konnect-addr",
+        &base,
+        "--konnect-token-file",
+        "token.txt",
+        "--konnect-control-plane-name",
+        "default",
+    ];
+    let flag_kong = ["--kong-addr", &base, "--kong-admin-token", TOKEN];
+    let env_konnect: [(&str, &str); 1] = [("PLUGSYNC_KONNECT_TOKEN", TOKEN)];
+    let env_kong: [(&str, &str); 1] = [("PLUGSYNC_KONG_ADMIN_TOKEN", TOKEN)];
+    let konnect_env_target = [
+        "--konnect-addr",
+        &base,
+        "--konnect-control-plane-name",
+        "default",
+    ];
+    let kong_env_target = ["--kong-addr", &base];
+    let targets: Vec<(&[&str], &[(&str, &str)])> = vec![
+        (&flag_konnect, &[]),
+        (&file_konnect, &[]),
+        (&flag_kong, &[]),
+        (&konnect_env_target, &env_konnect),
+        (&kong_env_target, &env_kong),
+    ];
+    let mut runs = 0;
+    for (i, (t, env)) in targets.iter().enumerate() {
+        for format in ["text", "json", "markdown"] {
+            for cmd in [&["diff"][..], &["plan", "--out", "plan.json"][..]] {
+                let args: Vec<&str> = cmd
+                    .iter()
+                    .copied()
+                    .chain(["--format", format, "-vvv"])
+                    .chain(t.iter().copied())
+                    .collect();
+                let (code, text) = run_clean(d, &args, env);
+                assert_eq!(code, 0, "{text}");
+                runs += 1;
+            }
+        }
+        let plan = std::fs::read_to_string(d.join("plan.json")).unwrap();
+        assert!(
+            !plan.contains(SECRET_VALUE) && !plan.contains(TOKEN),
+            "{plan}"
+        );
+        assert!(
+            plan.contains("PLUGSYNC_REL_SECRET"),
+            "the plan keeps the template: {plan}"
+        );
+        if i == 0 {
+            let args: Vec<&str> = ["apply", "plan.json", "-vvv"]
+                .into_iter()
+                .chain(t.iter().copied())
+                .collect();
+            let (code, text) = run_clean(d, &args, env);
+            assert_eq!(code, 0, "{text}");
+        } else {
+            // Change the value so every target has something to sync, masked.
+            let args: Vec<&str> = ["sync", "-vvv", "--format", "json"]
+                .into_iter()
+                .chain(t.iter().copied())
+                .collect();
+            let (code, text) = run_clean(
+                d,
+                &args,
+                &[&env[..], &[("PLUGSYNC_REL_REGION", "us-east-2")]].concat(),
+            );
+            assert_eq!(code, 0, "{text}");
+            assert!(text.contains("[masked]"), "{text}");
+        }
+        let args: Vec<&str> = ["dump", "--dir", "dumped", "-vvv"]
+            .into_iter()
+            .chain(t.iter().copied())
+            .collect();
+        let (code, text) = run_clean(d, &args, env);
+        assert_eq!(code, 0, "{text}");
+        runs += 3;
+    }
+    // The server never logged the token either.
+    let logged = server.stderr.lock().unwrap().clone();
+    assert!(!logged.contains(TOKEN), "{logged}");
+    assert!(runs >= 40);
+}
+
+#[test]
+fn no_token_in_error_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    secret_state(d);
+    let server = Server::start(":memory:", &["--token", "the-right-token-for-this-server"]);
+    let base = server.base.clone();
+    // A wrong token (401), a closed port, an unresolvable host, an invalid header value.
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let bad_header = format!("{TOKEN}\nX-Injected: 1");
+    let token_in_url = format!("{base}/{TOKEN}");
+    let cases: Vec<Vec<&str>> = vec![
+        vec![
+            "diff",
+            "-vvv",
+            "--kong-addr",
+            &base,
+            "--kong-admin-token",
+            TOKEN,
+        ],
+        vec![
+            "diff",
+            "-vvv",
+            "--konnect-addr",
+            &base,
+            "--konnect-token",
+            TOKEN,
+            "--konnect-control-plane-name",
+            "default",
+        ],
+        vec![
+            "diff",
+            "-vvv",
+            "--format",
+            "json",
+            "--konnect-addr",
+            &base,
+            "--konnect-token",
+            TOKEN,
+            "--konnect-control-plane-name",
+            "nope",
+        ],
+        vec![
+            "sync",
+            "-vvv",
+            "--timeout",
+            "1",
+            "--kong-addr",
+            &closed,
+            "--kong-admin-token",
+            TOKEN,
+        ],
+        vec![
+            "diff",
+            "-vvv",
+            "--timeout",
+            "1",
+            "--konnect-addr",
+            "http://no-such-host.invalid",
+            "--konnect-token",
+            TOKEN,
+            "--konnect-control-plane-name",
+            "x",
+        ],
+        vec![
+            "diff",
+            "-vvv",
+            "--kong-addr",
+            &base,
+            "--kong-admin-token",
+            &bad_header,
+        ],
+        vec![
+            "diff",
+            "-vvv",
+            "--kong-addr",
+            &token_in_url,
+            "--kong-admin-token",
+            TOKEN,
+        ],
+    ];
+    for args in cases {
+        let started = Instant::now();
+        let (code, text) = run_clean(d, &args, &[]);
+        assert_eq!(code, 1, "{args:?}: {text}");
+        assert!(text.contains("error"), "{args:?}: {text}");
+        assert!(started.elapsed() < Duration::from_secs(60), "{args:?}");
+    }
+    // An unset environment value is named, its (absent) value obviously not shown; a set one
+    // in a failing lint is not shown either.
+    let out = plugsync(d)
+        .args(["lint", "-vvv"])
+        .env_remove("PLUGSYNC_REL_SECRET")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text.contains("PLUGSYNC_REL_SECRET"), "{text}");
+}
+
+/// A self-signed TLS server (`openssl s_server`) on a free port; killed when dropped.
+struct TlsServer {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_server(dir: &Path) -> Option<TlsServer> {
+    let made = Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    if !made.success() {
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let child = Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "s_server",
+            "-quiet",
+            "-www",
+            "-accept",
+            &port.to_string(),
+            "-cert",
+            "cert.pem",
+            "-key",
+            "key.pem",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(TlsServer { child, port })
+}
+
+#[test]
+fn tls_is_verified_by_default_and_skipping_it_warns_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    secret_state(d);
+    let Some(tls) = tls_server(d) else {
+        eprintln!("SKIPPED: openssl is not available to run a self-signed TLS server");
+        return;
+    };
+    let addr = format!("https://127.0.0.1:{}", tls.port);
+    let t = [
+        "--kong-addr",
+        addr.as_str(),
+        "--kong-admin-token",
+        TOKEN,
+        "--timeout",
+        "5",
+    ];
+
+    // Default: the self-signed certificate is refused.
+    let args: Vec<&str> = ["diff"].into_iter().chain(t).collect();
+    let (code, text) = run_clean(d, &args, &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.to_lowercase().contains("certificate"),
+        "not a certificate error:\n{text}"
+    );
+    assert!(!text.contains("tls-skip-verify: TLS"), "{text}");
+
+    // --tls-skip-verify: past TLS (the server is not Kong, so the answer is not JSON), with a
+    // loud warning.
+    let args: Vec<&str> = ["diff", "--tls-skip-verify"].into_iter().chain(t).collect();
+    let (code, text) = run_clean(d, &args, &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        !text.to_lowercase().contains("certificate"),
+        "TLS was still verified:\n{text}"
+    );
+    assert!(
+        text.contains("warning")
+            && text.contains("--tls-skip-verify")
+            && text.contains("NOT verified"),
+        "no loud warning:\n{text}"
+    );
+    // -q does not silence it.
+    let args: Vec<&str> = ["diff", "-q", "--tls-skip-verify"]
+        .into_iter()
+        .chain(t)
+        .collect();
+    let (_, text) = run_clean(d, &args, &[]);
+    assert!(
+        text.contains("NOT verified"),
+        "-q silenced the warning:\n{text}"
+    );
+
+    // --ca-cert trusts it without skipping verification.
+    let args: Vec<&str> = ["diff", "--ca-cert", "cert.pem"]
+        .into_iter()
+        .chain(t)
+        .collect();
+    let (code, text) = run_clean(d, &args, &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        !text.to_lowercase().contains("certificate"),
+        "--ca-cert not used:\n{text}"
+    );
+    assert!(!text.contains("NOT verified"), "{text}");
+}
+

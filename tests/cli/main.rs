@@ -1,6 +1,7 @@
 //! End-to-end tests: the `plugsync` binary run as users run it.
 
 mod action;
+mod deck;
 mod git;
 mod lint;
 mod reconcile;

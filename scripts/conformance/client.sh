@@ -105,8 +105,10 @@ YAML
 
 if [ "$shape" = konnect ]; then
   target=(--konnect-addr "$proxy" --konnect-token "$token" --konnect-control-plane-name default)
+  wait=(--wait=20) # expected config hash and nodes: Konnect only
 else
   target=(--kong-addr "$proxy" --kong-admin-token "$token")
+  wait=()
 fi
 
 # --- the flows ---------------------------------------------------------------------------------
@@ -130,7 +132,7 @@ step 0 plan -s quickstart --out plan.json
 step 0 apply plan.json
 step 0 diff -s quickstart --exit-code
 step 0 diff -s quickstart-v2 --format json
-step 0 sync -s quickstart-v2 --wait=20
+step 0 sync -s quickstart-v2 "${wait[@]}"
 step 0 dump --dir dumped
 step 0 sync -s dumped
 step 0 sync -s scoped

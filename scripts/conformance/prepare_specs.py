@@ -123,6 +123,8 @@ DEVIATIONS = {
         # D2: an unknown control plane, or the unknown parent entity of a nested path, is 404.
         ("*", r"^" + re.escape(CORE) + r"/", "404", KONNECT_ERROR),
         ("*", r"/(expected-config-hash|nodes)$", "404", PLATFORM_404),
+        # D1 for the nodes list: a bad `page[size]` is 400, as on Konnect's other lists.
+        ("*", r"/nodes$", "400", PLATFORM_404),
         # D3: 405 when an empty path parameter makes another route match.
         ("*", r"^" + re.escape(CORE) + r"/.*" + WITH_PARAM, "405", KONNECT_ERROR),
     ],

@@ -330,4 +330,160 @@ mod tests {
         .unwrap_err();
         assert!(err.contains("PLUGSYNC_NONE"));
     }
+
+    /// A backend that records writes and fails the ones whose id is listed.
+    struct FakeBackend {
+        fail: Vec<String>,
+        writes: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Backend for FakeBackend {
+        fn info(&self) -> crate::plan::TargetInfo {
+            crate::plan::TargetInfo {
+                kind: "local".into(),
+                address: "fake".into(),
+                control_plane: "default".into(),
+            }
+        }
+        fn list_all(
+            &self,
+            _: Kind,
+            _: Option<&str>,
+        ) -> Result<Vec<Value>, crate::target::TargetError> {
+            Ok(Vec::new())
+        }
+        fn put(
+            &self,
+            kind: Kind,
+            id: &str,
+            _: &Value,
+        ) -> Result<Value, crate::target::TargetError> {
+            self.write("PUT", kind, id)
+        }
+        fn delete(&self, kind: Kind, id: &str) -> Result<(), crate::target::TargetError> {
+            self.write("DELETE", kind, id).map(|_| ())
+        }
+        fn propagation(
+            &self,
+        ) -> Result<Option<crate::target::Propagation>, crate::target::TargetError> {
+            Ok(None)
+        }
+        fn stats(&self) -> Stats {
+            Stats::default()
+        }
+    }
+
+    impl FakeBackend {
+        fn write(
+            &self,
+            method: &str,
+            kind: Kind,
+            id: &str,
+        ) -> Result<Value, crate::target::TargetError> {
+            self.writes
+                .lock()
+                .unwrap()
+                .push(format!("{method} {} {id}", kind.path()));
+            if self.fail.iter().any(|f| f == id) {
+                return Err(crate::target::TargetError::Api {
+                    method: method.into(),
+                    url: format!("fake:{}/{id}", kind.path()),
+                    status: 400,
+                    message: "refused with hunter2 inside".into(),
+                });
+            }
+            Ok(Value::Null)
+        }
+    }
+
+    #[test]
+    fn a_failed_migration_blocks_the_old_plugins_delete_and_nothing_else() {
+        let mut steps = vec![
+            step(1, "create", "custom_plugin", "x-v2", None),
+            step(2, "migrate", "plugin", "x-v2", Some("x")),
+            step(2, "create", "plugin", "y", None),
+            step(4, "delete", "custom_plugin", "x", None),
+            step(4, "delete", "custom_plugin", "z", None),
+        ];
+        steps[1].id = Some("m1".into());
+        for s in &mut steps {
+            if s.action != "delete" {
+                s.body = Some(serde_json::json!({}));
+            }
+        }
+        let plan = Plan {
+            format_version: 1,
+            target: crate::plan::TargetInfo {
+                kind: "local".into(),
+                address: "fake".into(),
+                control_plane: "default".into(),
+            },
+            source: Default::default(),
+            fingerprint: String::new(),
+            maintenance_window: false,
+            summary: Default::default(),
+            custom_plugins: Vec::new(),
+            plugins: Vec::new(),
+            steps,
+            select_tags: Vec::new(),
+        };
+        let backend = FakeBackend {
+            fail: vec!["m1".into()],
+            writes: Default::default(),
+        };
+        let bodies: Vec<Option<Value>> = plan.steps.iter().map(|s| s.body.clone()).collect();
+        let secrets = vec!["hunter2".to_string()];
+        let report = apply(
+            &backend,
+            &plan,
+            &bodies,
+            &ApplyOptions {
+                parallelism: 3,
+                secrets: &secrets,
+                on_step: &|_, _, _| {},
+            },
+            Stats::default(),
+        );
+        let status: Vec<(&str, &StepStatus)> = report
+            .steps
+            .iter()
+            .map(|r| (r.name.as_str(), &r.status))
+            .collect();
+        assert_eq!(
+            status,
+            vec![
+                ("x-v2", &StepStatus::Done),
+                ("x-v2", &StepStatus::Failed),
+                ("y", &StepStatus::Done),
+                ("x", &StepStatus::Blocked),
+                ("z", &StepStatus::Done),
+            ]
+        );
+        assert!(report.steps[1]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("[masked]"));
+        assert!(!report.steps[1]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("hunter2"));
+        assert!(report.steps[3]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("migrate plugin `x-v2`"));
+        assert_eq!(
+            report.counts.line(),
+            "created 2, updated 0, migrated 0, deleted 1, failed 1, blocked 1"
+        );
+        let writes = backend.writes.lock().unwrap();
+        assert!(
+            !writes
+                .iter()
+                .any(|w| w.ends_with(" x-id") && w.starts_with("DELETE")),
+            "{writes:?}"
+        );
+    }
 }

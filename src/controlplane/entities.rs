@@ -131,6 +131,8 @@ enum Ty {
     OneOfList(&'static [&'static str]),
     /// An array of `{ip, port}` records (route sources / destinations).
     Endpoints,
+    /// A map of header names to arrays of strings (route `headers`).
+    HeaderMap,
 }
 
 /// One field of a simple entity: name, type, default as JSON text, required.
@@ -165,7 +167,7 @@ const ROUTE: &[Spec] = &[
     Spec("methods", Ty::StrList, "null", false),
     Spec("hosts", Ty::StrList, "null", false),
     Spec("paths", Ty::StrList, "null", false),
-    Spec("headers", Ty::Object, "null", false),
+    Spec("headers", Ty::HeaderMap, "null", false),
     Spec("https_redirect_status_code", Ty::Int(300, 599), "426", true),
     Spec("regex_priority", Ty::Int(i64::MIN, i64::MAX), "0", false),
     Spec("strip_path", Ty::Bool, "true", false),
@@ -189,11 +191,18 @@ const CONSUMER_GROUP: &[Spec] = &[Spec("name", Ty::Str, "null", true)];
 /// Fields every kind accepts besides its own.
 const COMMON: [&str; 4] = ["id", "tags", "created_at", "updated_at"];
 
-/// Reports body keys that are neither in `known` nor common.
+/// Reports body keys that are neither in `known` nor common, and timestamps that are not
+/// integers (the server sets them, but Kong still type-checks what a body gives).
 fn unknown_fields(body: &Map<String, Value>, known: &[&str], errors: &mut Vec<FieldError>) {
-    for key in body.keys() {
+    for (key, value) in body {
         if !known.contains(&key.as_str()) && !COMMON.contains(&key.as_str()) {
             errors.push(err(key.clone(), "unknown field"));
+        } else if matches!(key.as_str(), "created_at" | "updated_at")
+            && !value.is_null()
+            && !value.is_i64()
+            && !value.is_u64()
+        {
+            errors.push(err(key.clone(), "expected an integer"));
         }
     }
 }
@@ -278,6 +287,23 @@ fn check_simple(
         Ty::Object => match value {
             Value::Object(_) => value.clone(),
             _ => fail(errors, "expected a record".into()),
+        },
+        Ty::HeaderMap => match value.as_object() {
+            Some(map) => {
+                for (header, values) in map {
+                    let strings = values
+                        .as_array()
+                        .is_some_and(|items| items.iter().all(Value::is_string));
+                    if !strings {
+                        errors.push(err(
+                            format!("{name}.{header}"),
+                            "expected an array of strings",
+                        ));
+                    }
+                }
+                value.clone()
+            }
+            None => fail(errors, "expected a map".into()),
         },
         Ty::Endpoints => match value.as_array() {
             Some(items) => {

@@ -214,10 +214,7 @@ pub fn diff(
     for p in &input.live.plugins {
         let id = match &p.instance_name {
             Some(n) => Identity::Named(n.clone()),
-            None => Identity::Scoped(
-                family_root(&replaces, &p.name).to_string(),
-                p.scope.clone(),
-            ),
+            None => Identity::Scoped(family_root(&replaces, &p.name).to_string(), p.scope.clone()),
         };
         live_by_id.entry(id).or_default().push(p);
     }

@@ -16,6 +16,22 @@ use crate::controlplane::CpError;
 const DEFAULT_PAGE_SIZE: usize = 10;
 /// The largest `page[size]`.
 const MAX_PAGE_SIZE: usize = 100;
+/// The filters of Konnect's `ControlPlaneFilterParameters` (and `filter[name]`); only the
+/// name filters select anything here, and any other `filter[…]` key is refused.
+const FILTERS: [&str; 12] = [
+    "filter[id][eq]",
+    "filter[id][oeq]",
+    "filter[name]",
+    "filter[name][eq]",
+    "filter[name][neq]",
+    "filter[name][contains]",
+    "filter[cluster_type][eq]",
+    "filter[cluster_type][neq]",
+    "filter[cluster_type][oeq]",
+    "filter[cloud_gateway]",
+    "filter[cloud_gateway][eq]",
+    "filter[cloud_gateway][neq]",
+];
 
 /// A store error about control plane `id`, with a not-found saying which.
 fn about(id: &str) -> impl FnOnce(ApiError) -> ApiError + '_ {
@@ -44,6 +60,18 @@ pub async fn list(State(app): State<AppState>, uri: Uri) -> Result<Response, Api
         MAX_PAGE_SIZE,
     )?;
     let number = bounded(shape, &pairs, "page[number]", 1, u32::MAX as usize)?;
+    if let Some((key, _)) = pairs
+        .iter()
+        .find(|(k, _)| k.starts_with("filter[") && !FILTERS.contains(&k.as_str()))
+    {
+        return Err(ApiError::new(
+            shape,
+            Problem::InvalidQuery {
+                param: key.clone(),
+                message: format!("unknown filter {key}"),
+            },
+        ));
+    }
     let name = query_value(&pairs, "filter[name][eq]")
         .or_else(|| query_value(&pairs, "filter[name]"))
         .map(str::to_string);

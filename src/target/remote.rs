@@ -44,6 +44,7 @@ impl HttpBackend {
         Url::parse(&address)
             .map_err(|e| TargetError::Config(format!("invalid address `{address}`: {e}")))?;
         let transport = Transport::new(settings)?;
+        let shown = display_address(&address, settings);
         match flavor {
             RemoteFlavor::Kong { workspace } => {
                 let base = match &workspace {
@@ -54,7 +55,7 @@ impl HttpBackend {
                     transport,
                     info: TargetInfo {
                         kind: "kong".into(),
-                        address: address.clone(),
+                        address: shown,
                         control_plane: workspace.unwrap_or_else(|| "default".into()),
                     },
                     address,
@@ -97,7 +98,7 @@ impl HttpBackend {
                             Some(id) => (id, name),
                             None => {
                                 return Err(TargetError::Config(format!(
-                                    "control plane not found: {name} (at {address})"
+                                    "control plane not found: {name} (at {shown})"
                                 )))
                             }
                         }
@@ -112,7 +113,7 @@ impl HttpBackend {
                     base: format!("{address}/v2/control-planes/{id}/core-entities"),
                     info: TargetInfo {
                         kind: "konnect".into(),
-                        address: address.clone(),
+                        address: shown,
                         control_plane: name,
                     },
                     address,
@@ -229,4 +230,25 @@ pub fn parse_propagation(hash: &Value, nodes: &Value) -> Propagation {
             })
             .unwrap_or_default(),
     }
+}
+
+/// The address as it may be shown (status lines, plans, errors): without a URL password, and
+/// with the token masked should it be part of the address.
+fn display_address(address: &str, settings: &HttpSettings) -> String {
+    let mut shown = address.to_string();
+    if let Ok(mut url) = Url::parse(address) {
+        if url.password().is_some() && url.set_password(Some("[masked]")).is_ok() {
+            shown = url.as_str().trim_end_matches('/').to_string();
+        }
+    }
+    let secrets: Vec<String> = settings
+        .auth
+        .iter()
+        .flat_map(|(_, value)| {
+            let bare = value.strip_prefix("Bearer ").unwrap_or(value);
+            [value.clone(), bare.to_string()]
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    crate::model::mask_secrets(&shown, &secrets)
 }

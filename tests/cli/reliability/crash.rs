@@ -126,17 +126,12 @@ fn kill_9_of_plugsync_at_20_points_of_a_200_plugin_migration() {
         let local = ["--local".to_string(), db.to_string_lossy().to_string()];
         let (mut child, lines) = spawn(d, &["sync", "-s", "v2.yaml", "--parallelism", "8"], &local);
         let mut seen = 0;
-        loop {
-            match lines.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) => {
-                    if let Some(n) = step_number(&line) {
-                        seen = n;
-                        if n >= point {
-                            break;
-                        }
-                    }
+        while let Ok(line) = lines.recv_timeout(Duration::from_secs(60)) {
+            if let Some(n) = step_number(&line) {
+                seen = n;
+                if n >= point {
+                    break;
                 }
-                Err(_) => break,
             }
         }
         child.kill().expect("kill -9 plugsync");

@@ -7,6 +7,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -298,11 +299,16 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+static TRIED: AtomicUsize = AtomicUsize::new(0);
+static EVALUATED: AtomicUsize = AtomicUsize::new(0);
+
 #[test]
 fn fuzz_schema_evaluator_and_config_validator() {
     proptest!(config(256), |(schema in lua_schema(), config in json_value(), protocols in json_value())| {
         let started = Instant::now();
+        TRIED.fetch_add(1, Ordering::Relaxed);
         if let Ok(parsed) = evaluate_schema(&schema, "schema.lua") {
+            EVALUATED.fetch_add(1, Ordering::Relaxed);
             let _ = process_config(&parsed, Some(&config));
             let _ = process_config(&parsed, None);
             let _ = validate_plugin(&parsed, Some(&config), Some(&protocols), &["route"]);
@@ -316,6 +322,18 @@ fn fuzz_schema_evaluator_and_config_validator() {
         }
         prop_assert!(started.elapsed() < Duration::from_secs(5));
     });
+    // The generator must reach the validator, not only the evaluator's refusals.
+    let (tried, evaluated) = (
+        TRIED.load(Ordering::Relaxed),
+        EVALUATED.load(Ordering::Relaxed),
+    );
+    eprintln!(
+        "fuzz: {evaluated} of {tried} generated schemas evaluated and were validated against"
+    );
+    assert!(
+        evaluated * 10 >= tried,
+        "only {evaluated} of {tried} generated schemas evaluate"
+    );
 }
 
 const LUA_TOKENS: &[&str] = &[

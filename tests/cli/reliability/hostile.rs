@@ -191,7 +191,7 @@ fn yaml_alias_bomb() {
     let mut y = String::from("a0: &a0 [\"lol\"]\n");
     for i in 1..=9 {
         let prev = format!("*a{}", i - 1);
-        let refs = vec![prev.as_str(); 9].join(", ");
+        let refs = [prev.as_str(); 9].join(", ");
         y.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
     }
     y.push_str("custom_plugins: *a9\n");

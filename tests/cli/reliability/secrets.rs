@@ -53,7 +53,7 @@ fn run_clean(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    for secret in [TOKEN, SECRET_VALUE] {
+    for secret in [TOKEN, SECRET_VALUE, "eu-west-1", "us-east-2"] {
         assert!(
             !text.contains(secret),
             "`plugsync {}` printed a secret:\n{text}",
@@ -99,7 +99,8 @@ fn no_token_or_masked_value_in_any_output_format_verbosity_or_plan_file() {
         "default",
     ];
     let kong_env_target = ["--kong-addr", &base];
-    let targets: Vec<(&[&str], &[(&str, &str)])> = vec![
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let targets: Vec<(&[&str], Env)> = vec![
         (&flag_konnect, &[]),
         (&file_konnect, &[]),
         (&flag_kong, &[]),
@@ -126,10 +127,13 @@ fn no_token_or_masked_value_in_any_output_format_verbosity_or_plan_file() {
             !plan.contains(SECRET_VALUE) && !plan.contains(TOKEN),
             "{plan}"
         );
-        assert!(
-            plan.contains("PLUGSYNC_REL_SECRET"),
-            "the plan keeps the template: {plan}"
-        );
+        if i == 0 {
+            // The instance is created by this plan: it carries the template, not the value.
+            assert!(
+                plan.contains("PLUGSYNC_REL_SECRET"),
+                "the plan keeps the template: {plan}"
+            );
+        }
         if i == 0 {
             let args: Vec<&str> = ["apply", "plan.json", "-vvv"]
                 .into_iter()
@@ -139,6 +143,8 @@ fn no_token_or_masked_value_in_any_output_format_verbosity_or_plan_file() {
             assert_eq!(code, 0, "{text}");
         } else {
             // Change the value so every target has something to sync, masked.
+            // Alternate the value so every target has something to sync, masked.
+            let region = if i % 2 == 1 { "us-east-2" } else { "eu-west-1" };
             let args: Vec<&str> = ["sync", "-vvv", "--format", "json"]
                 .into_iter()
                 .chain(t.iter().copied())
@@ -146,17 +152,23 @@ fn no_token_or_masked_value_in_any_output_format_verbosity_or_plan_file() {
             let (code, text) = run_clean(
                 d,
                 &args,
-                &[&env[..], &[("PLUGSYNC_REL_REGION", "us-east-2")]].concat(),
+                &[&env[..], &[("PLUGSYNC_REL_REGION", region)]].concat(),
             );
             assert_eq!(code, 0, "{text}");
-            assert!(text.contains("[masked]"), "{text}");
+            assert!(
+                text.contains("PLUGSYNC_REL_REGION") && text.contains("config.region"),
+                "{text}"
+            );
         }
-        let args: Vec<&str> = ["dump", "--dir", "dumped", "-vvv"]
+        let dump_dir = format!("dumped{i}");
+        let args: Vec<&str> = ["dump", "--dir", &dump_dir, "-vvv"]
             .into_iter()
             .chain(t.iter().copied())
             .collect();
         let (code, text) = run_clean(d, &args, env);
         assert_eq!(code, 0, "{text}");
+        let dumped = std::fs::read_to_string(d.join(&dump_dir).join("plugsync.yaml")).unwrap();
+        assert!(!dumped.contains(TOKEN), "{dumped}");
         runs += 3;
     }
     // The server never logged the token either.
@@ -263,9 +275,22 @@ fn no_token_in_error_messages() {
         .env_remove("PLUGSYNC_REL_SECRET")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(text.contains("PLUGSYNC_REL_SECRET"), "{text}");
+}
+
+/// The `error:` lines of an output.
+fn errors(text: &str) -> String {
+    text.lines()
+        .filter(|l| l.starts_with("error"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .to_lowercase()
 }
 
 /// A self-signed TLS server (`openssl s_server`) on a free port; killed when dropped.
@@ -294,6 +319,8 @@ fn tls_server(dir: &Path) -> Option<TlsServer> {
             "1",
             "-subj",
             "/CN=127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
             "-addext",
             "subjectAltName=IP:127.0.0.1",
             "-keyout",
@@ -365,7 +392,7 @@ fn tls_is_verified_by_default_and_skipping_it_warns_loudly() {
     let (code, text) = run_clean(d, &args, &[]);
     assert_eq!(code, 1, "{text}");
     assert!(
-        text.to_lowercase().contains("certificate"),
+        errors(&text).contains("certificate"),
         "not a certificate error:\n{text}"
     );
     assert!(!text.contains("tls-skip-verify: TLS"), "{text}");
@@ -376,7 +403,7 @@ fn tls_is_verified_by_default_and_skipping_it_warns_loudly() {
     let (code, text) = run_clean(d, &args, &[]);
     assert_eq!(code, 1, "{text}");
     assert!(
-        !text.to_lowercase().contains("certificate"),
+        !errors(&text).contains("certificate"),
         "TLS was still verified:\n{text}"
     );
     assert!(
@@ -404,9 +431,54 @@ fn tls_is_verified_by_default_and_skipping_it_warns_loudly() {
     let (code, text) = run_clean(d, &args, &[]);
     assert_eq!(code, 1, "{text}");
     assert!(
-        !text.to_lowercase().contains("certificate"),
+        !errors(&text).contains("certificate"),
         "--ca-cert not used:\n{text}"
     );
     assert!(!text.contains("NOT verified"), "{text}");
 }
 
+/// Rotating a secret: the diff must show neither the new value nor the old one still live
+/// (found by the suite above: the live side of a changed secret field was printed in clear).
+#[test]
+fn a_rotated_secret_is_masked_on_both_sides_of_the_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    secret_state(d);
+    let local = d.join("cp.db").to_string_lossy().to_string();
+    let old_secret = "old-secret-4471-rotated-out";
+    let out = plugsync(d)
+        .args(["sync", "-q", "--local", &local])
+        .env("PLUGSYNC_REL_SECRET", old_secret)
+        .env("PLUGSYNC_REL_REGION", "eu-west-1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for format in ["text", "json", "markdown"] {
+        let (code, text) = run_clean(
+            d,
+            &[
+                "diff",
+                "--exit-code",
+                "-vvv",
+                "--format",
+                format,
+                "--local",
+                &local,
+            ],
+            &[],
+        );
+        assert_eq!(code, 2, "{text}");
+        assert!(
+            text.contains("api_key"),
+            "{format}: the change is not shown:\n{text}"
+        );
+        assert!(
+            !text.contains(old_secret),
+            "{format}: the old secret is shown:\n{text}"
+        );
+    }
+}

@@ -70,11 +70,7 @@ fn live_state(changed_dir: &Path) -> target::Fetched {
     }
     let desired = load(changed_dir);
     let fetched = target::fetch(&backend, &desired.select_tags, Some(&desired)).unwrap();
-    let mut n = 0;
-    let mut new_id = || {
-        n += 1;
-        uuid::Uuid::new_v4().to_string()
-    };
+    let mut new_id = || uuid::Uuid::new_v4().to_string();
     let plan = prepare(
         &desired,
         &fetched.live,

@@ -7,7 +7,8 @@ Deterministic: the same arguments give the same files (ids included).
 
   gen_w1.py OUT_DIR [--plugins 1000] [--services 10] [--change-pct 0]
 
-Writes OUT_DIR/plugsync.yaml, OUT_DIR/plugins/<name>/{handler,schema}.lua,
+Writes OUT_DIR/plugsync.yaml (custom plugins), OUT_DIR/instances-NNN.yaml (10,000 instances
+each), OUT_DIR/plugins/<name>/{handler,schema}.lua,
 OUT_DIR/services.txt (`id name` of each service, to create on the control plane first) and
 OUT_DIR/requests.jsonl (the PUTs of a first sync, for the raw load generator and the
 curl+jq baseline: one JSON object per line {"stage", "path", "body"}).
@@ -213,12 +214,20 @@ def main():
             reqs.append({"stage": 2, "path": f"/plugins/{pid}",
                          "body": {"name": name, "service": {"id": svc_id[svc]}, "config": cfg,
                                   "tags": [a.tag]}})
-    y.append("plugins:")
-    for name, svc, cfg in inst:
-        y += [f"  - name: {name}", f"    service: {svc}",
-              "    config: " + json.dumps(cfg, sort_keys=True), f"    tags: [{a.tag}]"]
     with open(os.path.join(a.out, "plugsync.yaml"), "w") as f:
         f.write("\n".join(y) + "\n")
+    # Instances go in files of at most 10,000 (the loader caps a document at 1,000,000 YAML
+    # nodes); the directory's files merge into one state.
+    for old in os.listdir(a.out):
+        if old.startswith("instances-") and old.endswith(".yaml"):
+            os.remove(os.path.join(a.out, old))
+    for part in range(0, len(inst), 10000):
+        y = ['_format_version: "3.0"', "plugins:"]
+        for name, svc, cfg in inst[part:part + 10000]:
+            y += [f"  - name: {name}", f"    service: {svc}",
+                  "    config: " + json.dumps(cfg, sort_keys=True), f"    tags: [{a.tag}]"]
+        with open(os.path.join(a.out, f"instances-{part // 10000:03d}.yaml"), "w") as f:
+            f.write("\n".join(y) + "\n")
     with open(os.path.join(a.out, "requests.jsonl"), "w") as f:
         for r in reqs:
             f.write(json.dumps(r) + "\n")

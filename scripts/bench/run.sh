@@ -8,7 +8,9 @@
 #
 # Variables: PLUGINS (1000), REPS (3), GROWTH (plugin counts for the growth table, "100 1000
 # 5000" = 1k, 10k, 50k instances), GROWTH_REPS (3), CURL_K (plugins in the curl+jq loop, 100),
-# DURABLE (1: also measure the on-disk store), OUT (/tmp/plugsync-bench), PAR (16).
+# DURABLE (1: also measure the on-disk store), OUT (/tmp/plugsync-bench), PAR (16), W1 (0 skips
+# the W1 section), APPLY_ONLY_REPS (extra apply-vs-loadgen pairs), PLOT (a PNG path for the
+# growth plot; needs matplotlib).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -109,6 +111,18 @@ loadgen_once() {
   record loadgen_requests "$1" "$2" "$3" "$(echo "$line" | sed 's/requests=\([0-9]*\).*/\1/')"
 }
 
+apply_once() { # the write path alone: a saved plan applied (staleness check + PUTs), no lint
+  start_server "$(fresh_data "$2")"
+  "$B" plan -s "$dir" --kong-addr "$ADDR" --out "$OUT/plan.json" -q > /dev/null 2>&1
+  local t0 t1
+  t0=$(now)
+  "$B" apply "$OUT/plan.json" --kong-addr "$ADDR" --parallelism "$PAR" -q --format json \
+    > "$OUT/apply.json" 2> "$OUT/apply.err"
+  t1=$(now)
+  record apply_s "$1" "$2" "$3" "$(elapsed "$t0" "$t1")"
+  record apply_requests "$1" "$2" "$3" "$(jq '.result.requests' "$OUT/apply.json")"
+}
+
 lint_once() {
   local t0 t1
   t0=$(now)
@@ -126,6 +140,7 @@ gen() { # $1 plugins -> sets dir, size
 
 # ---- W1: every target, side by side with its baselines
 gen "$PLUGINS"
+if [ "${W1:-1}" = 1 ]; then
 echo "== W1: $PLUGINS plugins, $size instances, $REPS repetitions -> $results"
 for r in $(seq "$REPS"); do
   lint_once "$size" none "$r"
@@ -133,6 +148,7 @@ for r in $(seq "$REPS"); do
   diff_once "$size" memory "$r"
   raw_pages_once "$size" memory "$r"
   loadgen_once "$size" memory "$r"
+  apply_once "$size" memory "$r"
   if [ "$DURABLE" = 1 ]; then
     sync_once "$size" disk "$r"
     diff_once "$size" disk "$r"
@@ -147,8 +163,14 @@ if [ "$CURL_K" -gt 0 ]; then
   record curljq_s "$(( CURL_K * 10 ))" memory 1 "$(echo "$line" | sed 's/.*seconds=\([0-9.]*\).*/\1/')"
   record curljq_requests "$(( CURL_K * 10 ))" memory 1 "$(echo "$line" | sed 's/requests=\([0-9]*\).*/\1/')"
 fi
+fi
+# ---- only the write path against the load generator, alternating (APPLY_ONLY_REPS > 0)
+for r in $(seq "${APPLY_ONLY_REPS:-0}"); do
+  apply_once "$size" memory "$r"
+  loadgen_once "$size" memory "$r"
+done
 
-# ---- growth: diff and sync at several sizes (in-memory store)
+# ---- growth: diff and sync at several sizes (on-disk, durable store: "growth" is not "memory")
 for p in $GROWTH; do
   gen "$p"
   echo "== growth: $size instances"
@@ -159,4 +181,4 @@ for p in $GROWTH; do
 done
 stop_server
 
-python3 "$root/scripts/bench/summary.py" "$results"
+python3 "$root/scripts/bench/summary.py" "$results" ${PLOT:+--plot "$PLOT"}

@@ -73,7 +73,7 @@ def main():
                 ax.plot([0, top], [0, per * top], style, color="grey")
             ax.set_xlabel("plugin instances (10 per custom plugin)")
             ax.set_ylabel("seconds (median)")
-            ax.set_title("plugsync growth against plugsync serve (in-memory); dotted: linear")
+            ax.set_title("plugsync against plugsync serve (on-disk store); dotted: linear")
             ax.legend()
             ax.grid(alpha=0.3)
             fig.tight_layout()

@@ -78,10 +78,6 @@ server_check() { # server_check NAME SPEC AUTH_HEADER
 }
 server_check konnect "$out/specs/konnect-served.yaml" "Authorization: Bearer $token"
 server_check admin "$out/specs/admin-served.yaml" "Kong-Admin-Token: $token"
-if grep -q 'panicked' "$out/serve.err"; then
-  echo "  FAILED: plugsync serve panicked:"; grep -A2 'panicked' "$out/serve.err" | head -10
-  status=1
-fi
 
 echo "== conformance: client (plugsync through prism proxy --errors)"
 for shape in konnect admin; do

@@ -276,8 +276,19 @@ fn check_simple(
         Ty::StrList => match value.as_array() {
             Some(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    if !item.is_string() {
-                        errors.push(err(format!("{name}.{}", i + 1), "expected a string"));
+                    match item.as_str() {
+                        None => errors.push(err(format!("{name}.{}", i + 1), "expected a string")),
+                        // Kong's route methods: `match = "^%u+$"`.
+                        Some(m)
+                            if name == "methods"
+                                && (m.is_empty() || !m.chars().all(|c| c.is_ascii_uppercase())) =>
+                        {
+                            errors.push(err(
+                                format!("{name}.{}", i + 1),
+                                "invalid value: must contain only uppercase letters",
+                            ))
+                        }
+                        Some(_) => {}
                     }
                 }
                 value.clone()
@@ -308,8 +319,23 @@ fn check_simple(
         Ty::Endpoints => match value.as_array() {
             Some(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    if !item.is_object() {
-                        errors.push(err(format!("{name}.{}", i + 1), "expected a record"));
+                    let at = format!("{name}.{}", i + 1);
+                    let Some(record) = item.as_object() else {
+                        errors.push(err(at, "expected a record"));
+                        continue;
+                    };
+                    for (key, v) in record {
+                        let ok = match key.as_str() {
+                            "ip" => v.is_null() || v.is_string(),
+                            "port" => v.is_null() || v.as_u64().is_some_and(|p| p <= 65_535),
+                            _ => {
+                                errors.push(err(format!("{at}.{key}"), "unknown field"));
+                                continue;
+                            }
+                        };
+                        if !ok {
+                            errors.push(err(format!("{at}.{key}"), "invalid value"));
+                        }
                     }
                 }
                 value.clone()

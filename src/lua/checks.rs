@@ -57,6 +57,27 @@ pub fn syntax_errors(source: &str) -> Vec<Finding> {
     }
 }
 
+thread_local! {
+    /// Set while full_moon parses on this thread: a panic then is the parser's, caught and
+    /// reported as a finding, and the panic hook stays quiet about it.
+    static PARSING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a panic now would be a caught parser panic (for the binary's panic hook).
+pub fn parser_panic_expected() -> bool {
+    PARSING.with(|p| p.get())
+}
+
+/// Parses LuaJIT source. full_moon panics on a few inputs (a stray backtick reaches an
+/// `unreachable!`); that is caught here and returned as `Err(())`.
+pub(crate) fn parse_guarded(source: &str) -> Result<full_moon::ast::AstResult, ()> {
+    PARSING.with(|p| p.set(true));
+    let result =
+        std::panic::catch_unwind(|| full_moon::parse_fallible(source, LuaVersion::luajit()));
+    PARSING.with(|p| p.set(false));
+    result.map_err(|_| ())
+}
+
 /// Stack for parsing files that nest deeper than [`depth::INLINE_LEVELS`]: full_moon's parser,
 /// visitors and drop are recursive (up to ~17 KB per level for nested functions), and
 /// [`depth::MAX_LEVELS`] levels must fit with room to spare.
@@ -81,16 +102,20 @@ fn with_ast<T: Send>(
             ),
         });
     }
-    let run = move || f(&full_moon::parse_fallible(source, LuaVersion::luajit()));
-    if nesting.max <= depth::INLINE_LEVELS {
-        return Ok(run());
-    }
     let failed = |what: String| Finding {
         rule: "lua-syntax",
         line: 1,
         column: 1,
         message: format!("the file could not be checked: {what}"),
     };
+    let run = move || {
+        parse_guarded(source)
+            .map(|ast| f(&ast))
+            .map_err(|()| failed("the Lua parser failed on it (is there a character Lua does not allow, such as a backtick?)".to_string()))
+    };
+    if nesting.max <= depth::INLINE_LEVELS {
+        return run();
+    }
     std::thread::scope(|scope| {
         let handle = std::thread::Builder::new()
             .name("plugsync-lua-parser".into())
@@ -99,7 +124,7 @@ fn with_ast<T: Send>(
             .map_err(|e| failed(format!("cannot start the parser thread: {e}")))?;
         handle
             .join()
-            .map_err(|_| failed("the parser thread failed".to_string()))
+            .map_err(|_| failed("the parser thread failed".to_string()))?
     })
 }
 
@@ -566,5 +591,30 @@ mod tests {
         let source = "os.execute('x')\nlocal = broken";
         assert_eq!(at(&schema_findings(source)), [("filesystem", 1, 1)]);
         assert_eq!(at(&syntax_errors(source)), [("lua-syntax", 2, 7)]);
+    }
+}
+
+#[cfg(test)]
+mod parser_panic_tests {
+    use super::*;
+
+    #[test]
+    fn a_parser_panic_is_a_syntax_finding_not_a_crash() {
+        // full_moon 3.0 reaches `unreachable!` on a stray backtick.
+        for source in ["`", "return `x`", "local a = 1\n`\n"] {
+            let findings = syntax_errors(source);
+            assert_eq!(findings.len(), 1, "{source:?}: {findings:?}");
+            assert_eq!(findings[0].rule, "lua-syntax");
+            assert!(
+                findings[0].message.contains("parser failed"),
+                "{findings:?}"
+            );
+            assert!(handler_findings(source, &[])
+                .iter()
+                .all(|f| f.rule == "lua-syntax"));
+            assert!(!parser_panic_expected());
+        }
+        let err = crate::schema::builtins::check(crate::schema::Builtin::LuaCode, "return `x`");
+        assert!(err.is_err());
     }
 }

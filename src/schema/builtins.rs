@@ -893,7 +893,9 @@ fn validate_pem(value: &str) -> Result<(), String> {
 /// The value must be Lua (LuaJIT grammar) that loads; the error has Kong's prefix and LuaJIT's
 /// chunk name.
 fn validate_lua_code(code: &str) -> Result<(), String> {
-    let result = full_moon::parse_fallible(code, full_moon::LuaVersion::luajit());
+    let Ok(result) = crate::lua::parse_guarded(code) else {
+        return Err("Error parsing function: the Lua parser failed on this code".to_string());
+    };
     let Some(error) = result.errors().first() else {
         return Ok(());
     };

@@ -53,8 +53,10 @@ use std::time::Duration;
 
 use crate::schema::PluginSchema;
 
-pub use checks::{handler_findings, parser_panic_expected, schema_findings, syntax_errors, Finding};
 pub(crate) use checks::parse_guarded;
+pub use checks::{
+    handler_findings, parser_panic_expected, schema_findings, syntax_errors, Finding,
+};
 pub use handler::HandlerInfo;
 
 /// Lua memory cap per evaluation, in bytes.

@@ -79,10 +79,7 @@ fn title(plan: &Plan) -> String {
     let t = &plan.target;
     let review = t.kind == "git";
     let mut s = if review {
-        format!(
-            "## plugsync review against {}\n\n",
-            code(&t.control_plane)
-        )
+        format!("## plugsync review against {}\n\n", code(&t.control_plane))
     } else {
         format!(
             "## plugsync plan for {} control plane {}\n\n",

@@ -219,13 +219,20 @@ fn a_breaking_upgrade_through_replaces_never_breaks_the_data_plane() {
     );
 
     // The new version moves the instance, keeping its id, then deletes the old plugin.
-    let (code, out, err) = run(dir.path(), &["sync", "-s", "quickstart-v2", "--wait=20"], &t);
+    let (code, out, err) = run(
+        dir.path(),
+        &["sync", "-s", "quickstart-v2", "--wait=20"],
+        &t,
+    );
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
         err.contains("created 1, updated 0, migrated 1, deleted 1, failed 0, blocked 0"),
         "{err}"
     );
-    assert!(err.contains("data plane node(s) report config hash"), "{err}");
+    assert!(
+        err.contains("data plane node(s) report config hash"),
+        "{err}"
+    );
     assert_eq!(
         names(&list(&server, "custom-plugins")),
         vec!["maintenance-window", "request-tagger-v2"]

@@ -345,12 +345,13 @@ mod tests {
                 control_plane: "default".into(),
             }
         }
-        fn list_all(
+        fn for_each_page(
             &self,
             _: Kind,
             _: Option<&str>,
-        ) -> Result<Vec<Value>, crate::target::TargetError> {
-            Ok(Vec::new())
+            _: &mut dyn FnMut(Vec<Value>) -> Result<(), crate::target::TargetError>,
+        ) -> Result<(), crate::target::TargetError> {
+            Ok(())
         }
         fn put(
             &self,

@@ -88,7 +88,12 @@ pub struct InstanceDiff {
     /// The live id, or the id it will be created with.
     pub id: String,
     pub action: Action,
+    /// Whether the state declares the instance (all but deletions).
+    pub declared: bool,
+    /// The declared instance (kept for changed instances only: an unchanged one needs no
+    /// more than its counts, and large states would otherwise hold it twice).
     pub desired: Option<DesiredInstance>,
+    /// The live instance (kept for changed instances only).
     pub live: Option<LivePlugin>,
     /// Changed fields, dotted paths (`config.window`, `enabled`).
     pub changes: Vec<FieldChange>,
@@ -190,19 +195,17 @@ pub fn diff(
     let mut errors = Vec::new();
     plugins(input, &mut out, new_id);
     let replaces = replaces_map(input.desired);
-    // Resolve desired instances.
-    let mut desired: Vec<(Identity, DesiredInstance)> = Vec::new();
+    // Identities first (cheap: scope names to ids); each config is filled and compared one
+    // at a time below, so a large state is not held resolved all at once.
+    let mut desired: Vec<(Identity, &InstanceDecl)> = Vec::new();
     for decl in &input.desired.plugins {
-        match resolve_instance(input, decl) {
-            Ok(d) => {
+        match resolve_scope(input, decl) {
+            Ok((_, scope)) => {
                 let id = match &decl.instance_name {
                     Some(n) => Identity::Named(n.clone()),
-                    None => Identity::Scoped(
-                        family_root(&replaces, &decl.name).to_string(),
-                        d.content.scope.clone(),
-                    ),
+                    None => Identity::Scoped(family_root(&replaces, &decl.name).to_string(), scope),
                 };
-                desired.push((id, d));
+                desired.push((id, decl));
             }
             Err(e) => errors.push(e),
         }
@@ -219,7 +222,14 @@ pub fn diff(
         live_by_id.entry(id).or_default().push(p);
     }
     let mut matched: BTreeSet<String> = BTreeSet::new();
-    for (identity, d) in desired {
+    for (identity, decl) in desired {
+        let d = match resolve_instance(input, decl) {
+            Ok(d) => d,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
         let live = live_by_id.get_mut(&identity).and_then(|v| {
             if v.is_empty() {
                 None
@@ -233,6 +243,7 @@ pub fn diff(
                 from: None,
                 id: d.decl.id.clone().unwrap_or_else(&mut *new_id),
                 action: Action::Create,
+                declared: true,
                 changes: field_changes(None, Some(&d.content.canonical())),
                 desired: Some(d),
                 live: None,
@@ -241,8 +252,6 @@ pub fn diff(
                 matched.insert(l.id.clone());
                 let live_schema = input.live_schemas.get(&l.name);
                 let live_content = InstanceContent::of_live(l, live_schema);
-                let mut old = live_content.canonical();
-                let new = d.content.canonical();
                 let action = if l.name != d.decl.name {
                     Action::Migrate
                 } else if live_content.hash() == d.content.hash() {
@@ -250,6 +259,21 @@ pub fn diff(
                 } else {
                     Action::Update
                 };
+                if action == Action::Unchanged {
+                    out.instances.push(InstanceDiff {
+                        name: d.decl.name.clone(),
+                        from: None,
+                        id: l.id.clone(),
+                        action,
+                        declared: true,
+                        changes: Vec::new(),
+                        desired: None,
+                        live: None,
+                    });
+                    continue;
+                }
+                let mut old = live_content.canonical();
+                let new = d.content.canonical();
                 if action == Action::Migrate {
                     old["name"] = new["name"].clone();
                 }
@@ -258,16 +282,16 @@ pub fn diff(
                     from: (action == Action::Migrate).then(|| l.name.clone()),
                     id: l.id.clone(),
                     action,
-                    changes: if action == Action::Unchanged {
-                        Vec::new()
-                    } else {
-                        field_changes(Some(&old), Some(&new))
-                    },
+                    declared: true,
+                    changes: field_changes(Some(&old), Some(&new)),
                     desired: Some(d),
                     live: Some(l.clone()),
                 });
             }
         }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
     }
     for p in &input.live.plugins {
         if !matched.contains(&p.id) {
@@ -277,6 +301,7 @@ pub fn diff(
                 from: None,
                 id: p.id.clone(),
                 action: Action::Delete,
+                declared: false,
                 changes: field_changes(Some(&live_content.canonical()), None),
                 desired: None,
                 live: Some(p.clone()),
@@ -390,14 +415,14 @@ fn plugins(input: &DiffInput<'_>, out: &mut Diff, new_id: &mut dyn FnMut() -> St
 }
 
 /// Resolves scope names to ids and fills the config with the schema it will run under.
-fn resolve_instance(
-    input: &DiffInput<'_>,
+/// The schema an instance runs under and its scope as live ids: all identity needs.
+fn resolve_scope<'s>(
+    input: &'s DiffInput<'_>,
     decl: &InstanceDecl,
-) -> Result<DesiredInstance, DiffError> {
-    let label = decl.label();
+) -> Result<(&'s PluginSchema, Scope), DiffError> {
     let Some(schema) = input.desired_schemas.get(&decl.name) else {
         return Err(DiffError::NoSchema {
-            instance: label,
+            instance: decl.label(),
             plugin: decl.name.clone(),
         });
     };
@@ -408,7 +433,7 @@ fn resolve_instance(
                 Some(e) => scope.set(kind, Some(e.id.clone())),
                 None => {
                     return Err(DiffError::Unresolved {
-                        instance: label,
+                        instance: decl.label(),
                         kind: kind.key(),
                         name: name.clone(),
                     })
@@ -416,6 +441,15 @@ fn resolve_instance(
             }
         }
     }
+    Ok((schema, scope))
+}
+
+fn resolve_instance(
+    input: &DiffInput<'_>,
+    decl: &InstanceDecl,
+) -> Result<DesiredInstance, DiffError> {
+    let label = decl.label();
+    let (schema, scope) = resolve_scope(input, decl)?;
     let protocols = decl
         .protocols
         .clone()

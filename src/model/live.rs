@@ -142,37 +142,35 @@ impl LiveState {
     /// instances carrying all of them; with no tags, every custom plugin and every instance of
     /// a custom plugin. Also returns, per custom plugin in scope, how many instances outside
     /// the scope use it (they keep it from being deleted).
-    pub fn in_scope(
-        &self,
+    pub fn into_scope(
+        self,
         select_tags: &[String],
     ) -> (LiveState, std::collections::BTreeMap<String, usize>) {
         let has_all = |tags: &[String]| select_tags.iter().all(|t| tags.contains(t));
-        let custom: std::collections::BTreeSet<&str> = self
-            .custom_plugins
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
+        let custom: std::collections::BTreeSet<String> =
+            self.custom_plugins.iter().map(|c| c.name.clone()).collect();
         let mut out = LiveState {
             custom_plugins: self
                 .custom_plugins
-                .iter()
+                .into_iter()
                 .filter(|c| has_all(&c.tags))
-                .cloned()
                 .collect(),
             plugins: Vec::new(),
-            services: self.services.clone(),
-            routes: self.routes.clone(),
-            consumers: self.consumers.clone(),
-            consumer_groups: self.consumer_groups.clone(),
+            services: self.services,
+            routes: self.routes,
+            consumers: self.consumers,
+            consumer_groups: self.consumer_groups,
         };
+        let in_scope: std::collections::BTreeSet<String> =
+            out.custom_plugins.iter().map(|c| c.name.clone()).collect();
         let mut unmanaged = std::collections::BTreeMap::new();
-        for p in &self.plugins {
-            if !custom.contains(p.name.as_str()) {
+        for p in self.plugins {
+            if !custom.contains(&p.name) {
                 continue;
             }
             if has_all(&p.tags) {
-                out.plugins.push(p.clone());
-            } else if out.custom_plugin(&p.name).is_some() {
+                out.plugins.push(p);
+            } else if in_scope.contains(&p.name) {
                 *unmanaged.entry(p.name.clone()).or_insert(0) += 1;
             }
         }
@@ -208,6 +206,19 @@ pub fn parse_custom_plugin(v: &Value) -> Option<LiveCustomPlugin> {
         schema: opt_str(v, "schema").unwrap_or_default(),
         tags: sorted_strings(v.get("tags")),
     })
+}
+
+/// Parses a plugin object of the API, taking its config instead of copying it.
+pub fn parse_plugin_owned(mut v: Value) -> Option<LivePlugin> {
+    let config = v.get_mut("config").map(Value::take).unwrap_or(Value::Null);
+    let ordering = v
+        .get_mut("ordering")
+        .map(Value::take)
+        .filter(|o| !o.is_null());
+    let mut p = parse_plugin(&v)?;
+    p.config = config;
+    p.ordering = ordering;
+    Some(p)
 }
 
 /// Parses a plugin object of the API.

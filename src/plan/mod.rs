@@ -275,7 +275,7 @@ pub fn build(
     let mut errors = Vec::new();
     // Empty guard.
     let desired_empty = diff.plugins.iter().all(|p| p.desired.is_none())
-        && diff.instances.iter().all(|i| i.desired.is_none());
+        && diff.instances.iter().all(|i| !i.declared);
     if desired_empty
         && !options.allow_empty
         && (!live.custom_plugins.is_empty() || !live.plugins.is_empty())

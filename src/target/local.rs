@@ -77,12 +77,16 @@ impl Backend for LocalBackend {
         }
     }
 
-    fn list_all(&self, kind: Kind, tags: Option<&str>) -> Result<Vec<Value>, TargetError> {
+    fn for_each_page(
+        &self,
+        kind: Kind,
+        tags: Option<&str>,
+        on_page: &mut dyn FnMut(Vec<Value>) -> Result<(), TargetError>,
+    ) -> Result<(), TargetError> {
         let tags = match tags {
             Some(t) => Some(TagFilter::parse(t).map_err(|e| self.err("GET", kind, None, e))?),
             None => None,
         };
-        let mut out = Vec::new();
         let mut offset = None;
         loop {
             self.requests.fetch_add(1, Ordering::Relaxed);
@@ -97,10 +101,10 @@ impl Backend for LocalBackend {
                 .service
                 .list(&self.cp, kind, &q)
                 .map_err(|e| self.err("GET", kind, None, e))?;
-            out.extend(page.data);
+            on_page(page.data)?;
             match page.offset {
                 Some(o) => offset = Some(o),
-                None => return Ok(out),
+                None => return Ok(()),
             }
         }
     }

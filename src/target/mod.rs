@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use crate::controlplane::Kind;
-use crate::model::live::{parse_custom_plugin, parse_plugin, parse_scope_entity};
+use crate::model::live::{parse_custom_plugin, parse_plugin_owned, parse_scope_entity};
 use crate::model::{DesiredState, LiveState, ScopeKind};
 use crate::plan::TargetInfo;
 pub use local::LocalBackend;
@@ -76,8 +76,22 @@ pub struct Propagation {
 pub trait Backend: Send + Sync {
     /// What this target is, for plans and messages.
     fn info(&self) -> TargetInfo;
-    /// Every entity of a kind (all pages), optionally filtered by tags (`a,b` = all).
-    fn list_all(&self, kind: Kind, tags: Option<&str>) -> Result<Vec<Value>, TargetError>;
+    /// Every entity of a kind, one page at a time, optionally filtered by tags (`a,b` = all).
+    fn for_each_page(
+        &self,
+        kind: Kind,
+        tags: Option<&str>,
+        on_page: &mut dyn FnMut(Vec<Value>) -> Result<(), TargetError>,
+    ) -> Result<(), TargetError>;
+    /// Every entity of a kind (all pages).
+    fn list_all(&self, kind: Kind, tags: Option<&str>) -> Result<Vec<Value>, TargetError> {
+        let mut out = Vec::new();
+        self.for_each_page(kind, tags, &mut |page| {
+            out.extend(page);
+            Ok(())
+        })?;
+        Ok(out)
+    }
     /// Creates or replaces an entity by id (idempotent).
     fn put(&self, kind: Kind, id: &str, body: &Value) -> Result<Value, TargetError>;
     /// Deletes an entity by id (a missing entity is not an error).
@@ -91,33 +105,48 @@ pub trait Backend: Send + Sync {
 /// The live state in scope and what lies just outside it.
 #[derive(Debug, Clone, Default)]
 pub struct Fetched {
-    /// Everything fetched, unfiltered.
-    pub all: LiveState,
     /// The part in scope of the select tags.
     pub live: LiveState,
     /// Instances outside the scope, counted by the in-scope custom plugin they use.
     pub unmanaged_references: BTreeMap<String, usize>,
 }
 
-fn parse_all<T>(
-    items: Vec<Value>,
+/// Fetches every entity of a kind and converts each page as it arrives, consuming it, so the
+/// raw JSON of a large control plane is never held whole beside the parsed entities.
+fn fetch_parsed<T>(
+    backend: &dyn Backend,
+    kind: Kind,
     what: &str,
-    parse: impl Fn(&Value) -> Option<T>,
+    keep: impl Fn(&Value) -> bool,
+    parse: impl Fn(Value) -> Option<T>,
 ) -> Result<Vec<T>, TargetError> {
-    items
-        .iter()
-        .map(|v| {
-            parse(v).ok_or_else(|| {
-                TargetError::Config(format!(
-                    "the control plane returned a {what} without an id or name: {}",
-                    crate::model::hash::canonical_json(v)
-                        .chars()
-                        .take(200)
-                        .collect::<String>()
-                ))
-            })
-        })
-        .collect()
+    let mut out = Vec::new();
+    backend.for_each_page(kind, None, &mut |page| {
+        for v in page {
+            if !keep(&v) {
+                continue;
+            }
+            let preview = crate::model::hash::canonical_json(&v)
+                .chars()
+                .take(200)
+                .collect::<String>();
+            if v.get("id").and_then(Value::as_str).is_none() {
+                return Err(TargetError::Config(format!(
+                    "the control plane returned a {what} without an id: {preview}"
+                )));
+            }
+            match parse(v) {
+                Some(t) => out.push(t),
+                None => {
+                    return Err(TargetError::Config(format!(
+                        "the control plane returned a {what} that cannot be read: {preview}"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// Which scope kinds must be fetched: those the desired state names, and those live
@@ -160,27 +189,36 @@ pub fn fetch(
     desired: Option<&DesiredState>,
 ) -> Result<Fetched, TargetError> {
     let mut all = LiveState {
-        custom_plugins: parse_all(
-            backend.list_all(Kind::CustomPlugin, None)?,
+        custom_plugins: fetch_parsed(
+            backend,
+            Kind::CustomPlugin,
             "custom plugin",
-            parse_custom_plugin,
+            |_| true,
+            |v| parse_custom_plugin(&v),
         )?,
         ..LiveState::default()
     };
-    let names: BTreeSet<&str> = all.custom_plugins.iter().map(|c| c.name.as_str()).collect();
-    let plugins = parse_all(
-        backend.list_all(Kind::Plugin, None)?,
+    let names: BTreeSet<String> = all.custom_plugins.iter().map(|c| c.name.clone()).collect();
+    // Only instances of custom plugins matter; the others are skipped before parsing.
+    all.plugins = fetch_parsed(
+        backend,
+        Kind::Plugin,
         "plugin",
-        parse_plugin,
+        |v| {
+            v.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| names.contains(n))
+        },
+        parse_plugin_owned,
     )?;
-    all.plugins = plugins
-        .into_iter()
-        .filter(|p| names.contains(p.name.as_str()))
-        .collect();
     for k in scope_kinds_needed(desired, &all) {
-        let entities = parse_all(backend.list_all(scope_kind(k), None)?, k.key(), |v| {
-            parse_scope_entity(k, v)
-        })?;
+        let entities = fetch_parsed(
+            backend,
+            scope_kind(k),
+            k.key(),
+            |_| true,
+            |v| parse_scope_entity(k, &v),
+        )?;
         match k {
             ScopeKind::Service => all.services = entities,
             ScopeKind::Route => all.routes = entities,
@@ -188,9 +226,8 @@ pub fn fetch(
             ScopeKind::ConsumerGroup => all.consumer_groups = entities,
         }
     }
-    let (live, unmanaged_references) = all.in_scope(select_tags);
+    let (live, unmanaged_references) = all.into_scope(select_tags);
     Ok(Fetched {
-        all,
         live,
         unmanaged_references,
     })

@@ -136,8 +136,12 @@ impl Backend for HttpBackend {
         self.info.clone()
     }
 
-    fn list_all(&self, kind: Kind, tags: Option<&str>) -> Result<Vec<Value>, TargetError> {
-        let mut out = Vec::new();
+    fn for_each_page(
+        &self,
+        kind: Kind,
+        tags: Option<&str>,
+        on_page: &mut dyn FnMut(Vec<Value>) -> Result<(), TargetError>,
+    ) -> Result<(), TargetError> {
         let mut offset: Option<String> = None;
         loop {
             let mut url = Url::parse(&self.url(kind, None))
@@ -154,13 +158,13 @@ impl Backend for HttpBackend {
             }
             let (_, mut v) = self.transport.send(Method::GET, url.as_str(), None)?;
             if let Some(Value::Array(data)) = v.get_mut("data").map(Value::take) {
-                out.extend(data);
+                on_page(data)?;
             }
             match v.get("offset").and_then(Value::as_str) {
                 Some(o) if !o.is_empty() && Some(o) != offset.as_deref() => {
                     offset = Some(o.to_string())
                 }
-                _ => return Ok(out),
+                _ => return Ok(()),
             }
         }
     }

@@ -14,7 +14,7 @@ use git2::{IndexAddOption, Repository, Signature};
 use serde_json::{json, Value};
 use yaml_rust2::{Yaml, YamlLoader};
 
-use crate::{root, Server};
+use crate::{copy_dir, root, Server};
 
 const GH_TOKEN: &str = "ghs_fake-token-for-tests-0123456789";
 const ADMIN_TOKEN: &str = "admin-token-for-action-tests-9876";
@@ -248,19 +248,6 @@ impl Step {
                     self.outputs, self.stderr
                 )
             })
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read dir") {
-        let e = e.expect("entry");
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).expect("copy");
-        }
     }
 }
 

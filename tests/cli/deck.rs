@@ -4,20 +4,15 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{plugsync, root};
+use crate::{root, run_plugsync};
+
+fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    run_plugsync(dir, args, &[])
+}
 
 fn corpus() -> Option<PathBuf> {
     let dir = root().join("../shared/compat/deck");
     dir.exists().then_some(dir)
-}
-
-fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = plugsync(dir).args(args).output().expect("run plugsync");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
 }
 
 /// Syncs `files` into a fresh local control plane and checks a re-diff is clean.

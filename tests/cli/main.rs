@@ -33,6 +33,57 @@ pub fn plugsync(dir: &Path) -> Command {
     cmd
 }
 
+/// Runs plugsync in `dir` with `args` and then `extra`; returns the exit code, stdout and
+/// stderr.
+pub fn run_plugsync(dir: &Path, args: &[&str], extra: &[String]) -> (i32, String, String) {
+    let out = plugsync(dir)
+        .args(args)
+        .args(extra)
+        .output()
+        .expect("run plugsync");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).expect("copy");
+        }
+    }
+}
+
+/// Target flags for the Konnect shape (`konnect`) or the Admin API shape of `server`, with
+/// `token`.
+pub fn target_flags(server: &Server, konnect: bool, token: &str) -> Vec<String> {
+    if konnect {
+        vec![
+            "--konnect-addr".into(),
+            server.base.clone(),
+            "--konnect-token".into(),
+            token.into(),
+            "--konnect-control-plane-name".into(),
+            "default".into(),
+        ]
+    } else {
+        vec![
+            "--kong-addr".into(),
+            server.base.clone(),
+            "--kong-admin-token".into(),
+            token.into(),
+        ]
+    }
+}
+
 /// Compares `actual` with the golden file at `path`; `UPDATE_GOLDEN=1` rewrites it.
 pub fn golden(path: &Path, actual: &str) {
     if std::env::var_os("UPDATE_GOLDEN").is_some() {

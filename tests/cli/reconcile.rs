@@ -6,7 +6,12 @@ use std::path::Path;
 use reqwest::blocking::Client;
 use serde_json::Value;
 
-use crate::{plugsync, root, Server};
+use crate::{copy_dir, root, run_plugsync as run, target_flags, Server};
+
+/// Target flags for `server` with this suite's token.
+fn target(server: &Server, konnect: bool) -> Vec<String> {
+    target_flags(server, konnect, TOKEN)
+}
 
 const TOKEN: &str = "e2e-token-not-a-secret-of-anyone";
 
@@ -24,54 +29,6 @@ fn workdir() -> tempfile::TempDir {
         copy_dir(&root().join("examples").join(ex), &dir.path().join(ex));
     }
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read dir") {
-        let e = e.expect("entry");
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).expect("copy");
-        }
-    }
-}
-
-/// Target flags for the Konnect shape or the Admin API shape of `server`.
-fn target(server: &Server, konnect: bool) -> Vec<String> {
-    if konnect {
-        vec![
-            "--konnect-addr".into(),
-            server.base.clone(),
-            "--konnect-token".into(),
-            TOKEN.into(),
-            "--konnect-control-plane-name".into(),
-            "default".into(),
-        ]
-    } else {
-        vec![
-            "--kong-addr".into(),
-            server.base.clone(),
-            "--kong-admin-token".into(),
-            TOKEN.into(),
-        ]
-    }
-}
-
-/// Runs plugsync in `dir`; returns exit code, stdout and stderr.
-fn run(dir: &Path, args: &[&str], target: &[String]) -> (i32, String, String) {
-    let out = plugsync(dir)
-        .args(args)
-        .args(target)
-        .output()
-        .expect("run plugsync");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
 }
 
 fn client() -> Client {

@@ -25,23 +25,7 @@ pub const TOKEN: &str = "rel-token-7d1c9e-never-print-me";
 
 /// Target flags for the Konnect shape (`konnect`) or the Admin API shape of `server`.
 pub fn target(server: &Server, konnect: bool) -> Vec<String> {
-    if konnect {
-        vec![
-            "--konnect-addr".into(),
-            server.base.clone(),
-            "--konnect-token".into(),
-            TOKEN.into(),
-            "--konnect-control-plane-name".into(),
-            "default".into(),
-        ]
-    } else {
-        vec![
-            "--kong-addr".into(),
-            server.base.clone(),
-            "--kong-admin-token".into(),
-            TOKEN.into(),
-        ]
-    }
+    crate::target_flags(server, konnect, TOKEN)
 }
 
 /// Runs plugsync in `dir` with `args` then `extra`; returns exit code, stdout and stderr.

@@ -636,17 +636,8 @@ pub(crate) fn prepare_custom_plugin(
     if !errors.is_empty() {
         return Err(invalid(errors));
     }
-    // The Lua parser (full_moon) can panic on some malformed input instead of reporting an
-    // error; such a file is refused as invalid rather than failing the request with a 500.
-    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::lint::upload::check_custom_plugin(&name, &handler, &schema_src)
-    }))
-    .map_err(|_| {
-        invalid(vec![err(
-            "handler".to_string(),
-            "the Lua code could not be parsed (the parser failed on it)".to_string(),
-        )])
-    })?;
+    // Parser failures, panics of the Lua parser included, come back as upload errors.
+    let checked = crate::lint::upload::check_custom_plugin(&name, &handler, &schema_src);
     let schema = checked.map_err(|upload| {
         invalid(
             upload

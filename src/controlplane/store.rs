@@ -324,6 +324,21 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     })
 }
 
+/// The entity of `kind` whose `column` (`id`, `uname` or `ukey`) is `value`.
+fn by_column(
+    conn: &Connection,
+    cp: &str,
+    kind: Kind,
+    column: &str,
+    value: &str,
+) -> Result<Option<Row>, CpError> {
+    conn.prepare_cached(&format!(
+        "SELECT {ROW_COLUMNS} FROM entities WHERE cp = ?1 AND kind = ?2 AND {column} = ?3"
+    ))
+    .and_then(|mut s| s.query_row(params![cp, kind.path(), value], row).optional())
+    .map_err(storage)
+}
+
 /// The entity of `kind` with id `id`.
 pub(crate) fn by_id(
     conn: &Connection,
@@ -331,11 +346,7 @@ pub(crate) fn by_id(
     kind: Kind,
     id: &str,
 ) -> Result<Option<Row>, CpError> {
-    conn.prepare_cached(&format!(
-        "SELECT {ROW_COLUMNS} FROM entities WHERE cp = ?1 AND kind = ?2 AND id = ?3"
-    ))
-    .and_then(|mut s| s.query_row(params![cp, kind.path(), id], row).optional())
-    .map_err(storage)
+    by_column(conn, cp, kind, "id", id)
 }
 
 /// The entity of `kind` whose unique name (`uname`) is `name`.
@@ -345,11 +356,7 @@ pub(crate) fn by_uname(
     kind: Kind,
     name: &str,
 ) -> Result<Option<Row>, CpError> {
-    conn.prepare_cached(&format!(
-        "SELECT {ROW_COLUMNS} FROM entities WHERE cp = ?1 AND kind = ?2 AND uname = ?3"
-    ))
-    .and_then(|mut s| s.query_row(params![cp, kind.path(), name], row).optional())
-    .map_err(storage)
+    by_column(conn, cp, kind, "uname", name)
 }
 
 /// The entity of `kind` whose second unique key (`ukey`) is `key`.
@@ -359,11 +366,7 @@ pub(crate) fn by_ukey(
     kind: Kind,
     key: &str,
 ) -> Result<Option<Row>, CpError> {
-    conn.prepare_cached(&format!(
-        "SELECT {ROW_COLUMNS} FROM entities WHERE cp = ?1 AND kind = ?2 AND ukey = ?3"
-    ))
-    .and_then(|mut s| s.query_row(params![cp, kind.path(), key], row).optional())
-    .map_err(storage)
+    by_column(conn, cp, kind, "ukey", key)
 }
 
 /// Entities of `kind` whose foreign column `column` (one of [`REF_COLUMNS`]) is `id`.

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::{PluginAnalysis, MAX_LUA_BYTES};
+use super::MAX_LUA_BYTES;
 use crate::lua;
 use crate::schema::PluginSchema;
 
@@ -121,11 +121,6 @@ pub fn check_custom_plugin(
         (Some(s), true) => Ok(s),
         _ => Err(errors),
     }
-}
-
-/// The upload errors of an analysed plugin, for callers that already ran the lint analysis.
-pub fn from_analysis(a: &PluginAnalysis<'_>) -> Result<PluginSchema, Vec<UploadError>> {
-    check_custom_plugin(&a.decl.name, &a.decl.handler.text, &a.decl.schema.text)
 }
 
 #[cfg(test)]

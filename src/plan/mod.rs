@@ -141,13 +141,6 @@ impl Plan {
     pub fn has_changes(&self) -> bool {
         !self.steps.is_empty()
     }
-
-    /// Whether any plugin change is `long` or `cp_dp_sync`.
-    pub fn has_breaking_changes(&self) -> bool {
-        self.custom_plugins
-            .iter()
-            .any(|c| c.update_path >= UpdatePath::Long)
-    }
 }
 
 /// Why no plan can be made.

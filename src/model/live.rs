@@ -140,12 +140,12 @@ impl LiveState {
 impl LiveState {
     /// The part of the state in scope of `select_tags` (CONTRACT §3.4): custom plugins and
     /// instances carrying all of them; with no tags, every custom plugin and every instance of
-    /// a custom plugin. Also returns, per custom plugin in scope, how many instances outside
-    /// the scope use it (they keep it from being deleted).
+    /// a custom plugin. Also returns, per custom plugin in scope, the instances outside the
+    /// scope that use it (they keep it from being deleted or changed in a breaking way).
     pub fn into_scope(
         self,
         select_tags: &[String],
-    ) -> (LiveState, std::collections::BTreeMap<String, usize>) {
+    ) -> (LiveState, std::collections::BTreeMap<String, Unmanaged>) {
         let has_all = |tags: &[String]| select_tags.iter().all(|t| tags.contains(t));
         let custom: std::collections::BTreeSet<String> =
             self.custom_plugins.iter().map(|c| c.name.clone()).collect();
@@ -171,10 +171,44 @@ impl LiveState {
             if has_all(&p.tags) {
                 out.plugins.push(p);
             } else if in_scope.contains(&p.name) {
-                *unmanaged.entry(p.name.clone()).or_insert(0) += 1;
+                unmanaged
+                    .entry(p.name.clone())
+                    .or_insert_with(Unmanaged::default)
+                    .add(&p);
             }
         }
         (out, unmanaged)
+    }
+}
+
+/// Instances outside the select tags that use a custom plugin in scope: plugsync never writes
+/// them, so they keep the plugin from being deleted or changed in a way they cannot follow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unmanaged {
+    /// How many there are.
+    pub count: usize,
+    /// Who owns them: the tags they carry (`untagged` for instances with none).
+    pub owners: std::collections::BTreeSet<String>,
+}
+
+impl Unmanaged {
+    /// Counts one more instance.
+    pub fn add(&mut self, p: &LivePlugin) {
+        self.count += 1;
+        if p.tags.is_empty() {
+            self.owners.insert("untagged".to_string());
+        } else {
+            self.owners.extend(p.tags.iter().cloned());
+        }
+    }
+
+    /// `N instance(s) outside the select tags (tagged a, b)`, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} instance(s) outside the select tags (tagged {})",
+            self.count,
+            self.owners.iter().cloned().collect::<Vec<_>>().join(", ")
+        )
     }
 }
 

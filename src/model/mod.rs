@@ -8,7 +8,7 @@ pub mod hash;
 pub mod live;
 
 pub use diagnostic::{Diagnostic, Severity, Span};
-pub use live::{LiveCustomPlugin, LivePlugin, LiveState, ScopeEntity, ScopeKind};
+pub use live::{LiveCustomPlugin, LivePlugin, LiveState, ScopeEntity, ScopeKind, Unmanaged};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::diff::{Action, Diff, FieldChange, InstanceDiff, PluginDiff};
-use crate::model::{LiveState, ScopeKind};
+use crate::model::{LiveState, ScopeKind, Unmanaged};
 use crate::schema::classify::{SchemaChange, UpdatePath};
 
 pub mod prepare;
@@ -147,18 +147,25 @@ impl Plan {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlanError {
     #[error(
-        "custom plugin `{plugin}` changes in place with update path `{}` while {instances} live instance(s) use it (fields: {})",
+        "custom plugin `{plugin}` changes in place with update path `{}` while {} use it (fields: {})",
         update_path_str(*update_path),
+        users(*instances, unmanaged.as_ref()),
         fields.join(", ")
     )]
     InPlaceRefused {
         plugin: String,
         update_path: UpdatePath,
         fields: Vec<String>,
+        /// Live instances in scope.
         instances: usize,
+        /// Live instances outside the select tags (plugsync cannot update them).
+        unmanaged: Option<Unmanaged>,
     },
-    #[error("custom plugin `{plugin}` would be deleted, but {count} instance(s) outside the select tags use it")]
-    UnmanagedReferences { plugin: String, count: usize },
+    #[error("custom plugin `{plugin}` would be deleted, but {} use it", unmanaged.describe())]
+    UnmanagedReferences {
+        plugin: String,
+        unmanaged: Unmanaged,
+    },
     #[error("the state in scope is empty but the control plane holds {live} custom plugin(s) and {instances} instance(s) in scope: refusing to delete them all")]
     EmptyState { live: usize, instances: usize },
 }
@@ -167,6 +174,13 @@ impl PlanError {
     /// How to fix it.
     pub fn hint(&self) -> String {
         match self {
+            PlanError::InPlaceRefused {
+                plugin,
+                unmanaged: Some(_),
+                ..
+            } => format!(
+                "plugsync cannot update instances outside the select tags, so no flag allows this change in place: declare the new schema under a new name (e.g. `{plugin}-v2`) and keep `{plugin}` declared until the owners of those instances have moved them to it"
+            ),
             PlanError::InPlaceRefused { plugin, .. } => format!(
                 "declare a new version `{plugin}-v2` with `replaces: {plugin}` (instances move to it atomically, then `{plugin}` is deleted), or pass --allow-in-place to update in a maintenance window"
             ),
@@ -177,6 +191,15 @@ impl PlanError {
                 "check -s and --select-tag; pass --allow-empty to delete everything in scope".to_string()
             }
         }
+    }
+}
+
+/// Who uses a plugin, for the in-place refusal.
+fn users(instances: usize, unmanaged: Option<&Unmanaged>) -> String {
+    match (instances, unmanaged) {
+        (0, Some(u)) => u.describe(),
+        (n, Some(u)) => format!("{n} live instance(s) in scope and {}", u.describe()),
+        (n, None) => format!("{n} live instance(s)"),
     }
 }
 
@@ -195,8 +218,8 @@ pub struct PlanOptions {
     pub allow_in_place: bool,
     pub allow_empty: bool,
     pub select_tags: Vec<String>,
-    /// Live instances outside the select tags, counted by the custom plugin they run.
-    pub unmanaged_references: BTreeMap<String, usize>,
+    /// Live instances outside the select tags, by the custom plugin they run.
+    pub unmanaged_references: BTreeMap<String, Unmanaged>,
 }
 
 /// Masks secret values in JSON strings.
@@ -286,8 +309,15 @@ pub fn build(
     for p in &diff.plugins {
         if p.action == Action::Update && p.update_path >= UpdatePath::Long {
             let instances = live_uses.get(p.name.as_str()).copied().unwrap_or(0);
-            if instances > 0 {
-                if options.allow_in_place {
+            // Instances outside the select tags run the plugin too, on the same data planes;
+            // plugsync cannot update them, so no flag makes the change safe for them.
+            let unmanaged = options
+                .unmanaged_references
+                .get(&p.name)
+                .filter(|u| u.count > 0)
+                .cloned();
+            if instances > 0 || unmanaged.is_some() {
+                if options.allow_in_place && unmanaged.is_none() {
                     maintenance_window = true;
                 } else {
                     errors.push(PlanError::InPlaceRefused {
@@ -300,19 +330,20 @@ pub fn build(
                             .map(|c| c.field.clone())
                             .collect(),
                         instances,
+                        unmanaged,
                     });
                 }
             }
         }
         if p.action == Action::Delete {
-            if let Some(count) = options
+            if let Some(u) = options
                 .unmanaged_references
                 .get(&p.name)
-                .filter(|c| **c > 0)
+                .filter(|u| u.count > 0)
             {
                 errors.push(PlanError::UnmanagedReferences {
                     plugin: p.name.clone(),
-                    count: *count,
+                    unmanaged: u.clone(),
                 });
             }
         }

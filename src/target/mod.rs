@@ -107,8 +107,8 @@ pub trait Backend: Send + Sync {
 pub struct Fetched {
     /// The part in scope of the select tags.
     pub live: LiveState,
-    /// Instances outside the scope, counted by the in-scope custom plugin they use.
-    pub unmanaged_references: BTreeMap<String, usize>,
+    /// Instances outside the scope, by the in-scope custom plugin they use.
+    pub unmanaged_references: BTreeMap<String, crate::model::Unmanaged>,
 }
 
 /// Fetches every entity of a kind and converts each page as it arrives, consuming it, so the

@@ -8,6 +8,7 @@ mod reconcile;
 mod reliability;
 mod scenarios;
 mod serve;
+mod trust;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

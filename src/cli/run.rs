@@ -204,7 +204,7 @@ pub fn make_plan(
     .map_err(|e| {
         let hint = match &e {
             PrepareError::Plan(errs) => errs.first().map(|e| e.hint()),
-            PrepareError::Diff(_) => Some("services, routes, consumers and consumer groups must exist on the control plane; plugsync never creates them".to_string()),
+            PrepareError::Diff(errs) => errs.first().map(|e| e.hint().to_string()),
             PrepareError::Schema { .. } => None,
         };
         let mut err = CommandError::new(loaded.state.mask(&format!("cannot plan: {e}")));

@@ -155,34 +155,78 @@ fn check_duplicates(loaded: &mut Loaded) {
             first_plugin.insert(cp.name.as_str(), cp);
         }
     }
+    // Kong allows one instance of a plugin per scope (plugin name, service, route, consumer,
+    // consumer group) whatever its `instance_name`, and one instance per `instance_name`.
     let mut first_named: HashMap<&str, &InstanceDecl> = HashMap::new();
     let mut first_scoped: HashMap<(&str, &Scope), &InstanceDecl> = HashMap::new();
     for p in &state.plugins {
-        let dup = match &p.instance_name {
-            Some(n) => match first_named.entry(n.as_str()) {
-                Entry::Occupied(e) => Some((format!("instance_name `{n}`"), *e.get())),
+        let mut dups = Vec::new();
+        if let Some(n) = &p.instance_name {
+            match first_named.entry(n.as_str()) {
+                Entry::Occupied(e) => dups.push((
+                    format!("instance_name `{n}` is declared twice"),
+                    *e.get(),
+                    None,
+                )),
                 Entry::Vacant(e) => {
                     e.insert(p);
-                    None
                 }
-            },
-            None => match first_scoped.entry((p.name.as_str(), &p.scope)) {
-                Entry::Occupied(e) => Some((format!("plugin instance {}", p.label()), *e.get())),
-                Entry::Vacant(e) => {
-                    e.insert(p);
-                    None
+            }
+        }
+        match first_scoped.entry((p.name.as_str(), &p.scope)) {
+            Entry::Occupied(e) => {
+                let first = *e.get();
+                // Already reported under its name when both share one.
+                if !(p.instance_name.is_some() && p.instance_name == first.instance_name) {
+                    let hint = (p.instance_name.is_some() || first.instance_name.is_some()).then(|| {
+                        "Kong allows one instance of a plugin per scope (service, route, consumer, consumer group) whatever its instance_name: merge them, or bind one to another scope".to_string()
+                    });
+                    dups.push((
+                        format!(
+                            "plugin `{}` has two instances at scope {}",
+                            p.name,
+                            scope_label(&p.scope)
+                        ),
+                        first,
+                        hint,
+                    ));
                 }
-            },
-        };
-        if let Some((what, first)) = dup {
-            diags.push(Diagnostic::error(
+            }
+            Entry::Vacant(e) => {
+                e.insert(p);
+            }
+        }
+        for (what, first, hint) in dups {
+            let mut d = Diagnostic::error(
                 RULE_DUPLICATE,
                 p.span.clone(),
-                format!("{what} is declared twice: here and at {}", first.span),
-            ));
+                format!("{what}: here and at {} ({})", first.span, first.label()),
+            );
+            if let Some(h) = hint {
+                d = d.with_hint(h);
+            }
+            diags.push(d);
         }
     }
     loaded.diagnostics.extend(diags);
+}
+
+/// `service=a, route=b`, or `global`.
+fn scope_label(scope: &Scope) -> String {
+    let parts: Vec<String> = [
+        ("service", &scope.service),
+        ("route", &scope.route),
+        ("consumer", &scope.consumer),
+        ("consumer_group", &scope.consumer_group),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+    .collect();
+    if parts.is_empty() {
+        "global".to_string()
+    } else {
+        parts.join(", ")
+    }
 }
 
 struct FileParts {

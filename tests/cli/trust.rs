@@ -104,3 +104,76 @@ fn d1_an_in_place_breaking_change_is_refused_when_another_team_uses_the_plugin()
         "the breaking schema was written: {custom}"
     );
 }
+
+/// Runs plugsync on the embedded target at `DIR/local.db`.
+fn local(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let db = dir.join("local.db").to_string_lossy().to_string();
+    run(dir, args, &["--local".to_string(), db])
+}
+
+// D2: Kong's uniqueness is (plugin, scope) whatever the instance_name.
+#[test]
+fn d2_two_instances_at_one_scope_are_refused_by_lint_and_plan_and_a_rename_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let plugin = plugin_yaml("hdr", "{ value = { type = \"string\", default = \"x\" } }");
+    // Lint: one named, one not, both global; and two differently named at one service.
+    write_state(
+        d,
+        &format!(
+            "_format_version: \"3.0\"\ncustom_plugins:\n{plugin}plugins:\n  - name: hdr\n    instance_name: first\n  - name: hdr\n  - name: hdr\n    service: s\n    instance_name: a\n  - name: hdr\n    service: s\n    instance_name: b\n"
+        ),
+    );
+    let (code, out, err) = run(d, &["lint"], &[]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("plugsync.yaml:9:5") && out.contains("plugsync.yaml:7:5"),
+        "both locations of the global pair: {out}"
+    );
+    assert!(
+        out.contains("plugsync.yaml:13:5") && out.contains("plugsync.yaml:10:5"),
+        "both locations of the service pair: {out}"
+    );
+    assert_eq!(out.matches("error[duplicate-name]").count(), 2, "{out}");
+
+    // The plan: one service named once by name and once by id (the lint cannot know).
+    let server = start(d);
+    let (status, svc) = post(
+        &server,
+        "/services",
+        &json!({"name": "s", "host": "example.com"}),
+    );
+    assert_eq!(status, 201, "{svc}");
+    let id = svc["id"].as_str().unwrap().to_string();
+    write_state(
+        d,
+        &format!(
+            "_format_version: \"3.0\"\ncustom_plugins:\n{plugin}plugins:\n  - name: hdr\n    service: s\n    instance_name: a\n  - name: hdr\n    service: {id}\n"
+        ),
+    );
+    let (code, out, err) = run(d, &["lint"], &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let t = target(&server, true);
+    let (code, out, err) = run(d, &["sync"], &t);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("same scope"), "{err}");
+    assert!(err.contains("hdr (a)"), "{err}");
+    assert!(err.contains("merge the two instances"), "{err}");
+
+    // Renaming an instance (same plugin, same scope) updates it in place: the create of the
+    // new name beside the old one would be refused.
+    let state = |name: &str| {
+        format!(
+            "_format_version: \"3.0\"\ncustom_plugins:\n{plugin}plugins:\n  - name: hdr\n    instance_name: {name}\n"
+        )
+    };
+    write_state(d, &state("before"));
+    let (code, _, err) = local(d, &["sync"]);
+    assert_eq!(code, 0, "{err}");
+    write_state(d, &state("after"));
+    let (code, out, err) = local(d, &["sync"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("created 0, updated 1"), "{err}");
+    let (code, out, err) = local(d, &["diff", "--exit-code"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+}

@@ -127,6 +127,62 @@ pub fn resolve_bodies(
     Ok((bodies, secrets))
 }
 
+/// Validates every resolved instance body against the schema it will run under — the schema
+/// of the plan's custom plugin write of that name, else the live plugin's — before anything is
+/// written. A template resolved at apply may hold a value that breaks the schema although the
+/// value it held at plan time did not. Messages name the step and field, never the value.
+pub fn validate_bodies(
+    plan: &Plan,
+    bodies: &[Option<Value>],
+    live: &crate::model::LiveState,
+) -> Result<(), Vec<String>> {
+    use crate::schema::validate;
+    let mut schemas: std::collections::HashMap<&str, Option<crate::schema::PluginSchema>> =
+        std::collections::HashMap::new();
+    let mut errors = Vec::new();
+    for (step, body) in plan.steps.iter().zip(bodies) {
+        let Some(body) = body.as_ref().filter(|_| step.kind == "plugin") else {
+            continue;
+        };
+        let schema = schemas.entry(step.name.as_str()).or_insert_with(|| {
+            let text = plan
+                .steps
+                .iter()
+                .filter(|t| t.kind == "custom_plugin" && t.name == step.name)
+                .find_map(|t| t.body.as_ref()?.get("schema")?.as_str().map(str::to_string))
+                .or_else(|| live.custom_plugin(&step.name).map(|c| c.schema.clone()))?;
+            crate::lua::evaluate_schema(&text, &format!("{}/schema.lua", step.name)).ok()
+        });
+        // Without a schema there is nothing to check against; the write reports it.
+        let Some(schema) = schema.as_ref() else {
+            continue;
+        };
+        let bound: Vec<&str> = ["service", "route", "consumer", "consumer_group"]
+            .into_iter()
+            .filter(|k| body.get(*k).is_some_and(|v| !v.is_null()))
+            .collect();
+        let protocols = body.get("protocols").filter(|v| !v.is_null());
+        if let Err(errs) = validate::validate_plugin(schema, body.get("config"), protocols, &bound)
+        {
+            let label = match body.get("instance_name").and_then(Value::as_str) {
+                Some(n) => format!("{} ({n})", step.name),
+                None => step.name.clone(),
+            };
+            errors.push(format!(
+                "step {} plugin {label}: the config is invalid under the schema of `{}`: {}",
+                step.action,
+                step.name,
+                validate::summary(&errs)
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
 /// The indexes of the steps `i` depends on.
 fn dependencies(steps: &[Step], i: usize) -> Vec<usize> {
     let s = &steps[i];

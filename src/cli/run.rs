@@ -252,18 +252,35 @@ pub fn render_plan(plan: &Plan, format: Format, printer: &Printer) -> String {
     }
 }
 
-/// Applies a plan, printing a line per step (or nothing with `-q`) and the summary line.
+/// Applies a plan, printing a line per step (or nothing with `-q`) and the summary line. With
+/// `validate_against` (a saved plan: its templates were resolved again), every instance config
+/// is checked against its schema before the first write.
 pub fn apply_plan(
     backend: &dyn Backend,
     plan: &Plan,
     args: &ApplyArgs,
     secrets: &[String],
+    validate_against: Option<&crate::model::LiveState>,
     printer: &Printer,
 ) -> Result<ApplyReport, CommandError> {
     let (bodies, found) = apply::resolve_bodies(plan, &settings::process_env)
         .map_err(|e| CommandError::new(format!("nothing was applied: {e}")))?;
     let mut secrets = secrets.to_vec();
     secrets.extend(found);
+    if let Some(live) = validate_against {
+        apply::validate_bodies(plan, &bodies, live).map_err(|errors| {
+            CommandError::new(crate::model::mask_secrets(
+                &format!(
+                    "nothing was applied: the values resolved now break the schema\n{}",
+                    errors.join("\n")
+                ),
+                &secrets,
+            ))
+            .with_hint(
+                "fix the environment values (or the state, then make a new plan) and apply again",
+            )
+        })?;
+    }
     let quiet = printer.quiet;
     let color = printer.color_stderr;
     // A progress bar on a terminal; one line per step otherwise. Failures always get a line.

@@ -177,3 +177,49 @@ fn d2_two_instances_at_one_scope_are_refused_by_lint_and_plan_and_a_rename_conve
     let (code, out, err) = local(d, &["diff", "--exit-code"]);
     assert_eq!(code, 0, "{out}\n{err}");
 }
+
+// D6: `apply FILE` validates every re-resolved config before the first write.
+#[test]
+fn d6_apply_refuses_a_resolved_secret_that_breaks_the_schema_before_any_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_state(
+        d,
+        &format!(
+            "_format_version: \"3.0\"\ncustom_plugins:\n{}plugins:\n  - name: regional\n    config:\n      region: ${{{{ env \"PLUGSYNC_T12_REGION\" }}}}\n",
+            plugin_yaml(
+                "regional",
+                "{ region = { type = \"string\", required = true, one_of = { \"eu-west-1\", \"us-east-1\" } } }"
+            )
+        ),
+    );
+    let db = d.join("local.db").to_string_lossy().to_string();
+    let out = crate::plugsync(d)
+        .args(["plan", "--out", "plan.json", "--local", &db])
+        .env("PLUGSYNC_T12_REGION", "eu-west-1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = crate::plugsync(d)
+        .args(["apply", "plan.json", "--local", &db])
+        .env("PLUGSYNC_T12_REGION", "mars-north-7")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("nothing was applied"), "{err}");
+    assert!(err.contains("config.region"), "{err}");
+    assert!(!err.contains("mars-north-7"), "the secret leaked: {err}");
+    // Nothing was written: the same plan still applies once the value is fixed.
+    let out = crate::plugsync(d)
+        .args(["apply", "plan.json", "--local", &db])
+        .env("PLUGSYNC_T12_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -83,7 +83,14 @@ fn apply(args: &ApplyCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, C
         printer.status("the plan has no changes");
         return Ok(Outcome::Success);
     }
-    let report = run::apply_plan(backend.as_ref(), &plan, &args.apply, &secrets, printer)?;
+    let report = run::apply_plan(
+        backend.as_ref(),
+        &plan,
+        &args.apply,
+        &secrets,
+        Some(&fetched.live),
+        printer,
+    )?;
     let outcome = run::report_apply(&plan, &report, args.format, printer);
     if outcome == Outcome::Success {
         run::wait(backend.as_ref(), &args.apply, printer)?;

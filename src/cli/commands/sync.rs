@@ -49,7 +49,14 @@ fn sync(args: &SyncArgs, printer: &crate::ui::Printer) -> Result<Outcome, Comman
     if args.dry_run {
         return Ok(Outcome::Success);
     }
-    let report = run::apply_plan(backend.as_ref(), &plan, &args.apply, &secrets, printer)?;
+    let report = run::apply_plan(
+        backend.as_ref(),
+        &plan,
+        &args.apply,
+        &secrets,
+        None,
+        printer,
+    )?;
     let outcome = run::report_apply(&plan, &report, args.common.format, printer);
     if outcome == Outcome::Success {
         run::wait(backend.as_ref(), &args.apply, printer)?;

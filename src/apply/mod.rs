@@ -73,6 +73,36 @@ impl ApplyReport {
     pub fn ok(&self) -> bool {
         self.counts.failed == 0 && self.counts.blocked == 0
     }
+
+    /// The results as Markdown (after the plan in a PR comment or step summary): a banner when
+    /// the apply did not complete, the counts, and a table of the steps.
+    pub fn markdown(&self) -> String {
+        let mut s = String::from("\n### Apply\n\n");
+        if !self.ok() {
+            s.push_str("> **Error**: the apply did not complete: the steps that failed or were blocked left the rest unchanged. Fix the cause and run again: done steps are not repeated.\n\n");
+        }
+        s.push_str(&format!("{}\n", self.counts.line()));
+        if !self.steps.is_empty() {
+            s.push_str("\n| stage | action | kind | name | result | reason |\n|---:|---|---|---|---|---|\n");
+            let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
+            for r in &self.steps {
+                let status = match r.status {
+                    StepStatus::Done => "done",
+                    StepStatus::Failed => "**failed**",
+                    StepStatus::Blocked => "**blocked**",
+                };
+                s.push_str(&format!(
+                    "| {} | {} | {} | `{}` | {status} | {} |\n",
+                    r.stage,
+                    r.action,
+                    r.kind.replace('_', " "),
+                    cell(&r.name),
+                    cell(r.reason.as_deref().unwrap_or(""))
+                ));
+            }
+        }
+        s
+    }
 }
 
 /// Options of an apply.

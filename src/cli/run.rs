@@ -125,11 +125,24 @@ pub fn lint_loaded(
                 printer.color_stderr
             )
         );
+        let entities = errors
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "kind": "diagnostic",
+                    "location": d.span.to_string(),
+                    "rule": d.rule,
+                    "message": d.message,
+                })
+            })
+            .collect();
         return Err(CommandError::new(format!(
             "the state has {} (nothing was read from or written to the control plane)",
             lint::report::count(errors.len(), "lint error")
         ))
-        .with_hint("run `plugsync lint` for details"));
+        .with_hint("run `plugsync lint` for details")
+        .with_kind("lint")
+        .with_entities(entities));
     }
     let mut tags: BTreeSet<String> = loaded.state.select_tags.iter().cloned().collect();
     tags.extend(common.select_tag.iter().cloned());
@@ -170,6 +183,7 @@ pub fn fetch(
             &format!("reading the control plane failed: {e}"),
             secrets,
         ))
+        .with_kind("target")
     })
 }
 
@@ -207,7 +221,17 @@ pub fn make_plan(
             PrepareError::Diff(errs) => errs.first().map(|e| e.hint().to_string()),
             PrepareError::Schema { .. } => None,
         };
-        let mut err = CommandError::new(loaded.state.mask(&format!("cannot plan: {e}")));
+        let (kind, entities) = match &e {
+            PrepareError::Plan(errs) => ("plan_refused", errs.iter().map(|e| e.entity()).collect()),
+            PrepareError::Diff(errs) => ("invalid_state", errs.iter().map(|e| e.entity()).collect()),
+            PrepareError::Schema { plugin, .. } => (
+                "invalid_state",
+                vec![serde_json::json!({"kind": "custom_plugin", "name": plugin, "reason": "schema"})],
+            ),
+        };
+        let mut err = CommandError::new(loaded.state.mask(&format!("cannot plan: {e}")))
+            .with_kind(kind)
+            .with_entities(entities);
         if let Some(h) = hint {
             err = err.with_hint(h);
         }
@@ -376,6 +400,9 @@ pub fn report_apply(
         });
         printer.data(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"));
     }
+    if format == Format::Markdown {
+        printer.data(&report.markdown());
+    }
     eprintln!("{}", report.counts.line());
     if !report.ok() {
         printer.error(
@@ -398,4 +425,20 @@ pub fn report_apply(
 pub fn fail(printer: &Printer, e: CommandError) -> Outcome {
     printer.error(&e.message, e.hint.as_deref());
     e.outcome
+}
+
+/// Prints a command error, and with `--format json` or `markdown` also writes the report on
+/// stdout (reports are always written, whatever the exit code); returns its outcome.
+pub fn fail_with_report(
+    printer: &Printer,
+    format: Format,
+    command: &str,
+    e: CommandError,
+) -> Outcome {
+    match format {
+        Format::Json => printer.data(&e.json_report(command)),
+        Format::Markdown => printer.data(&e.markdown_report(command)),
+        Format::Text => {}
+    }
+    fail(printer, e)
 }

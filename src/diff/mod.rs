@@ -143,6 +143,21 @@ pub enum DiffError {
 }
 
 impl DiffError {
+    /// The instance involved, for reports.
+    pub fn entity(&self) -> serde_json::Value {
+        let (name, reason) = match self {
+            DiffError::Unresolved { instance, .. } => (instance, "unresolved_scope"),
+            DiffError::InvalidConfig { instance, .. } => (instance, "invalid_config"),
+            DiffError::NoSchema { instance, .. } => (instance, "no_schema"),
+            DiffError::SameScope { instance, .. } => (instance, "same_scope"),
+        };
+        let mut v = serde_json::json!({"kind": "plugin", "name": name, "reason": reason});
+        if let DiffError::SameScope { other, .. } = self {
+            v["other"] = serde_json::json!(other);
+        }
+        v
+    }
+
     /// How to fix it.
     pub fn hint(&self) -> &'static str {
         match self {

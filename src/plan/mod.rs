@@ -171,6 +171,41 @@ pub enum PlanError {
 }
 
 impl PlanError {
+    /// The entity involved, for reports.
+    pub fn entity(&self) -> Value {
+        match self {
+            PlanError::InPlaceRefused {
+                plugin,
+                update_path,
+                fields,
+                instances,
+                unmanaged,
+            } => json!({
+                "kind": "custom_plugin",
+                "name": plugin,
+                "reason": "in_place_refused",
+                "update_path": update_path,
+                "fields": fields,
+                "instances": instances,
+                "unmanaged_instances": unmanaged.as_ref().map(|u| u.count).unwrap_or(0),
+                "unmanaged_owners": unmanaged.as_ref().map(|u| u.owners.clone()).unwrap_or_default(),
+            }),
+            PlanError::UnmanagedReferences { plugin, unmanaged } => json!({
+                "kind": "custom_plugin",
+                "name": plugin,
+                "reason": "unmanaged_references",
+                "unmanaged_instances": unmanaged.count,
+                "unmanaged_owners": unmanaged.owners,
+            }),
+            PlanError::EmptyState { live, instances } => json!({
+                "kind": "state",
+                "reason": "empty_state",
+                "live_custom_plugins": live,
+                "live_instances": instances,
+            }),
+        }
+    }
+
     /// How to fix it.
     pub fn hint(&self) -> String {
         match self {

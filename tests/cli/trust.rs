@@ -223,3 +223,69 @@ fn d6_apply_refuses_a_resolved_secret_that_breaks_the_schema_before_any_write() 
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+// D8: a refused plan still writes its report; `sync --format markdown` shows the step results.
+#[test]
+fn d8_a_refused_plan_writes_a_json_and_a_markdown_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let state = |fields: &str, config: &str| {
+        format!(
+            "_format_version: \"3.0\"\ncustom_plugins:\n{}plugins:\n  - name: guard\n    config: {config}\n",
+            plugin_yaml("guard", fields)
+        )
+    };
+    write_state(
+        d,
+        &state("{ window = { type = \"number\", default = 60 } }", "{}"),
+    );
+    let (code, out, err) = local(d, &["sync", "--format", "markdown"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("### Apply"), "{out}");
+    assert!(out.contains("created 2, updated 0"), "{out}");
+    assert!(
+        out.contains("| 1 | create | custom plugin | `guard` | done |"),
+        "{out}"
+    );
+
+    write_state(
+        d,
+        &state(
+            "{ window = { type = \"number\", default = 60 } }, { key = { type = \"string\", required = true } }",
+            "{ key: k }",
+        ),
+    );
+    for cmd in ["diff", "plan", "sync"] {
+        let (code, out, err) = local(d, &[cmd, "--format", "json"]);
+        assert_eq!(code, 1, "{out}\n{err}");
+        let v: Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{cmd} --format json printed no JSON report ({e}):\n{out}"));
+        assert_eq!(v["error"]["kind"], "plan_refused", "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("guard"),
+            "{v}"
+        );
+        assert!(
+            v["error"]["hint"].as_str().unwrap().contains("guard-v2"),
+            "{v}"
+        );
+        assert_eq!(v["error"]["entities"][0]["name"], "guard", "{v}");
+        assert_eq!(v["error"]["entities"][0]["fields"][0], "config.key", "{v}");
+        assert_eq!(v["exit_code"], 1, "{v}");
+
+        let (code, out, _) = local(d, &[cmd, "--format", "markdown"]);
+        assert_eq!(code, 1);
+        assert!(out.contains("> **Error** (plan_refused)"), "{out}");
+        assert!(out.contains("guard-v2"), "{out}");
+    }
+    // Lint errors too.
+    write_state(d, "custom_plugins: 3\n");
+    let (code, out, _) = local(d, &["diff", "--format", "json"]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).expect("a JSON report");
+    assert_eq!(v["error"]["kind"], "lint", "{v}");
+    assert!(v["error"]["entities"][0]["location"]
+        .as_str()
+        .unwrap()
+        .starts_with("plugsync.yaml:1:"));
+}

@@ -37,7 +37,7 @@ pub fn run(args: ApplyCmdArgs) -> Outcome {
     let printer = settings::printer(args.quiet, args.verbose);
     match apply(&args, &printer) {
         Ok(o) => o,
-        Err(e) => run::fail(&printer, e),
+        Err(e) => run::fail_with_report(&printer, args.format, "apply", e),
     }
 }
 
@@ -77,6 +77,7 @@ fn apply(args: &ApplyCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, C
         ))
         .with_hint("make a new plan with `plugsync plan --out FILE` and review it");
         e.outcome = Outcome::StalePlan;
+        e.kind = "stale_plan";
         return Err(e);
     }
     if !plan.has_changes() {

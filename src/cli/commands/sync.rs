@@ -29,7 +29,7 @@ pub fn run(args: SyncArgs) -> Outcome {
     let printer = settings::printer(args.common.quiet, args.common.verbose);
     match sync(&args, &printer) {
         Ok(o) => o,
-        Err(e) => run::fail(&printer, e),
+        Err(e) => run::fail_with_report(&printer, args.common.format, "sync", e),
     }
 }
 

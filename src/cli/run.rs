@@ -364,22 +364,57 @@ pub fn apply_plan(
     Ok(report)
 }
 
-/// Waits for the data planes when `--wait` was given; a timeout is an error.
+/// With `--wait`: checks, before anything is written, that the target reports data plane
+/// status, and returns what the nodes report now (the baseline where the target has no
+/// expected hash). Without `--wait`: nothing.
+pub fn wait_baseline(
+    backend: &dyn Backend,
+    args: &ApplyArgs,
+) -> Result<Option<tgt::Propagation>, CommandError> {
+    if args.wait.is_none() {
+        return Ok(None);
+    }
+    match backend.propagation() {
+        Ok(Some(p)) => Ok(Some(p)),
+        Ok(None) => Err(CommandError::new(
+            "--wait: this target reports no data plane status (a Kong Admin API without /clustering/data-planes, i.e. not a hybrid-mode control plane); nothing was written",
+        )
+        .with_hint("drop --wait, or point --kong-addr at the hybrid-mode control plane")
+        .with_kind("target")),
+        Err(e) => Err(CommandError::new(format!(
+            "--wait: cannot read the data plane status: {e}; nothing was written"
+        ))
+        .with_kind("target")),
+    }
+}
+
+/// Waits for the data planes when `--wait` was given; a timeout is an error that names the
+/// nodes behind and the reasons they report. `baseline` is what [`wait_baseline`] returned
+/// (pass `None` for it when nothing was written).
 pub fn wait(
     backend: &dyn Backend,
     args: &ApplyArgs,
+    baseline: Option<&tgt::Propagation>,
     printer: &Printer,
 ) -> Result<(), CommandError> {
     if let Some(secs) = args.wait {
         printer.status(&format!(
             "waiting up to {secs}s for data plane nodes to take the new configuration…"
         ));
-        let p = tgt::wait_for_propagation(backend, std::time::Duration::from_secs(secs))
-            .map_err(CommandError::new)?;
+        let p = tgt::wait_for_propagation(backend, std::time::Duration::from_secs(secs), baseline)
+            .map_err(|e| {
+                CommandError::new(format!("the changes were applied, but {e}"))
+                    .with_kind("wait")
+                    .with_hint("fix what the nodes report (a rejected configuration keeps the node on its last good one), then run again")
+            })?;
+        let hash = p
+            .nodes
+            .first()
+            .and_then(|(_, h)| h.clone())
+            .unwrap_or_default();
         printer.status(&format!(
-            "all {} data plane node(s) report config hash {}",
-            p.nodes.len(),
-            p.expected_hash
+            "all {} data plane node(s) report config hash {hash}",
+            p.nodes.len()
         ));
     }
     Ok(())

@@ -163,7 +163,11 @@ fn routes() -> Router<AppState> {
             get(platform::expected_config_hash),
         )
         .route("/v2/control-planes/{cp}/nodes", get(platform::nodes))
-        .route("/_plugsync/dp-log", get(entities::dp_log));
+        .route("/_plugsync/dp-log", get(entities::dp_log))
+        .route(
+            "/clustering/data-planes",
+            get(entities::clustering_data_planes),
+        );
     let routes = entity_routes(routes, "/v2/control-planes/{cp}/core-entities", false);
     entity_routes(routes, "", true)
         .fallback(no_route)

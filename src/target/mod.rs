@@ -65,11 +65,15 @@ pub struct Stats {
 }
 
 /// The data plane propagation state (`--wait`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Propagation {
+    /// The hash every node should report; empty where the control plane does not say (Kong's
+    /// Admin API: then every node must move on from the hash it reported before the apply).
     pub expected_hash: String,
     /// (node id, config hash it reports).
     pub nodes: Vec<(String, Option<String>)>,
+    /// (node id, problem it reports): a rejected configuration, an incompatibility.
+    pub issues: Vec<(String, String)>,
 }
 
 /// The low-level operations a target supports.
@@ -233,35 +237,56 @@ pub fn fetch(
     })
 }
 
-/// Waits until every data plane node reports the expected config hash.
+/// Waits until every data plane node reports the expected config hash. Where the target has
+/// no expected hash (Kong's Admin API), every node must report one hash, and one other than
+/// it reported in `before` (taken before the first write) when the run wrote anything. A
+/// timeout names the nodes behind and the problems they report.
 pub fn wait_for_propagation(
     backend: &dyn Backend,
     timeout: Duration,
+    before: Option<&Propagation>,
 ) -> Result<Propagation, String> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         match backend.propagation() {
             Ok(None) => return Err("this target has no data plane status to wait for".into()),
             Ok(Some(p)) => {
-                let behind: Vec<&String> = p
-                    .nodes
-                    .iter()
-                    .filter(|(_, h)| h.as_deref() != Some(p.expected_hash.as_str()))
-                    .map(|(id, _)| id)
-                    .collect();
-                if behind.is_empty() {
+                let behind = nodes_behind(&p, before);
+                if behind.is_empty() && !p.nodes.is_empty() {
                     return Ok(p);
                 }
                 if std::time::Instant::now() >= deadline {
+                    let expected = if p.expected_hash.is_empty() {
+                        "a new config hash".to_string()
+                    } else {
+                        format!("config hash {}", p.expected_hash)
+                    };
+                    if p.nodes.is_empty() {
+                        return Err(format!(
+                            "no data plane node reported {expected} in {}s: none is connected",
+                            timeout.as_secs()
+                        ));
+                    }
+                    let listed: Vec<String> = behind
+                        .iter()
+                        .map(|id| {
+                            let reasons: Vec<&str> = p
+                                .issues
+                                .iter()
+                                .filter(|(n, _)| n == id)
+                                .map(|(_, r)| r.as_str())
+                                .collect();
+                            if reasons.is_empty() {
+                                id.to_string()
+                            } else {
+                                format!("{id} ({})", reasons.join("; "))
+                            }
+                        })
+                        .collect();
                     return Err(format!(
-                        "data plane nodes did not reach config hash {} in {}s: {}",
-                        p.expected_hash,
+                        "data plane nodes did not reach {expected} in {}s: {}",
                         timeout.as_secs(),
-                        behind
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        listed.join(", ")
                     ));
                 }
             }
@@ -273,4 +298,34 @@ pub fn wait_for_propagation(
         }
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+/// The nodes that have not taken the configuration yet.
+fn nodes_behind<'a>(p: &'a Propagation, before: Option<&Propagation>) -> Vec<&'a str> {
+    if !p.expected_hash.is_empty() {
+        return p
+            .nodes
+            .iter()
+            .filter(|(_, h)| h.as_deref() != Some(p.expected_hash.as_str()))
+            .map(|(id, _)| id.as_str())
+            .collect();
+    }
+    let old = |id: &str| {
+        before.and_then(|b| {
+            b.nodes
+                .iter()
+                .find(|(n, _)| n == id)
+                .map(|(_, h)| h.clone())
+        })
+    };
+    let newest = p.nodes.iter().filter_map(|(_, h)| h.as_deref()).max();
+    p.nodes
+        .iter()
+        .filter(|(id, h)| {
+            h.is_none()
+                || h.as_deref() != newest
+                || old(id).is_some_and(|o| o.as_deref() == h.as_deref())
+        })
+        .map(|(id, _)| id.as_str())
+        .collect()
 }

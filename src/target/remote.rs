@@ -188,7 +188,16 @@ impl Backend for HttpBackend {
 
     fn propagation(&self) -> Result<Option<Propagation>, TargetError> {
         let Some(cp) = &self.cp_id else {
-            return Ok(None);
+            // Kong's Admin API of a hybrid-mode control plane lists its data planes; a
+            // traditional-mode node has no such endpoint.
+            let url = format!("{}/clustering/data-planes", self.address);
+            return match self.transport.send(Method::GET, &url, None) {
+                Ok((_, v)) => Ok(Some(parse_kong_data_planes(&v))),
+                Err(TargetError::Api {
+                    status: 404 | 405, ..
+                }) => Ok(None),
+                Err(e) => Err(e),
+            };
         };
         let base = format!("{}/v2/control-planes/{cp}", self.address);
         let (_, hash) =
@@ -205,9 +214,70 @@ impl Backend for HttpBackend {
     }
 }
 
-/// The expected hash and nodes from Konnect's `expected-config-hash` and `nodes` bodies.
+/// The nodes of Kong's `GET /clustering/data-planes` (`{"data": [{"id", "config_hash",
+/// "sync_status"}]}`); Kong has no expected hash, and a `sync_status` other than `normal` is
+/// the node's problem.
+pub fn parse_kong_data_planes(v: &Value) -> Propagation {
+    let mut p = Propagation::default();
+    for n in v
+        .get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let id = n
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string();
+        let hash = n
+            .get("config_hash")
+            .and_then(Value::as_str)
+            .filter(|h| !h.is_empty())
+            .map(str::to_string);
+        if let Some(status) = n
+            .get("sync_status")
+            .and_then(Value::as_str)
+            .filter(|s| *s != "normal")
+        {
+            let detail = n
+                .get("sync_error")
+                .and_then(Value::as_str)
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            p.issues
+                .push((id.clone(), format!("sync_status {status}{detail}")));
+        }
+        p.nodes.push((id, hash));
+    }
+    p
+}
+
+/// The expected hash and nodes from Konnect's `expected-config-hash` and `nodes` bodies, with
+/// the issues each node reports in `compatibility_status`.
 pub fn parse_propagation(hash: &Value, nodes: &Value) -> Propagation {
+    let issues = nodes
+        .get("items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|n| {
+            let id = n
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string();
+            n.pointer("/compatibility_status/issues")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i.get("description").and_then(Value::as_str))
+                .map(move |d| (id.clone(), d.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
     Propagation {
+        issues,
         expected_hash: hash
             .get("expected_hash")
             .and_then(Value::as_str)

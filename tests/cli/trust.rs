@@ -289,3 +289,77 @@ fn d8_a_refused_plan_writes_a_json_and_a_markdown_report() {
         .unwrap()
         .starts_with("plugsync.yaml:1:"));
 }
+
+/// A custom plugin body for the API: `name` with the config fields in `fields`.
+fn custom_plugin_body(name: &str, fields: &str, tags: &[&str]) -> Value {
+    json!({
+        "name": name,
+        "handler": "return { PRIORITY = 1, VERSION = \"1.0.0\" }",
+        "schema": format!("return {{ name = \"{name}\", fields = {{ {{ config = {{ type = \"record\", fields = {{ {fields} }} }} }} }} }}"),
+        "tags": tags,
+    })
+}
+
+// D3: `--wait` waits for real in both API shapes, and a rejection carries the node's reason.
+#[test]
+fn d3_wait_follows_the_data_plane_in_both_shapes_and_reports_a_rejection() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = start(d);
+    let state = |n: usize| {
+        let mut s = "_format_version: \"3.0\"\n_info:\n  select_tags: [mine]\ncustom_plugins:\n"
+            .to_string();
+        for i in 0..n {
+            s.push_str(&plugin_yaml(
+                &format!("mine{i}"),
+                "{ a = { type = \"string\" } }",
+            ));
+        }
+        s
+    };
+    // The Admin API shape: /clustering/data-planes, no expected hash.
+    write_state(d, &state(1));
+    let (code, out, err) = run(d, &["sync", "--wait=20"], &target(&server, false));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("all 1 data plane node(s) report config hash"),
+        "{err}"
+    );
+
+    // Another team's plugin gets a breaking schema behind plugsync's back: the data plane
+    // rejects every payload from now on.
+    let (status, body) = post(
+        &server,
+        "/custom-plugins",
+        &custom_plugin_body("theirs", "{ a = { type = \"string\" } }", &["other"]),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = post(
+        &server,
+        "/plugins",
+        &json!({"name": "theirs", "config": {}, "tags": ["other"]}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let r = client()
+        .put(server.v2("/custom-plugins/theirs"))
+        .bearer_auth(TOKEN)
+        .json(&custom_plugin_body(
+            "theirs",
+            "{ a = { type = \"string\" } }, { key = { type = \"string\", required = true } }",
+            &["other"],
+        ))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text());
+
+    for (n, konnect) in [(2, true), (3, false)] {
+        write_state(d, &state(n));
+        let (code, out, err) = run(d, &["sync", "--wait=3"], &target(&server, konnect));
+        assert_eq!(code, 1, "konnect={konnect}: {out}\n{err}");
+        assert!(err.contains("the changes were applied, but"), "{err}");
+        assert!(
+            err.contains("required field missing"),
+            "konnect={konnect}: the node's reason is missing:\n{err}"
+        );
+    }
+}

@@ -84,6 +84,7 @@ fn apply(args: &ApplyCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, C
         printer.status("the plan has no changes");
         return Ok(Outcome::Success);
     }
+    let baseline = run::wait_baseline(backend.as_ref(), &args.apply)?;
     let report = run::apply_plan(
         backend.as_ref(),
         &plan,
@@ -94,7 +95,8 @@ fn apply(args: &ApplyCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, C
     )?;
     let outcome = run::report_apply(&plan, &report, args.format, printer);
     if outcome == Outcome::Success {
-        run::wait(backend.as_ref(), &args.apply, printer)?;
+        let baseline = baseline.filter(|_| plan.has_changes());
+        run::wait(backend.as_ref(), &args.apply, baseline.as_ref(), printer)?;
     }
     Ok(outcome)
 }

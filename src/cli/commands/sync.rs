@@ -49,6 +49,7 @@ fn sync(args: &SyncArgs, printer: &crate::ui::Printer) -> Result<Outcome, Comman
     if args.dry_run {
         return Ok(Outcome::Success);
     }
+    let baseline = run::wait_baseline(backend.as_ref(), &args.apply)?;
     let report = run::apply_plan(
         backend.as_ref(),
         &plan,
@@ -59,7 +60,8 @@ fn sync(args: &SyncArgs, printer: &crate::ui::Printer) -> Result<Outcome, Comman
     )?;
     let outcome = run::report_apply(&plan, &report, args.common.format, printer);
     if outcome == Outcome::Success {
-        run::wait(backend.as_ref(), &args.apply, printer)?;
+        let baseline = baseline.filter(|_| plan.has_changes());
+        run::wait(backend.as_ref(), &args.apply, baseline.as_ref(), printer)?;
     }
     Ok(outcome)
 }

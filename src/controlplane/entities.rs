@@ -707,7 +707,8 @@ fn valid_utf8_name(s: &str) -> bool {
 }
 
 /// Checks a plugin's `ordering`: `{before?: {access: [string]}, after?: {access: [string]}}`.
-fn check_ordering(value: &Value, errors: &mut Vec<FieldError>) {
+/// Shared with the state loader, so `lint` refuses what the control plane would.
+pub(crate) fn check_ordering(value: &Value, errors: &mut Vec<FieldError>) {
     let Some(map) = value.as_object() else {
         errors.push(err("ordering", "expected a record"));
         return;
@@ -733,7 +734,16 @@ fn check_ordering(value: &Value, errors: &mut Vec<FieldError>) {
                 continue;
             }
             match names.as_array() {
-                Some(a) if a.iter().all(Value::is_string) => {}
+                Some(a) if a.iter().all(Value::is_string) => {
+                    for (i, n) in a.iter().enumerate() {
+                        if n.as_str().is_some_and(|n| !valid_utf8_name(n)) {
+                            errors.push(err(
+                                format!("ordering.{key}.{phase}.{}", i + 1),
+                                "invalid value: expected a plugin name",
+                            ));
+                        }
+                    }
+                }
                 _ => errors.push(err(
                     format!("ordering.{key}.{phase}"),
                     "expected an array of strings",

@@ -27,6 +27,8 @@ use yaml::{Node, NodeValue, Pos};
 pub const RULE_YAML: &str = "yaml";
 /// The rule id of names declared twice.
 pub const RULE_DUPLICATE: &str = "duplicate-name";
+/// The rule of an instance field that breaks Kong's plugin schema (`ordering`).
+const RULE_INSTANCE_CONFIG: &str = "instance-config";
 
 /// What loading produced: the merged state (as far as it could be read) and every problem.
 #[derive(Debug, Default)]
@@ -845,7 +847,22 @@ impl FileLoader<'_> {
                 "consumer_group" => p.scope.consumer_group = self.string(v, "consumer_group"),
                 "condition" => p.condition = self.string(v, "condition"),
                 "ordering" => match v.to_json() {
-                    Ok(o) => p.ordering = Some(o),
+                    Ok(o) => {
+                        // As the control plane checks it: phases, before/after, plugin names.
+                        let mut errors = Vec::new();
+                        if !o.is_null() {
+                            crate::controlplane::check_ordering(&o, &mut errors);
+                        }
+                        for e in errors {
+                            let span = self.span(v.pos);
+                            self.diags.push(Diagnostic::error(
+                                RULE_INSTANCE_CONFIG,
+                                span,
+                                format!("{}: {}", e.path, e.message),
+                            ));
+                        }
+                        p.ordering = Some(o);
+                    }
                     Err((pos, msg)) => self.error(pos, msg),
                 },
                 "tags" => p.tags = self.tags(v),

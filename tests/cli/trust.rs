@@ -363,3 +363,49 @@ fn d3_wait_follows_the_data_plane_in_both_shapes_and_reports_a_rejection() {
         );
     }
 }
+
+// D7: `ordering` is checked offline as the control plane checks it.
+#[test]
+fn d7_a_bad_ordering_fails_lint_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let state = |ordering: &str| {
+        format!(
+            "_format_version: \"3.0\"\ncustom_plugins:\n{}plugins:\n  - name: early\n    ordering: {ordering}\n",
+            plugin_yaml("early", "{ a = { type = \"string\" } }")
+        )
+    };
+    for (ordering, message) in [
+        (
+            "{ before: { rewrite: [rate-limiting] } }",
+            "invalid phase 'rewrite'",
+        ),
+        (
+            "{ first: { access: [rate-limiting] } }",
+            "ordering.first: unknown field",
+        ),
+        (
+            "{ before: { access: rate-limiting } }",
+            "expected an array of strings",
+        ),
+        (
+            "{ after: { access: [\"not a name\"] } }",
+            "expected a plugin name",
+        ),
+    ] {
+        write_state(d, &state(ordering));
+        let (code, out, err) = run(d, &["lint"], &[]);
+        assert_eq!(code, 1, "{ordering}: {out}\n{err}");
+        assert!(out.contains("error[instance-config]"), "{out}");
+        assert!(out.contains(message), "{ordering}: {out}");
+        let (code, _, err) = local(d, &["sync"]);
+        assert_eq!(code, 1);
+        assert!(err.contains("nothing was read from or written"), "{err}");
+    }
+    write_state(
+        d,
+        &state("{ before: { access: [rate-limiting] }, after: { access: [early] } }"),
+    );
+    let (code, out, err) = local(d, &["sync"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+}

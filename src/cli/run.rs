@@ -162,10 +162,20 @@ pub fn connect(
     rps: Option<f64>,
     printer: &Printer,
 ) -> Result<Box<dyn Backend>, CommandError> {
+    // The first retry of a request is always told (unless -q), the later ones with -v: a
+    // target that does not answer is never a silent wait.
+    let (quiet, verbose) = (printer.quiet, printer.verbose);
+    let secrets = targets.secrets();
+    let notice = crate::target::http::RetryNotice(std::sync::Arc::new(move |first, line| {
+        if !quiet && (first || verbose > 0) {
+            eprintln!("{}", crate::model::mask_secrets(line, &secrets));
+        }
+    }));
     let backend = targets.connect(
         state.and_then(|s| s.konnect_control_plane_name.as_deref()),
         rps,
         &|w| printer.warn(w),
+        Some(notice),
     )?;
     printer.status(&target::describe(&backend.info()));
     Ok(backend)

@@ -112,6 +112,7 @@ impl TargetArgs {
         state_cp_name: Option<&str>,
         rps: Option<f64>,
         warn: &dyn Fn(&str),
+        notice: Option<crate::target::http::RetryNotice>,
     ) -> Result<Box<dyn Backend>, CommandError> {
         let kind = self.kind(state_cp_name);
         if kind == TargetKind::Local {
@@ -133,6 +134,7 @@ impl TargetArgs {
             None => None,
         };
         let mut settings = HttpSettings {
+            notice,
             auth: None,
             timeout: Duration::from_secs(self.timeout.max(1)),
             tls_skip_verify: self.tls_skip_verify,

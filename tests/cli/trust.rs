@@ -409,3 +409,37 @@ fn d7_a_bad_ordering_fails_lint_before_anything_is_written() {
     let (code, out, err) = local(d, &["sync"]);
     assert_eq!(code, 0, "{out}\n{err}");
 }
+
+// D5: an unreachable address says it is retrying, gives up fast, and says after what.
+#[test]
+fn d5_an_unreachable_address_says_it_retries_and_gives_up_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_state(
+        d,
+        &format!(
+            "_format_version: \"3.0\"\ncustom_plugins:\n{}",
+            plugin_yaml("p", "{ a = { type = \"string\" } }")
+        ),
+    );
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    let (code, out, err) = run(d, &["diff", "--kong-addr", &addr], &[]);
+    let took = started.elapsed();
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        took < std::time::Duration::from_secs(8),
+        "a refused first connection took {took:?}:\n{err}"
+    );
+    assert!(err.contains("retrying in"), "no retry notice:\n{err}");
+    assert!(err.contains("(attempt 2 of 3)"), "{err}");
+    assert!(err.contains("gave up after 3 attempts over"), "{err}");
+    // The later retries are told with -v only.
+    assert!(!err.contains("(attempt 3 of 3)"), "{err}");
+    let (_, _, err) = run(d, &["diff", "-v", "--kong-addr", &addr], &[]);
+    assert!(err.contains("(attempt 3 of 3)"), "{err}");
+}

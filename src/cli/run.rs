@@ -114,6 +114,7 @@ pub fn lint_loaded(
             },
         ));
     }
+    let mut diags = loaded.without_consequences(diags);
     diags.sort();
     diags.dedup();
     let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();

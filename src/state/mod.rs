@@ -29,18 +29,56 @@ pub const RULE_YAML: &str = "yaml";
 pub const RULE_DUPLICATE: &str = "duplicate-name";
 /// The rule of an instance field that breaks Kong's plugin schema (`ordering`).
 const RULE_INSTANCE_CONFIG: &str = "instance-config";
+/// The rule of an instance that runs an undeclared plugin (reported by `lint`).
+const RULE_UNKNOWN_PLUGIN: &str = "instance-unknown-plugin";
 
 /// What loading produced: the merged state (as far as it could be read) and every problem.
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub state: DesiredState,
     pub diagnostics: Vec<Diagnostic>,
+    /// Custom plugins declared with a name but left out for an error in their declaration
+    /// (already reported): instances that run them are not "undeclared".
+    pub rejected_plugins: BTreeSet<String>,
+    /// Instances whose config holds an unset environment variable (already reported): their
+    /// config was not read, so checking it would only report consequences.
+    pub unresolved_instances: Vec<Span>,
 }
 
 impl Loaded {
     /// Whether any diagnostic is an error.
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// `diags` without the consequences of errors the loader already reported once: config
+    /// errors of an instance whose config could not be resolved, and "no state file declares"
+    /// for a custom plugin that is declared, but wrongly.
+    pub fn without_consequences(&self, diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+        let unresolved: Vec<&InstanceDecl> = self
+            .state
+            .plugins
+            .iter()
+            .filter(|p| self.unresolved_instances.contains(&p.span))
+            .collect();
+        diags
+            .into_iter()
+            .filter(|d| {
+                if d.rule == RULE_INSTANCE_CONFIG {
+                    return !unresolved.iter().any(|p| {
+                        p.span == d.span || p.config_spans.iter().any(|(_, s)| *s == d.span)
+                    });
+                }
+                if d.rule == RULE_UNKNOWN_PLUGIN {
+                    return !self
+                        .state
+                        .plugins
+                        .iter()
+                        .any(|p| p.span == d.span && self.rejected_plugins.contains(&p.name));
+                }
+                true
+            })
+            .collect()
     }
 }
 
@@ -103,6 +141,8 @@ pub fn load(paths: &[PathBuf], source: &dyn FileSource, env: EnvLookup<'_>) -> L
             env,
             diags: &mut loaded.diagnostics,
             secrets: &mut secrets,
+            rejected_plugins: &mut loaded.rejected_plugins,
+            unresolved_instances: &mut loaded.unresolved_instances,
         };
         let Some(parsed) = fl.load_file() else {
             continue;
@@ -244,6 +284,8 @@ struct FileLoader<'a> {
     env: EnvLookup<'a>,
     diags: &'a mut Vec<Diagnostic>,
     secrets: &'a mut BTreeSet<String>,
+    rejected_plugins: &'a mut BTreeSet<String>,
+    unresolved_instances: &'a mut Vec<Span>,
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -606,6 +648,9 @@ impl FileLoader<'_> {
         let (mut path, mut handler, mut schema) = (None, None, None);
         let (mut replaces, mut replaces_span) = (None, None);
         let (mut tags, mut protected, mut id) = (Vec::new(), false, None);
+        // An unknown key that was meant as `path`, `handler` or `schema` is the cause of a
+        // missing source: reported once, as that key.
+        let mut misspelt_source = false;
         for (k, v) in entries {
             let key = k.key_text();
             match key.as_str() {
@@ -621,15 +666,54 @@ impl FileLoader<'_> {
                 "protected" => protected = self.bool(v, "protected").unwrap_or(false),
                 "id" => id = self.string(v, "id"),
                 "created_at" | "updated_at" => {}
-                other => self.unknown_key(k, other, CUSTOM_PLUGIN_KEYS, "in a custom plugin"),
+                other => {
+                    misspelt_source |= matches!(
+                        closest(other, CUSTOM_PLUGIN_KEYS),
+                        Some("path" | "handler" | "schema")
+                    );
+                    self.unknown_key(k, other, CUSTOM_PLUGIN_KEYS, "in a custom plugin")
+                }
             }
         }
         let Some(name) = name else {
             self.error(item.pos, "a custom plugin needs a `name`");
             return None;
         };
+        let decl =
+            self.custom_plugin_sources(item, name.clone(), path, handler, schema, misspelt_source);
+        let Some((handler, schema, dir, extra_files)) = decl else {
+            self.rejected_plugins.insert(name);
+            return None;
+        };
         let span = self.span(item.pos);
-        let (handler, schema, dir, extra_files) = match (path, handler, schema) {
+        Some(CustomPluginDecl {
+            name,
+            handler,
+            schema,
+            replaces,
+            tags,
+            protected,
+            id,
+            dir,
+            extra_files,
+            span,
+            replaces_span,
+        })
+    }
+
+    /// The handler and schema of a custom plugin: from `path`, or inline.
+    #[allow(clippy::type_complexity)]
+    fn custom_plugin_sources(
+        &mut self,
+        item: &Node,
+        name: String,
+        path: Option<(String, Pos)>,
+        handler: Option<LuaSource>,
+        schema: Option<LuaSource>,
+        misspelt_source: bool,
+    ) -> Option<(LuaSource, LuaSource, Option<PathBuf>, Vec<PathBuf>)> {
+        let span = self.span(item.pos);
+        Some(match (path, handler, schema) {
             (Some((p, pos)), None, None) => {
                 let (h, s, dir, extra) = self.plugin_dir(&p, pos)?;
                 (h, s, Some(dir), extra)
@@ -642,6 +726,7 @@ impl FileLoader<'_> {
                 return None;
             }
             (None, Some(h), Some(s)) => (h, s, None, Vec::new()),
+            (None, _, _) if misspelt_source => return None,
             (None, h, s) => {
                 let missing = match (h.is_some(), s.is_some()) {
                     (true, false) => "`schema`",
@@ -658,19 +743,6 @@ impl FileLoader<'_> {
                 );
                 return None;
             }
-        };
-        Some(CustomPluginDecl {
-            name,
-            handler,
-            schema,
-            replaces,
-            tags,
-            protected,
-            id,
-            dir,
-            extra_files,
-            span,
-            replaces_span,
         })
     }
 
@@ -834,6 +906,8 @@ impl FileLoader<'_> {
                             if ok {
                                 p.config_template = Some(raw);
                                 p.config = Some(resolved);
+                            } else {
+                                self.unresolved_instances.push(p.span.clone());
                             }
                         }
                         Err((pos, msg)) => self.error(pos, msg),

@@ -443,3 +443,53 @@ fn d5_an_unreachable_address_says_it_retries_and_gives_up_quickly() {
     let (_, _, err) = run(d, &["diff", "-v", "--kong-addr", &addr], &[]);
     assert!(err.contains("(attempt 3 of 3)"), "{err}");
 }
+
+// D10: the cause is reported once, not its consequences.
+#[test]
+fn d10_an_unset_variable_or_a_misspelt_path_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_state(
+        d,
+        &format!(
+            "_format_version: \"3.0\"\ncustom_plugins:\n{}plugins:\n  - name: hdr\n    config:\n      value: ${{{{ env \"PLUGSYNC_T12_UNSET\" }}}}\n",
+            plugin_yaml("hdr", "{ value = { type = \"string\", required = true } }")
+        ),
+    );
+    let (code, out, err) = run(d, &["lint"], &[]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("PLUGSYNC_T12_UNSET is not set"), "{out}");
+    assert!(
+        !out.contains("required field missing"),
+        "a false consequence:\n{out}"
+    );
+    assert_eq!(out.matches("error[").count(), 1, "{out}");
+
+    std::fs::create_dir_all(d.join("plugins/a")).unwrap();
+    std::fs::write(
+        d.join("plugins/a/handler.lua"),
+        "return { PRIORITY = 1, VERSION = \"1.0.0\" }",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("plugins/a/schema.lua"),
+        "return { name = \"a\", fields = { { config = { type = \"record\", fields = {} } } } }",
+    )
+    .unwrap();
+    write_state(
+        d,
+        "_format_version: \"3.0\"\ncustom_plugins:\n  - name: a\n    pth: plugins/a\nplugins:\n  - name: a\n",
+    );
+    let (code, out, err) = run(d, &["lint"], &[]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("unknown key `pth`") && out.contains("did you mean `path`?"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("no state file declares"),
+        "a false consequence:\n{out}"
+    );
+    assert!(!out.contains("needs `path`"), "a consequence:\n{out}");
+    assert_eq!(out.matches("error[").count(), 1, "{out}");
+}

@@ -31,6 +31,7 @@ pub fn run(args: LintArgs) -> Outcome {
         sandbox_requires: args.sandbox_requires.clone(),
     };
     diags.extend(lint::lint(&loaded.state, &options));
+    let mut diags = loaded.without_consequences(diags);
     diags.sort();
     diags.dedup();
     let summary = report::Summary::of(&diags);

@@ -493,3 +493,15 @@ fn d10_an_unset_variable_or_a_misspelt_path_is_reported_once() {
     assert!(!out.contains("needs `path`"), "a consequence:\n{out}");
     assert_eq!(out.matches("error[").count(), 1, "{out}");
 }
+
+// D4: every example works wherever it is copied, each on its own, outside any repository.
+#[test]
+fn d4_each_example_lints_when_copied_alone_outside_a_repository() {
+    for example in ["quickstart", "quickstart-v2"] {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join(example);
+        crate::copy_dir(&crate::root().join("examples").join(example), &copy);
+        let (code, out, err) = run(&copy, &["lint"], &[]);
+        assert_eq!(code, 0, "{example}:\n{out}\n{err}");
+    }
+}

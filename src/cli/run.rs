@@ -190,11 +190,15 @@ pub fn fetch(
     secrets: &[String],
 ) -> Result<Fetched, CommandError> {
     tgt::fetch(backend, select_tags, state).map_err(|e| {
-        CommandError::new(crate::model::mask_secrets(
+        let mut err = CommandError::new(crate::model::mask_secrets(
             &format!("reading the control plane failed: {e}"),
             secrets,
         ))
-        .with_kind("target")
+        .with_kind("target");
+        if let Some(h) = crate::cli::target::auth_hint(&backend.info().kind, e.status()) {
+            err = err.with_hint(h);
+        }
+        err
     })
 }
 

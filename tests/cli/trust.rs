@@ -505,3 +505,49 @@ fn d4_each_example_lints_when_copied_alone_outside_a_repository() {
         assert_eq!(code, 0, "{example}:\n{out}\n{err}");
     }
 }
+
+// D11, D12: `sync -q` prints no plan; flags before the command work; a 401 names the token's
+// flag and variable.
+#[test]
+fn d11_d12_quiet_sync_leading_flags_and_the_401_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_state(
+        d,
+        &format!(
+            "_format_version: \"3.0\"\ncustom_plugins:\n{}",
+            plugin_yaml("quiet", "{ a = { type = \"string\" } }")
+        ),
+    );
+    let (code, out, err) = local(d, &["sync", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.is_empty(), "sync -q printed the plan:\n{out}");
+    assert!(err.contains("created 1"), "the summary line stays: {err}");
+
+    let db = d.join("local.db").to_string_lossy().to_string();
+    for args in [
+        &["-v", "diff", "--local", &db][..],
+        &["-q", "--format", "json", "diff", "--local", &db],
+        &["--verbose", "lint"],
+    ] {
+        let (code, out, err) = run(d, args, &[]);
+        assert_eq!(code, 0, "{args:?}:\n{out}\n{err}");
+    }
+    let (_, out, _) = run(d, &["--format", "json", "diff", "--local", &db], &[]);
+    assert!(out.trim_start().starts_with('{'), "{out}");
+
+    let server = start(d);
+    for (konnect, flag, var) in [
+        (false, "--kong-admin-token", "PLUGSYNC_KONG_ADMIN_TOKEN"),
+        (true, "--konnect-token", "PLUGSYNC_KONNECT_TOKEN"),
+    ] {
+        let t = crate::target_flags(&server, konnect, "wrong-token-t12");
+        let (code, out, err) = run(d, &["diff"], &t);
+        assert_eq!(code, 1, "{out}\n{err}");
+        assert!(err.contains("401"), "{err}");
+        assert!(
+            err.contains(flag) && err.contains(var),
+            "no token hint:\n{err}"
+        );
+    }
+}

@@ -43,7 +43,10 @@ fn sync(args: &SyncArgs, printer: &crate::ui::Printer) -> Result<Outcome, Comman
     )?;
     let mut secrets = args.target.secrets();
     secrets.extend(loaded.state.secrets.iter().cloned());
-    if args.common.format != Format::Json || args.dry_run {
+    // `-q` keeps the text plan out of a sync (the step lines are left out too; failures and
+    // the summary stay); a dry run shows it, as `diff` does. JSON and Markdown are reports.
+    let quiet_text = printer.quiet && args.common.format == Format::Text && !args.dry_run;
+    if (args.common.format != Format::Json || args.dry_run) && !quiet_text {
         printer.data(&run::render_plan(&plan, args.common.format, printer));
     }
     if args.dry_run {

@@ -486,6 +486,9 @@ pub fn fail_with_report(
     e: CommandError,
 ) -> Outcome {
     match format {
+        // A `--wait` failure comes after the apply's JSON result, already printed: stdout
+        // keeps one document.
+        Format::Json if e.kind == "wait" => {}
         Format::Json => printer.data(&e.json_report(command)),
         Format::Markdown => printer.data(&e.markdown_report(command)),
         Format::Text => {}

@@ -47,6 +47,53 @@ pub struct ApplyArgs {
     /// After applying, wait until every data plane node reports the expected config hash (default 60 s).
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "60", require_equals = true)]
     pub wait: Option<u64>,
+    /// Hybrid mode: the data-plane rollout with this id is done on every node (repeatable;
+    /// needed where the target does not report the plugins installed on its nodes).
+    #[arg(long = "rolled-out", value_name = "ID")]
+    pub rolled_out: Vec<String>,
+}
+
+/// The part of a plan `sync` and `apply` perform now: the steps up to the first data-plane
+/// rollout not yet done, and that rollout. A rollout is done when `--rolled-out ID` names it
+/// or every node the target reports holds its bundle.
+pub fn until_rollout(
+    plan: &Plan,
+    backend: &dyn Backend,
+    args: &ApplyArgs,
+) -> Result<(Plan, Option<crate::plan::Step>), CommandError> {
+    if !plan.steps.iter().any(crate::plan::Step::is_rollout) {
+        return Ok((plan.clone(), None));
+    }
+    let nodes = backend.node_plugins().map_err(|e| {
+        CommandError::new(format!("reading the data plane nodes' plugins failed: {e}"))
+    })?;
+    let done = |r: &crate::plan::Rollout| {
+        args.rolled_out.contains(&r.id) || nodes.as_deref().is_some_and(|n| r.satisfied_by(n))
+    };
+    let (now, pending) = crate::plan::rollout::split(&plan.steps, &done);
+    let mut part = plan.clone();
+    part.steps = now.into_iter().cloned().collect();
+    Ok((part, pending.cloned()))
+}
+
+/// Says which bundle to roll out and what to run after it.
+pub fn announce_rollout(step: &crate::plan::Step, rerun: &str, printer: &Printer) {
+    let Some(r) = &step.rollout else {
+        return;
+    };
+    printer.status(&format!(
+        "stopped before the data-plane rollout `{}`: {}",
+        r.phase,
+        r.describe()
+    ));
+    printer.status(&format!("  build it with: {}", r.command));
+    printer.status(
+        "  install it on every data plane node (image, ConfigMaps or packages), with KONG_PLUGINS listing its plugins",
+    );
+    printer.status(&format!(
+        "  then run: {rerun} --rolled-out {}   (the flag is not needed where the target reports its nodes' plugins)",
+        r.id
+    ));
 }
 
 /// A loaded, linted state.
@@ -173,6 +220,20 @@ pub fn fetch(
     })
 }
 
+/// Fetches the live state in the scope a saved plan was made in.
+pub fn fetch_for_plan(
+    backend: &dyn Backend,
+    plan: &Plan,
+    secrets: &[String],
+) -> Result<Fetched, CommandError> {
+    tgt::fetch_with_hybrid(backend, &plan.select_tags, None, &plan.hybrid_scope).map_err(|e| {
+        CommandError::new(crate::model::mask_secrets(
+            &format!("reading the control plane failed: {e}"),
+            secrets,
+        ))
+    })
+}
+
 /// The source of the state (the plan's `source`): the commit it was read from, and whether the
 /// working tree's state files and plugin directories differ from it.
 pub fn source(loaded: &Loaded) -> SourceInfo {
@@ -192,6 +253,21 @@ pub fn make_plan(
         select_tags: loaded.select_tags.clone(),
         unmanaged_references: fetched.unmanaged_references.clone(),
     };
+    let hybrid: Vec<&str> = loaded
+        .state
+        .custom_plugins
+        .iter()
+        .filter(|c| !c.streamed)
+        .map(|c| c.name.as_str())
+        .collect();
+    if !hybrid.is_empty() && !backend.supports_plugin_schemas() {
+        return Err(CommandError::new(format!(
+            "the state declares hybrid-mode plugins (`streamed: false`): {}; a {} target cannot hold them",
+            hybrid.join(", "),
+            backend.info().kind
+        ))
+        .with_hint("hybrid mode is Konnect's: target a Konnect control plane (or the local one). Self-managed Kong loads custom plugins from each node's files; stream them instead (`streamed: true`, Kong 3.15+)"));
+    }
     let mut new_id = || uuid::Uuid::new_v4().to_string();
     prepare(
         &loaded.state,

@@ -43,6 +43,7 @@ fn families_follow_replaces_through_declared_plugins() {
         replaces: replaces.map(str::to_string),
         tags: vec![],
         protected: false,
+        streamed: true,
         id: None,
         dir: None,
         extra_files: vec![],

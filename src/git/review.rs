@@ -61,7 +61,12 @@ pub fn live_from_desired(
             name: c.name.clone(),
             handler: c.handler.text.clone(),
             schema: c.schema.text.clone(),
-            tags: merged(&c.tags, select_tags),
+            tags: if c.streamed {
+                merged(&c.tags, select_tags)
+            } else {
+                Vec::new()
+            },
+            streamed: c.streamed,
         });
     }
     for p in &base.plugins {

@@ -241,6 +241,7 @@ const CUSTOM_PLUGIN_KEYS: &[&str] = &[
     "replaces",
     "tags",
     "protected",
+    "streamed",
     "id",
     "created_at",
     "updated_at",
@@ -560,6 +561,7 @@ impl FileLoader<'_> {
         let (mut path, mut handler, mut schema) = (None, None, None);
         let (mut replaces, mut replaces_span) = (None, None);
         let (mut tags, mut protected, mut id) = (Vec::new(), false, None);
+        let mut streamed = true;
         for (k, v) in entries {
             let key = k.key_text();
             match key.as_str() {
@@ -573,6 +575,7 @@ impl FileLoader<'_> {
                 }
                 "tags" => tags = self.tags(v),
                 "protected" => protected = self.bool(v, "protected").unwrap_or(false),
+                "streamed" => streamed = self.bool(v, "streamed").unwrap_or(true),
                 "id" => id = self.string(v, "id"),
                 "created_at" | "updated_at" => {}
                 other => self.unknown_key(k, other, CUSTOM_PLUGIN_KEYS, "in a custom plugin"),
@@ -620,6 +623,7 @@ impl FileLoader<'_> {
             replaces,
             tags,
             protected,
+            streamed,
             id,
             dir,
             extra_files,

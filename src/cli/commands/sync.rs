@@ -49,9 +49,14 @@ fn sync(args: &SyncArgs, printer: &crate::ui::Printer) -> Result<Outcome, Comman
     if args.dry_run {
         return Ok(Outcome::Success);
     }
-    let report = run::apply_plan(backend.as_ref(), &plan, &args.apply, &secrets, printer)?;
-    let outcome = run::report_apply(&plan, &report, args.common.format, printer);
+    let (now, rollout) = run::until_rollout(&plan, backend.as_ref(), &args.apply)?;
+    let report = run::apply_plan(backend.as_ref(), &now, &args.apply, &secrets, printer)?;
+    let outcome = run::report_apply(&now, &report, args.common.format, printer);
     if outcome == Outcome::Success {
+        if let Some(step) = &rollout {
+            run::announce_rollout(step, "plugsync sync", printer);
+            return Ok(outcome);
+        }
         run::wait(backend.as_ref(), &args.apply, printer)?;
     }
     Ok(outcome)

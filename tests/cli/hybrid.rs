@@ -355,3 +355,115 @@ fn the_same_change_in_the_naive_order_makes_the_node_reject_with_required_field_
     let last = dp_log(&s).last().cloned().unwrap();
     assert_eq!(last["accepted"], true, "the rollout heals the node: {last}");
 }
+
+fn read_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn bundle_writes_the_lua_tree_and_configmaps_byte_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    state_v1(dir.path());
+    // A streamed plugin is not part of the bundle.
+    write_plugin(dir.path(), "streamer", HANDLER_V1, &schema_v1("streamer"));
+    let yaml = std::fs::read_to_string(dir.path().join("plugsync.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("plugsync.yaml"),
+        yaml.replace(
+            "custom_plugins:\n",
+            "custom_plugins:\n  - name: streamer\n    path: plugins/streamer\n",
+        ),
+    )
+    .unwrap();
+
+    let (code, out, err) = run_plugsync(dir.path(), &["bundle", "--out", "b1"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "KONG_PLUGINS=bundled,guard\n");
+    let tree = read_tree(&dir.path().join("b1"));
+    let names: Vec<&str> = tree.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "MANIFEST",
+            "kong/plugins/guard/handler.lua",
+            "kong/plugins/guard/schema.lua"
+        ]
+    );
+    assert_eq!(tree[1].1, HANDLER_V1.as_bytes());
+    assert_eq!(tree[2].1, schema_v1("guard").as_bytes());
+    let (code, _, _) = run_plugsync(dir.path(), &["bundle", "--out", "b2"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        read_tree(&dir.path().join("b2")),
+        tree,
+        "byte-identical across runs"
+    );
+
+    let (code, _, err) = run_plugsync(
+        dir.path(),
+        &["bundle", "--out", "c1", "--format", "configmap"],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let cm =
+        std::fs::read_to_string(dir.path().join("c1/kong-plugin-guard.configmap.yaml")).unwrap();
+    assert!(cm.contains("kind: ConfigMap\n"), "{cm}");
+    assert!(cm.contains("plugsync.io/content-hash: "), "{cm}");
+    assert!(
+        cm.contains("  handler.lua: |\n    return { PRIORITY = 900"),
+        "{cm}"
+    );
+    let values = std::fs::read_to_string(dir.path().join("c1/values.yaml")).unwrap();
+    assert!(
+        values.contains("- pluginName: \"guard\"\n      name: kong-plugin-guard"),
+        "{values}"
+    );
+    assert!(values.contains("plugins: \"bundled,guard\""), "{values}");
+    // The ConfigMap is valid YAML whose data holds the files' exact bytes.
+    let doc = &yaml_rust2::YamlLoader::load_from_str(&cm).unwrap()[0];
+    assert_eq!(
+        doc["data"]["schema.lua"].as_str(),
+        Some(schema_v1("guard").as_str())
+    );
+    assert_eq!(doc["data"]["handler.lua"].as_str(), Some(HANDLER_V1));
+    let (code, _, _) = run_plugsync(
+        dir.path(),
+        &["bundle", "--out", "c2", "--format", "configmap"],
+        &[],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        read_tree(&dir.path().join("c2")),
+        read_tree(&dir.path().join("c1"))
+    );
+    // A changed handler changes the content-hash label.
+    write_plugin(dir.path(), "guard", HANDLER_V2, &schema_v1("guard"));
+    run_plugsync(
+        dir.path(),
+        &["bundle", "--out", "c3", "--format", "configmap"],
+        &[],
+    );
+    let cm3 =
+        std::fs::read_to_string(dir.path().join("c3/kong-plugin-guard.configmap.yaml")).unwrap();
+    let label = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("content-hash"))
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(label(&cm), label(&cm3));
+}

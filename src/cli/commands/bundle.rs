@@ -103,7 +103,9 @@ fn bundle(args: &BundleArgs, printer: &crate::ui::Printer) -> Result<Outcome, Co
         }
     }
     if plugins.is_empty() {
-        printer.warn("the state declares no hybrid-mode plugin (`streamed: false`): the bundle is empty");
+        printer.warn(
+            "the state declares no hybrid-mode plugin (`streamed: false`): the bundle is empty",
+        );
     }
     let files = match args.format {
         BundleFormat::Tree => tree(&plugins),
@@ -125,9 +127,8 @@ fn bundle(args: &BundleArgs, printer: &crate::ui::Printer) -> Result<Outcome, Co
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), CommandError> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            CommandError::new(format!("cannot create {}: {e}", parent.display()))
-        })?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| CommandError::new(format!("cannot create {}: {e}", parent.display())))?;
     }
     std::fs::write(path, bytes)
         .map_err(|e| CommandError::new(format!("cannot write {}: {e}", path.display())))
@@ -176,10 +177,7 @@ fn k8s_name(name: &str) -> String {
         })
         .collect();
     out = out.trim_matches('-').to_string();
-    format!("kong-plugin-{out}")
-        .chars()
-        .take(253)
-        .collect()
+    format!("kong-plugin-{out}").chars().take(253).collect()
 }
 
 /// A YAML scalar holding `text` exactly: a literal block where that is exact, else a
@@ -226,7 +224,10 @@ pub fn configmaps(plugins: &BTreeMap<String, CustomPluginDecl>) -> Vec<(PathBuf,
             handler = yaml_text(&c.handler.text, "    "),
             schema = yaml_text(&c.schema.text, "    "),
         );
-        out.push((PathBuf::from(format!("{cm}.configmap.yaml")), doc.into_bytes()));
+        out.push((
+            PathBuf::from(format!("{cm}.configmap.yaml")),
+            doc.into_bytes(),
+        ));
         values.push_str(&format!(
             "    - pluginName: {}\n      name: {cm}\n",
             serde_json::to_string(name).unwrap_or_default()

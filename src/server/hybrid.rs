@@ -53,10 +53,17 @@ fn page_params(uri: &Uri) -> Result<(usize, Option<String>), Box<Response>> {
             "page[size]" => match v.parse::<usize>() {
                 Ok(n) if (1..=1000).contains(&n) => size = n,
                 _ => {
-                    return Err(Box::new(legacy(
+                    // The list's 400 is a platform error (problem+json), unlike the others.
+                    return Err(Box::new(json_response(
                         StatusCode::BAD_REQUEST,
-                        "page[size] must be an integer from 1 to 1000",
-                    )))
+                        &json!({
+                            "status": 400,
+                            "title": "Bad Request",
+                            "instance": format!("konnect:trace:{}", crate::model::hash::sha256_hex(v.as_bytes()).get(..16).unwrap_or("0")),
+                            "detail": "page[size] must be an integer from 1 to 1000",
+                            "invalid_parameters": [{"field": "page[size]", "reason": "must be an integer from 1 to 1000", "source": "query"}],
+                        }),
+                    )));
                 }
             },
             "page[after]" if !v.is_empty() => after = Some(v),

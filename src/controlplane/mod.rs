@@ -985,7 +985,7 @@ fn load_schema(
     };
     // It evaluated when it was stored; a failure now (a sandbox limit) makes the plugin unknown.
     Ok(
-        crate::lua::evaluate_schema(&source, &format!("{name}/schema.lua"))
+        crate::lua::evaluate_schema(&source)
             .ok()
             .map(Arc::new),
     )

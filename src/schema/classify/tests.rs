@@ -81,7 +81,7 @@ fn schema(fields: Vec<(&str, Field)>) -> PluginSchema {
 
 /// A whole schema evaluated from Lua.
 fn lua_schema(source: &str) -> PluginSchema {
-    evaluate_schema(source, "schema.lua").unwrap_or_else(|e| panic!("{e}\n{source}"))
+    evaluate_schema(source).unwrap_or_else(|e| panic!("{e}\n{source}"))
 }
 
 /// A schema evaluated from Lua whose config record holds `fields` (Lua table entries).

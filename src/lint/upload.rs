@@ -153,8 +153,8 @@ mod tests {
     fn refusals_name_the_field() {
         let cases: [(&str, &str, &str, &str, &str); 9] = [
             ("other", HANDLER, SCHEMA, "@entity", "name must be equal to schema.name"),
-            ("tagger", "return {", SCHEMA, "handler", "handler compilation error ([string \"handler\"]:1: '}' expected near '<eof>')"),
-            ("tagger", HANDLER, "while true do end", "schema", "schema load failure (plugin sandbox: execution budget"),
+            ("tagger", "return {", SCHEMA, "handler", "handler compilation error ([string \"handler\"]:1: unexpected symbol near '<eof>')"),
+            ("tagger", HANDLER, "while true do end", "schema", "schema load failure (the plugin sandbox's execution budget"),
             ("tagger", "return 1", SCHEMA, "handler", "handler validation error (expected table, got number)"),
             ("tagger", "local h = { PRIORITY = 1, VERSION = \"1.0.0\" } function h:init_worker() end return h", SCHEMA, "handler", "handler validation error (implementing init_worker method is not allowed)"),
             ("tagger", HANDLER, &"-".repeat(102_401), "schema", "at most 102400"),

@@ -95,7 +95,7 @@ const KNOWN_PHASES: &[&str] = &[
 pub(crate) fn describe(value: &Value) -> HandlerInfo {
     let Value::Table(table) = value else {
         let mut info = HandlerInfo {
-            returned_type: value.type_name(),
+            returned_type: lua_type(value).unwrap_or("nil"),
             ..HandlerInfo::default()
         };
         info.kong_error = kong_error(&info);
@@ -138,7 +138,7 @@ pub(crate) fn describe(value: &Value) -> HandlerInfo {
 }
 
 /// Lua's name for the type of a set value; `None` for `nil`.
-fn lua_type(value: &Value) -> Option<&'static str> {
+pub(crate) fn lua_type(value: &Value) -> Option<&'static str> {
     match value {
         Value::Nil => None,
         Value::Boolean(_) => Some("boolean"),

@@ -195,7 +195,10 @@ pub fn evaluate_schema(source: &str) -> Result<PluginSchema, SandboxError> {
         mlua::Value::Table(t) if !sandbox.is_stub(t) => t.clone(),
         other => {
             return Err(SandboxError::Validation {
-                message: format!("expected table, got {}", other.type_name()),
+                message: format!(
+                    "expected table, got {}",
+                    handler::lua_type(other).unwrap_or("nil")
+                ),
             })
         }
     };
@@ -231,7 +234,7 @@ fn load_failure_from_second_value(second: &mlua::Value) -> Result<(), SandboxErr
         mlua::Value::String(s) => s.to_string_lossy(),
         mlua::Value::Integer(i) => i.to_string(),
         mlua::Value::Number(n) => n.to_string(),
-        other => other.type_name().to_string(),
+        other => handler::lua_type(other).unwrap_or("nil").to_string(),
     };
     Err(SandboxError::Runtime { message: text })
 }

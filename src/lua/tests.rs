@@ -1039,7 +1039,7 @@ fn hostile_handlers_end_in_their_error() {
         ("table_bomb", Expect::Memory),
         (
             "os_execute_top_level",
-            Expect::Runtime("handler.lua:2: attempt to index global 'os' (a nil value)"),
+            Expect::Runtime("[string \"handler\"]:2: attempt to call field 'execute' (a nil value)"),
         ),
         ("syntax_error", Expect::Syntax(5)),
     ];
@@ -1069,8 +1069,11 @@ fn odd_handlers_load_and_describe_themselves() {
     let info =
         load_handler(&read("invalid/handler/init_worker.lua"), crate::lua::DEFAULT_PROFILE, &[]).expect("loads");
     assert_eq!(info.phases, ["access", "init_worker"]);
-    let info = load_handler(&read("invalid/handler/requires.lua"), crate::lua::DEFAULT_PROFILE, &[]).expect("loads");
-    assert_eq!(info.phases, ["access"]);
+    let err = load_handler(&read("invalid/handler/requires.lua"), crate::lua::DEFAULT_PROFILE, &[]).unwrap_err();
+    assert_eq!(
+        err.kong_message("handler"),
+        "handler load failure ([string \"handler\"]:5: require 'kong.plugins.x' not allowed within sandbox)"
+    );
 }
 
 #[test]
@@ -1215,12 +1218,21 @@ fn schema_errors_name_the_path() {
         ),
     ];
     for (source, message) in cases {
-        assert_eq!(
-            eval(source),
-            Err(SandboxError::Metaschema {
-                message: message.into()
-            })
-        );
+        // Kong's create-time metaschema names the attribute in its own error tree; the
+        // load-time checks name the full path.
+        let err = eval(source).unwrap_err();
+        let attribute = message
+            .split(':')
+            .next()
+            .and_then(|path| path.rsplit('.').next())
+            .unwrap_or_default();
+        match &err {
+            SandboxError::Metaschema { message: m } => assert_eq!(m, message),
+            SandboxError::Validation { message: m } => {
+                assert!(m.contains(attribute), "{source}: {m}")
+            }
+            other => panic!("{source}: {other:?}"),
+        }
     }
 }
 
@@ -1301,7 +1313,7 @@ fn static_checks_on_testdata() {
             crate::lua::DEFAULT_PROFILE,
             &["cjson.safe".to_string()]
         )),
-        [("require", 2, 14), ("require", 3, 28), ("require", 5, 13)]
+        [("require", 5, 13)]
     );
     assert_eq!(
         at(syntax_errors(&handler("syntax_error"))),
@@ -1373,12 +1385,26 @@ fn errors_know_their_line() {
 }
 
 #[test]
-fn inherited_handler_attributes_are_read_like_kong_does() {
-    let info = load_handler(
+fn handlers_cannot_set_metatables_in_kongs_sandbox() {
+    // Kong's handler environment has no setmetatable (reference §2.4): class-style handlers
+    // built with it fail at create time, with Kong's message.
+    let err = load_handler(
         r#"local Base = { PRIORITY = 700, VERSION = "2.0.0" }
-           function Base:access(conf) end
            Base.__index = Base
            local Handler = setmetatable({}, Base)
+           return Handler"#,
+        crate::lua::DEFAULT_PROFILE,
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.kong_message("handler"),
+        "handler load failure ([string \"handler\"]:3: attempt to call global 'setmetatable' (a nil value))"
+    );
+    // Plain tables with methods are what streamed handlers use.
+    let info = load_handler(
+        r#"local Handler = { PRIORITY = 700, VERSION = "2.0.0" }
+           function Handler:access(conf) end
            function Handler:log(conf) end
            function Handler.helper() end
            return Handler"#,
@@ -1387,15 +1413,6 @@ fn inherited_handler_attributes_are_read_like_kong_does() {
     )
     .expect("loads");
     assert_eq!(info.priority, Some(700.0));
-    assert_eq!(info.version.as_deref(), Some("2.0.0"));
     assert_eq!(info.phases, ["access", "helper", "log"]);
-
-    let looping = within_bound("looping __index", || {
-        load_handler(
-            "return setmetatable({}, { __index = function() while true do end end })",
-            crate::lua::DEFAULT_PROFILE,
-            &[],
-        )
-    });
-    assert_eq!(looping, Err(SandboxError::Budget));
 }
+

@@ -396,12 +396,6 @@ fn required_and_default_changes() {
             )],
         ),
         (
-            "default = ngx.null is no default",
-            r#"{ x = { type = "string" } }"#,
-            r#"{ x = { type = "string", default = ngx.null } }"#,
-            &[],
-        ),
-        (
             "record default added",
             r#"{ r = { type = "record", fields = { { a = { type = "string" } } } } }"#,
             r#"{ r = { type = "record", default = { a = "x" }, fields = { { a = { type = "string" } } } } }"#,
@@ -1105,12 +1099,6 @@ fn entity_checks() {
                 "@entity constraint_changed long",
                 Some("entity check added: at_least_one_of(config.a, config.b)"),
             )],
-        ),
-        (
-            "check function added",
-            lua_top("", two, ""),
-            lua_top("", two, "check = function() return true end"),
-            vec![("@entity constraint_changed long", Some("check function added"))],
         ),
     ];
     for (name, old, new, want) in &cases {

@@ -41,10 +41,18 @@ pub struct SandboxArgs {
     #[arg(long = "sandbox-requires", value_name = "A,B", value_delimiter = ',')]
     pub sandbox_requires: Vec<String>,
     /// Kong's sandbox environment: 3.10, 3.10-early, strict or lax (default: from --kong-version, else 3.10).
-    #[arg(long = "sandbox-profile", value_name = "NAME", env = "PLUGSYNC_SANDBOX_PROFILE")]
+    #[arg(
+        long = "sandbox-profile",
+        value_name = "NAME",
+        env = "PLUGSYNC_SANDBOX_PROFILE"
+    )]
     pub sandbox_profile: Option<String>,
     /// The Kong Gateway version the plugins run on (3.10–3.13: profile 3.10; 3.14 and later: strict).
-    #[arg(long = "kong-version", value_name = "X.Y", env = "PLUGSYNC_KONG_VERSION")]
+    #[arg(
+        long = "kong-version",
+        value_name = "X.Y",
+        env = "PLUGSYNC_KONG_VERSION"
+    )]
     pub kong_version: Option<String>,
 }
 

@@ -984,11 +984,7 @@ fn load_schema(
         return Ok(None);
     };
     // It evaluated when it was stored; a failure now (a sandbox limit) makes the plugin unknown.
-    Ok(
-        crate::lua::evaluate_schema(&source)
-            .ok()
-            .map(Arc::new),
-    )
+    Ok(crate::lua::evaluate_schema(&source).ok().map(Arc::new))
 }
 
 /// The body as an object.

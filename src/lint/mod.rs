@@ -87,9 +87,9 @@ impl<'a> Context<'a> {
 pub fn analyse<'a>(decl: &'a CustomPluginDecl, options: &LintOptions) -> PluginAnalysis<'a> {
     let handler_syntax = lua::syntax_errors(&decl.handler.text);
     let schema_syntax = lua::syntax_errors(&decl.schema.text);
-    let schema = schema_syntax.is_empty().then(|| {
-        lua::evaluate_schema(&decl.schema.text)
-    });
+    let schema = schema_syntax
+        .is_empty()
+        .then(|| lua::evaluate_schema(&decl.schema.text));
     let handler = handler_syntax.is_empty().then(|| {
         lua::load_handler(
             &decl.handler.text,
@@ -98,7 +98,11 @@ pub fn analyse<'a>(decl: &'a CustomPluginDecl, options: &LintOptions) -> PluginA
         )
     });
     let handler_findings = if handler_syntax.is_empty() {
-        lua::handler_findings(&decl.handler.text, options.profile, &options.sandbox_requires)
+        lua::handler_findings(
+            &decl.handler.text,
+            options.profile,
+            &options.sandbox_requires,
+        )
     } else {
         Vec::new()
     };

@@ -19,23 +19,86 @@ pub struct UploadError {
 
 /// Kong's bundled plugins (3.10), which a custom plugin may not be named after.
 pub const BUNDLED_PLUGINS: &[&str] = &[
-    "acl", "acme", "ai-azure-content-safety", "ai-prompt-decorator", "ai-prompt-guard",
-    "ai-prompt-template", "ai-proxy", "ai-proxy-advanced", "ai-rate-limiting-advanced",
-    "ai-request-transformer", "ai-response-transformer", "ai-semantic-cache",
-    "ai-semantic-prompt-guard", "application-registration", "aws-lambda", "azure-functions",
-    "basic-auth", "bot-detection", "canary", "confluent", "correlation-id", "cors", "datadog",
-    "degraphql", "exit-transformer", "file-log", "forward-proxy", "graphql-proxy-cache-advanced",
-    "graphql-rate-limiting-advanced", "grpc-gateway", "grpc-web", "hmac-auth", "http-log",
-    "injection-protection", "ip-restriction", "jq", "json-threat-protection", "jwe-decrypt", "jwt",
-    "jwt-signer", "key-auth", "key-auth-enc", "ldap-auth", "loggly", "mocking", "oauth2",
-    "oauth2-introspection", "opentelemetry", "post-function", "pre-function", "prometheus",
-    "proxy-cache", "proxy-cache-advanced", "rate-limiting", "rate-limiting-advanced", "redirect",
-    "request-size-limiting", "request-termination", "request-transformer",
-    "request-transformer-advanced", "response-ratelimiting", "response-transformer",
-    "response-transformer-advanced", "route-by-header", "route-transformer-advanced",
-    "service-protection", "session", "standard-webhooks", "statsd", "statsd-advanced", "syslog",
-    "tcp-log", "tls-handshake-modifier", "tls-metadata-headers", "udp-log", "upstream-timeout",
-    "websocket-size-limit", "websocket-validator", "xml-threat-protection", "zipkin",
+    "acl",
+    "acme",
+    "ai-azure-content-safety",
+    "ai-prompt-decorator",
+    "ai-prompt-guard",
+    "ai-prompt-template",
+    "ai-proxy",
+    "ai-proxy-advanced",
+    "ai-rate-limiting-advanced",
+    "ai-request-transformer",
+    "ai-response-transformer",
+    "ai-semantic-cache",
+    "ai-semantic-prompt-guard",
+    "application-registration",
+    "aws-lambda",
+    "azure-functions",
+    "basic-auth",
+    "bot-detection",
+    "canary",
+    "confluent",
+    "correlation-id",
+    "cors",
+    "datadog",
+    "degraphql",
+    "exit-transformer",
+    "file-log",
+    "forward-proxy",
+    "graphql-proxy-cache-advanced",
+    "graphql-rate-limiting-advanced",
+    "grpc-gateway",
+    "grpc-web",
+    "hmac-auth",
+    "http-log",
+    "injection-protection",
+    "ip-restriction",
+    "jq",
+    "json-threat-protection",
+    "jwe-decrypt",
+    "jwt",
+    "jwt-signer",
+    "key-auth",
+    "key-auth-enc",
+    "ldap-auth",
+    "loggly",
+    "mocking",
+    "oauth2",
+    "oauth2-introspection",
+    "opentelemetry",
+    "post-function",
+    "pre-function",
+    "prometheus",
+    "proxy-cache",
+    "proxy-cache-advanced",
+    "rate-limiting",
+    "rate-limiting-advanced",
+    "redirect",
+    "request-size-limiting",
+    "request-termination",
+    "request-transformer",
+    "request-transformer-advanced",
+    "response-ratelimiting",
+    "response-transformer",
+    "response-transformer-advanced",
+    "route-by-header",
+    "route-transformer-advanced",
+    "service-protection",
+    "session",
+    "standard-webhooks",
+    "statsd",
+    "statsd-advanced",
+    "syslog",
+    "tcp-log",
+    "tls-handshake-modifier",
+    "tls-metadata-headers",
+    "udp-log",
+    "upstream-timeout",
+    "websocket-size-limit",
+    "websocket-validator",
+    "xml-threat-protection",
+    "zipkin",
 ];
 
 /// Kong's custom plugin name rule: `^[a-z][a-z0-9-]*[a-z0-9]$`.
@@ -43,14 +106,18 @@ pub fn valid_plugin_name(name: &str) -> bool {
     let b = name.as_bytes();
     b.len() >= 2
         && b[0].is_ascii_lowercase()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[b.len() - 1] != b'-'
 }
 
 /// Kong's message for a name it refuses (§4.2), if it does.
 pub fn name_error(name: &str) -> Option<String> {
     if BUNDLED_PLUGINS.contains(&name) {
-        return Some(format!("must not be one of: {}", BUNDLED_PLUGINS.join(", ")));
+        return Some(format!(
+            "must not be one of: {}",
+            BUNDLED_PLUGINS.join(", ")
+        ));
     }
     if !valid_plugin_name(name) {
         return Some(format!("invalid value: {name}"));
@@ -89,7 +156,8 @@ pub fn check_custom_plugin(
     profile: ProfileName,
 ) -> Result<PluginSchema, Vec<UploadError>> {
     let mut errors: Vec<UploadError> = Vec::new();
-    let mut push = |field: &'static str, message: String| errors.push(UploadError { field, message });
+    let mut push =
+        |field: &'static str, message: String| errors.push(UploadError { field, message });
     for (field, text) in [("handler", handler), ("schema", schema)] {
         if text.len() > MAX_LUA_BYTES {
             push(
@@ -104,7 +172,8 @@ pub fn check_custom_plugin(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let mut push = |field: &'static str, message: String| errors.push(UploadError { field, message });
+    let mut push =
+        |field: &'static str, message: String| errors.push(UploadError { field, message });
     if let Some(m) = name_error(name) {
         push("name", m);
     }
@@ -163,7 +232,8 @@ mod tests {
             ("tagger", HANDLER, "local n = ({...})[1]:match('x') return { name = n }", "schema", "schema load failure ([string \"schema\"]:1: attempt to index"),
         ];
         for (name, handler, schema, field, want) in cases {
-            let errs = check_custom_plugin(name, handler, schema, ProfileName::default()).unwrap_err();
+            let errs =
+                check_custom_plugin(name, handler, schema, ProfileName::default()).unwrap_err();
             assert!(
                 errs.iter()
                     .any(|e| e.field == field && e.message.contains(want)),

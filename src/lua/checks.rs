@@ -106,8 +106,9 @@ pub fn parser_panic_expected() -> bool {
 /// `unreachable!`); that is caught here and returned as `Err(())`.
 pub(crate) fn parse_guarded(source: &str) -> Result<full_moon::ast::AstResult, ()> {
     PARSING.with(|p| p.set(true));
-    let result =
-        std::panic::catch_unwind(|| full_moon::parse_fallible(source, LuaVersion::luajit().with_lua52()));
+    let result = std::panic::catch_unwind(|| {
+        full_moon::parse_fallible(source, LuaVersion::luajit().with_lua52())
+    });
     PARSING.with(|p| p.set(false));
     result.map_err(|_| ())
 }
@@ -280,7 +281,13 @@ impl Collector<'_> {
         self.push_with(rule, position, message, false);
     }
 
-    fn push_with(&mut self, rule: &'static str, position: Position, message: String, warning: bool) {
+    fn push_with(
+        &mut self,
+        rule: &'static str,
+        position: Position,
+        message: String,
+        warning: bool,
+    ) {
         if position.line() == 0 {
             return; // a phantom token of a partial AST
         }
@@ -299,7 +306,23 @@ impl Collector<'_> {
         let parts: Vec<&str> = names.iter().map(String::as_str).collect();
         let filesystem = matches!(
             parts.as_slice(),
-            ["io"] | ["io", "open" | "popen" | "lines" | "read" | "write" | "input" | "output" | "close" | "tmpfile" | "stdin" | "stdout" | "stderr", ..]
+            ["io"]
+                | [
+                    "io",
+                    "open"
+                        | "popen"
+                        | "lines"
+                        | "read"
+                        | "write"
+                        | "input"
+                        | "output"
+                        | "close"
+                        | "tmpfile"
+                        | "stdin"
+                        | "stdout"
+                        | "stderr",
+                    ..
+                ]
                 | ["os", "remove" | "rename" | "tmpname" | "execute", ..]
                 | ["loadfile" | "dofile", ..]
         );
@@ -337,7 +360,10 @@ impl Collector<'_> {
             return;
         };
         let (allowed, which) = match self.kind {
-            Kind::Schema => (profile::schema_requires().contains(module.as_str()), "schema".to_string()),
+            Kind::Schema => (
+                profile::schema_requires().contains(module.as_str()),
+                "schema".to_string(),
+            ),
             Kind::Handler(p) => (
                 p.profile().handler_may_require(&module, self.allowed),
                 format!("handler, sandbox profile {p}"),
@@ -494,8 +520,14 @@ mod tests {
         assert_eq!(at(&found), [("lua-syntax", 2, 9)]);
         assert_eq!(found[0].message, "unexpected symbol near '='");
         // LuaJIT 2.1 with Lua 5.2 compatibility accepts goto and labels.
-        assert!(syntax_errors("for i = 1, 3 do\n  if i == 2 then goto continue end\n  ::continue::\nend").is_empty());
-        assert_eq!(syntax_errors("local goto = 1")[0].message, "'<name>' expected near 'goto'");
+        assert!(syntax_errors(
+            "for i = 1, 3 do\n  if i == 2 then goto continue end\n  ::continue::\nend"
+        )
+        .is_empty());
+        assert_eq!(
+            syntax_errors("local goto = 1")[0].message,
+            "'<name>' expected near 'goto'"
+        );
         let found = syntax_errors("local s = \"unclosed\nreturn s");
         assert_eq!(at(&found)[0].0, "lua-syntax");
         assert_eq!(at(&found)[0].1, 1);
@@ -514,7 +546,11 @@ mod tests {
                       ngx.timer.running_count()\n\
                       local every = ngx.timer.every";
         assert_eq!(
-            at(&handler_findings(source, crate::lua::ProfileName::default(), &[])),
+            at(&handler_findings(
+                source,
+                crate::lua::ProfileName::default(),
+                &[]
+            )),
             [
                 ("timer", 1, 11),
                 ("timer", 2, 12),
@@ -538,7 +574,11 @@ mod tests {
                       return { [\"init_worker\"] = 1, init_worker = 2 }\n\
                       local function init_worker() end";
         assert_eq!(
-            at(&handler_findings(source, crate::lua::ProfileName::default(), &[])),
+            at(&handler_findings(
+                source,
+                crate::lua::ProfileName::default(),
+                &[]
+            )),
             [
                 ("init-worker", 2, 12),
                 ("init-worker", 3, 12),
@@ -570,7 +610,14 @@ mod tests {
             ("filesystem", 6, 15),
         ];
         assert_eq!(at(&schema_findings(source)), expected);
-        assert_eq!(at(&handler_findings(source, crate::lua::ProfileName::default(), &[])), expected);
+        assert_eq!(
+            at(&handler_findings(
+                source,
+                crate::lua::ProfileName::default(),
+                &[]
+            )),
+            expected
+        );
         assert!(schema_findings(source)[0].message.contains("`io.open`"));
     }
 
@@ -596,7 +643,12 @@ mod tests {
         let found = handler_findings(source, crate::lua::ProfileName::default(), &allowed);
         assert_eq!(
             at(&found),
-            [("require", 2, 11), ("require", 3, 21), ("require", 4, 11), ("require", 5, 11)]
+            [
+                ("require", 2, 11),
+                ("require", 3, 21),
+                ("require", 4, 11),
+                ("require", 5, 11)
+            ]
         );
         assert_eq!(
             found[0].message,
@@ -679,9 +731,11 @@ mod parser_panic_tests {
                 findings[0].message.contains("unexpected symbol near '`'"),
                 "{findings:?}"
             );
-            assert!(handler_findings(source, crate::lua::ProfileName::default(), &[])
-                .iter()
-                .all(|f| f.rule == "lua-syntax"));
+            assert!(
+                handler_findings(source, crate::lua::ProfileName::default(), &[])
+                    .iter()
+                    .all(|f| f.rule == "lua-syntax")
+            );
             assert!(!parser_panic_expected());
         }
         let err = crate::schema::builtins::check(crate::schema::Builtin::LuaCode, "return `x`");

@@ -55,7 +55,12 @@ fn kong_error(info: &HandlerInfo) -> Option<String> {
     {
         return Some("PRIORITY field is not a valid integer number".into());
     }
-    if !info.version.as_deref().is_some_and(|v| parse_kong_version(v).is_some()) {
+    if info
+        .version
+        .as_deref()
+        .and_then(parse_kong_version)
+        .is_none()
+    {
         return Some("VERSION field does not follow the x.y.z format".into());
     }
     let has = |p: &str| info.phases.iter().any(|x| x == p);
@@ -166,7 +171,11 @@ mod tests {
             ("01.2", "1.2"),
             ("x9y", "9"),
         ] {
-            assert_eq!(super::parse_kong_version(ok).as_deref(), Some(clean), "{ok}");
+            assert_eq!(
+                super::parse_kong_version(ok).as_deref(),
+                Some(clean),
+                "{ok}"
+            );
         }
         for bad in ["latest", "", "1.0.0.1", "1..2"] {
             assert_eq!(super::parse_kong_version(bad), None, "{bad}");

@@ -304,9 +304,8 @@ fn field(value: &Value, depth: usize) -> Option<Node> {
                 "elements" | "keys" | "values" => field(v, depth + 1),
                 "fields" => fields_array(v, depth + 1),
                 "entity_checks" => entity_checks(v),
-                "custom_validator" => {
-                    (!matches!(v, Value::Function(_))).then(|| Node::Msg("expected a function".into()))
-                }
+                "custom_validator" => (!matches!(v, Value::Function(_)))
+                    .then(|| Node::Msg("expected a function".into())),
                 _ => None,
             }
         } else {
@@ -318,7 +317,9 @@ fn field(value: &Value, depth: usize) -> Option<Node> {
         if !matches!(unique, Some(Value::Boolean(true))) {
             errors
                 .entry(Key::Name("unique_across_ws".into()))
-                .or_insert(Node::Msg("unique_across_ws only applies to unique fields".into()));
+                .or_insert(Node::Msg(
+                    "unique_across_ws only applies to unique fields".into(),
+                ));
         }
     }
     (!errors.is_empty()).then_some(Node::Tree(errors))
@@ -342,7 +343,10 @@ fn entity_checks(value: &Value) -> Option<Node> {
                         _ => None,
                     })
                     .collect();
-                let known = keys.iter().filter(|k| CHECKERS.contains(&k.as_str())).count();
+                let known = keys
+                    .iter()
+                    .filter(|k| CHECKERS.contains(&k.as_str()))
+                    .count();
                 let mut tree = BTreeMap::new();
                 for k in keys.iter().filter(|k| !CHECKERS.contains(&k.as_str())) {
                     tree.insert(Key::Name(k.clone()), Node::Msg("unknown field".into()));
@@ -433,7 +437,9 @@ fn pretty(node: &Node, level: usize) -> String {
                         next += 1;
                     }
                     Key::Index(i) => items.push(format!("{pad}[{i}] = {rendered}")),
-                    Key::Name(n) if is_identifier(n) => items.push(format!("{pad}{n} = {rendered}")),
+                    Key::Name(n) if is_identifier(n) => {
+                        items.push(format!("{pad}{n} = {rendered}"))
+                    }
                     Key::Name(n) => items.push(format!("{pad}[{n:?}] = {rendered}")),
                 }
             }

@@ -55,8 +55,8 @@ use std::time::Duration;
 
 use crate::schema::PluginSchema;
 
-pub(crate) use checks::parse_guarded;
 pub use checks::luajit_syntax_error;
+pub(crate) use checks::parse_guarded;
 pub use checks::{
     handler_findings, parser_panic_expected, schema_findings, syntax_errors, Finding,
 };

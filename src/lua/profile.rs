@@ -402,7 +402,10 @@ mod tests {
         assert_eq!(schema_requires().len(), 12);
         let p310 = ProfileName::Kong310.profile();
         assert_eq!(p310.handler_requires.len(), 154);
-        assert_eq!(ProfileName::Kong310Early.profile().handler_requires.len(), 88);
+        assert_eq!(
+            ProfileName::Kong310Early.profile().handler_requires.len(),
+            88
+        );
         assert_eq!(expand(LAX_ONLY_REQUIRES).count(), 55);
         let strict = ProfileName::Strict.profile();
         let lax = ProfileName::Lax.profile();
@@ -432,6 +435,8 @@ mod tests {
             .unwrap_err()
             .contains("3.10 or later"));
         assert_eq!(ProfileName::parse("lax").unwrap(), ProfileName::Lax);
-        assert!(ProfileName::parse("loose").unwrap_err().contains("3.10, 3.10-early"));
+        assert!(ProfileName::parse("loose")
+            .unwrap_err()
+            .contains("3.10, 3.10-early"));
     }
 }

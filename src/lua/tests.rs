@@ -94,8 +94,8 @@ fn every_valid_plugin_evaluates_and_loads() {
         assert_eq!(&schema.name, plugin);
         assert_eq!(schema.config().map(|c| c.ty), Some(FieldType::Record));
         let handler = read(&format!("valid/{plugin}/handler.lua"));
-        let info =
-            load_handler(&handler, crate::lua::DEFAULT_PROFILE, &[]).unwrap_or_else(|e| panic!("{plugin}: {e}"));
+        let info = load_handler(&handler, crate::lua::DEFAULT_PROFILE, &[])
+            .unwrap_or_else(|e| panic!("{plugin}: {e}"));
         assert!(info.returned_table, "{plugin}");
         assert!(
             info.priority.is_some() && info.version.is_some(),
@@ -491,8 +491,12 @@ fn valid_handlers() {
         ("statsd-mini", 11.0, "3.0.0", &["log"]),
     ];
     for (plugin, priority, version, phases) in expected {
-        let info = load_handler(&read(&format!("valid/{plugin}/handler.lua")), crate::lua::DEFAULT_PROFILE, &[])
-            .unwrap_or_else(|e| panic!("{plugin}: {e}"));
+        let info = load_handler(
+            &read(&format!("valid/{plugin}/handler.lua")),
+            crate::lua::DEFAULT_PROFILE,
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("{plugin}: {e}"));
         assert_eq!(
             info,
             HandlerInfo {
@@ -857,7 +861,8 @@ fn unknown_typedef_is_a_clear_error() {
     assert_eq!(
         err,
         SandboxError::Runtime {
-            message: "[string \"schema\"]:2: schema typedef error: definition portt does not exist".into()
+            message: "[string \"schema\"]:2: schema typedef error: definition portt does not exist"
+                .into()
         }
     );
 }
@@ -975,7 +980,10 @@ const INVALID_SCHEMAS: &[(&str, Expect)] = &[
 
 fn assert_expected(what: &str, result: Result<(), SandboxError>, expect: &Expect) {
     if let Expect::Valid = expect {
-        assert!(result.is_ok(), "{what}: expected Kong to accept it, got {result:?}");
+        assert!(
+            result.is_ok(),
+            "{what}: expected Kong to accept it, got {result:?}"
+        );
         return;
     }
     let err = match result {
@@ -1039,24 +1047,40 @@ fn hostile_handlers_end_in_their_error() {
         ("table_bomb", Expect::Memory),
         (
             "os_execute_top_level",
-            Expect::Runtime("[string \"handler\"]:2: attempt to call field 'execute' (a nil value)"),
+            Expect::Runtime(
+                "[string \"handler\"]:2: attempt to call field 'execute' (a nil value)",
+            ),
         ),
         ("syntax_error", Expect::Syntax(5)),
     ];
     for (name, expect) in &cases {
         let source = read(&format!("invalid/handler/{name}.lua"));
-        let result = within_bound(name, || load_handler(&source, crate::lua::DEFAULT_PROFILE, &[]).map(|_| ()));
+        let result = within_bound(name, || {
+            load_handler(&source, crate::lua::DEFAULT_PROFILE, &[]).map(|_| ())
+        });
         assert_expected(name, result, expect);
     }
 }
 
 #[test]
 fn odd_handlers_load_and_describe_themselves() {
-    let info = load_handler(&read("invalid/handler/bad_shape.lua"), crate::lua::DEFAULT_PROFILE, &[]).expect("loads");
+    let info = load_handler(
+        &read("invalid/handler/bad_shape.lua"),
+        crate::lua::DEFAULT_PROFILE,
+        &[],
+    )
+    .expect("loads");
     assert!(!info.returned_table);
-    assert_eq!(info.kong_error.as_deref(), Some("expected table, got string"));
-    let info =
-        load_handler(&read("invalid/handler/string_priority.lua"), crate::lua::DEFAULT_PROFILE, &[]).expect("loads");
+    assert_eq!(
+        info.kong_error.as_deref(),
+        Some("expected table, got string")
+    );
+    let info = load_handler(
+        &read("invalid/handler/string_priority.lua"),
+        crate::lua::DEFAULT_PROFILE,
+        &[],
+    )
+    .expect("loads");
     assert_eq!(
         (
             info.priority,
@@ -1066,10 +1090,19 @@ fn odd_handlers_load_and_describe_themselves() {
         ),
         (None, Some("string"), None, Some("number"))
     );
-    let info =
-        load_handler(&read("invalid/handler/init_worker.lua"), crate::lua::DEFAULT_PROFILE, &[]).expect("loads");
+    let info = load_handler(
+        &read("invalid/handler/init_worker.lua"),
+        crate::lua::DEFAULT_PROFILE,
+        &[],
+    )
+    .expect("loads");
     assert_eq!(info.phases, ["access", "init_worker"]);
-    let err = load_handler(&read("invalid/handler/requires.lua"), crate::lua::DEFAULT_PROFILE, &[]).unwrap_err();
+    let err = load_handler(
+        &read("invalid/handler/requires.lua"),
+        crate::lua::DEFAULT_PROFILE,
+        &[],
+    )
+    .unwrap_err();
     assert_eq!(
         err.kong_message("handler"),
         "handler load failure ([string \"handler\"]:5: require 'kong.plugins.x' not allowed within sandbox)"
@@ -1137,12 +1170,13 @@ fn the_environment_holds_only_safe_libraries() {
     assert_eq!(
         err,
         SandboxError::Runtime {
-            message: "io=table,os=table,debug=nil,package=nil,ffi=nil,jit=table,dofile=nil,loadfile=nil,\
+            message:
+                "io=table,os=table,debug=nil,package=nil,ffi=nil,jit=table,dofile=nil,loadfile=nil,\
                       load=nil,loadstring=nil,collectgarbage=nil,gcinfo=nil,getfenv=nil,\
                       setfenv=nil,newproxy=nil,module=nil,getmetatable=nil,setmetatable=nil,\
                       rawget=nil,ngx=nil,kong=nil,dump=nil,metadump=nil,execute=nil,\
                       iotype=function,print=nil"
-                .into()
+                    .into()
         }
     );
 }
@@ -1287,11 +1321,19 @@ fn static_checks_on_testdata() {
     let handler = |name: &str| read(&format!("invalid/handler/{name}.lua"));
     let schema = |name: &str| read(&format!("invalid/schema/{name}.lua"));
     assert_eq!(
-        at(handler_findings(&handler("timers"), crate::lua::DEFAULT_PROFILE, none)),
+        at(handler_findings(
+            &handler("timers"),
+            crate::lua::DEFAULT_PROFILE,
+            none
+        )),
         [("timer", 2, 18), ("timer", 7, 3), ("timer", 8, 3)]
     );
     assert_eq!(
-        at(handler_findings(&handler("filesystem"), crate::lua::DEFAULT_PROFILE, none)),
+        at(handler_findings(
+            &handler("filesystem"),
+            crate::lua::DEFAULT_PROFILE,
+            none
+        )),
         [
             ("filesystem", 4, 13),
             ("filesystem", 6, 3),
@@ -1300,11 +1342,19 @@ fn static_checks_on_testdata() {
         ]
     );
     assert_eq!(
-        at(handler_findings(&handler("init_worker"), crate::lua::DEFAULT_PROFILE, none)),
+        at(handler_findings(
+            &handler("init_worker"),
+            crate::lua::DEFAULT_PROFILE,
+            none
+        )),
         [("init-worker", 8, 18)]
     );
     assert_eq!(
-        at(handler_findings(&handler("init_worker_table"), crate::lua::DEFAULT_PROFILE, none)),
+        at(handler_findings(
+            &handler("init_worker_table"),
+            crate::lua::DEFAULT_PROFILE,
+            none
+        )),
         [("init-worker", 4, 3)]
     );
     assert_eq!(
@@ -1415,4 +1465,3 @@ fn handlers_cannot_set_metatables_in_kongs_sandbox() {
     assert_eq!(info.priority, Some(700.0));
     assert_eq!(info.phases, ["access", "helper", "log"]);
 }
-

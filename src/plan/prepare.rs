@@ -35,12 +35,10 @@ pub fn desired_schemas(
 ) -> Result<BTreeMap<String, PluginSchema>, PrepareError> {
     let mut out = BTreeMap::new();
     for c in &desired.custom_plugins {
-        let s = lua::evaluate_schema(&c.schema.text).map_err(
-            |e| PrepareError::Schema {
-                plugin: c.name.clone(),
-                message: e.to_string(),
-            },
-        )?;
+        let s = lua::evaluate_schema(&c.schema.text).map_err(|e| PrepareError::Schema {
+            plugin: c.name.clone(),
+            message: e.to_string(),
+        })?;
         out.insert(c.name.clone(), s);
     }
     Ok(out)

@@ -29,6 +29,15 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 ))
             }
             Some(Ok(h)) => {
+                // `init_worker` is reported once, by the `init-worker` rule.
+                let reported = h
+                    .kong_error
+                    .as_deref()
+                    .is_some_and(|k| k.contains("init_worker"))
+                    && p.handler_findings.iter().any(|f| f.rule == "init-worker");
+                if reported {
+                    continue;
+                }
                 if let Some(kong) = &h.kong_error {
                     let hint = if !h.returned_table {
                         "end handler.lua with `return Handler`, a table with PRIORITY, VERSION and phase functions"
@@ -54,7 +63,10 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                         out.push(Diagnostic::warning(
                             RULE.id,
                             span,
-                            format!("handler of `{name}` has VERSION \"{v}\"; Kong reads it as \"{}\"", parse_kong_version(v).unwrap_or_default()),
+                            format!(
+                                "handler of `{name}` has VERSION \"{v}\"; Kong reads it as \"{}\"",
+                                parse_kong_version(v).unwrap_or_default()
+                            ),
                         ));
                     }
                 }

@@ -34,7 +34,9 @@ pub fn hint(source: &str, error: &SandboxError) -> Option<&'static str> {
         return Some("a schema may require only bit, string.buffer, table.*, kong.db.schema.typedefs and Kong's redis schema modules");
     }
     if text.contains("shorthand_fields: unknown field") {
-        return Some("streamed schemas may declare shorthand_fields only on fields, not at the top level");
+        return Some(
+            "streamed schemas may declare shorthand_fields only on fields, not at the top level",
+        );
     }
     None
 }

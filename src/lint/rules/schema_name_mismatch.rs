@@ -62,8 +62,14 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
 mod tests {
     #[test]
     fn static_names() {
-        assert_eq!(super::static_name("return { name = \"a-b\", fields = {} }").as_deref(), Some("a-b"));
-        assert_eq!(super::static_name("local x = { plugin_name = 'q' }\nreturn { name = 'z' }").as_deref(), Some("z"));
+        assert_eq!(
+            super::static_name("return { name = \"a-b\", fields = {} }").as_deref(),
+            Some("a-b")
+        );
+        assert_eq!(
+            super::static_name("local x = { plugin_name = 'q' }\nreturn { name = 'z' }").as_deref(),
+            Some("z")
+        );
         assert_eq!(super::static_name("return { name = n }"), None);
     }
 }

@@ -93,7 +93,11 @@ pub(super) fn validate_field(
                     validate_field(values, item, true, false)?;
                 }
             } else if !map_entries(value).is_empty() {
-                let missing = if field.keys.is_none() { "keys" } else { "values" };
+                let missing = if field.keys.is_none() {
+                    "keys"
+                } else {
+                    "values"
+                };
                 return Err(msg(format!(
                     "attempt to index field '{missing}' (a nil value) (the schema declares no '{missing}' for this field)"
                 )));

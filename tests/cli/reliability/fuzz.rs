@@ -421,7 +421,7 @@ fn fuzz_schema_evaluator_with_lua_pieces() {
         let source = tokens.join(" ");
         let started = Instant::now();
         let _ = evaluate_schema(&source);
-        let _ = plugsync::lua::load_handler(&source, crate::lua::DEFAULT_PROFILE, &[]);
+        let _ = plugsync::lua::load_handler(&source, plugsync::lua::DEFAULT_PROFILE, &[]);
         prop_assert!(started.elapsed() < Duration::from_secs(5), "{source}");
     });
 }

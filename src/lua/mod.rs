@@ -5,23 +5,21 @@
 //! plugin; it returns values the pure core works with: a [`PluginSchema`] for `schema` (config
 //! validation, change classification), a [`HandlerInfo`] and [`Finding`]s for `lint`.
 //!
-//! * [`evaluate_schema`] runs `schema.lua` in a fresh Lua 5.1 state (the vendored interpreter
-//!   whose numbers and API match LuaJIT's) and converts the returned table, enforcing Kong's
-//!   metaschema with Kong-like messages that name the offending field path.
-//! * [`load_handler`] runs `handler.lua` the same way, with absorbing stubs for `kong`, `ngx` and
-//!   every `require`, and reports `PRIORITY`, `VERSION` and the phase functions.
-//! * [`syntax_errors`], [`schema_findings`] and [`handler_findings`] parse with full_moon (LuaJIT
-//!   syntax) and never run anything.
+//! * [`evaluate_schema`] runs `schema.lua` in a fresh LuaJIT state (2.1, Lua 5.2
+//!   compatibility, as Kong builds it) inside Kong's schema environment, applies Kong's
+//!   create-time steps (a table, a `name`, the restricted metaschema in [`kong_meta`]) and
+//!   converts the table into the schema model.
+//! * [`load_handler`] runs `handler.lua` in the handler environment of a [`ProfileName`] and
+//!   reports `PRIORITY`, `VERSION`, the phase functions and Kong's first complaint.
+//! * [`syntax_errors`] compiles with LuaJIT; [`schema_findings`] and [`handler_findings`] parse
+//!   with full_moon (LuaJIT syntax with `goto`) and never run anything.
 //!
 //! # The sandbox
 //!
-//! Each evaluation gets its own state (so any thread may evaluate; nothing is shared) with the
-//! base library minus `dofile`, `loadfile`, `load`, `loadstring`, `collectgarbage`, `gcinfo`,
-//! `getfenv`, `setfenv`, `newproxy` and `module`; `print` does nothing; `string` without `dump`
-//! (the string metatable indexes that same table); `table`; `math`; `coroutine`. There is no
-//! `io`, `os`, `debug`, `package`, `ffi` or `jit`, and source is loaded as text only (never
-//! bytecode). `ngx` is a stub with the real `ngx.null`, nginx constants and
-//! `ngx.config.subsystem = "http"`; `kong` is a stub reporting version 3.15.
+//! Each evaluation gets its own state (so any thread may evaluate; nothing is shared). The
+//! prelude builds the chunk's environment from the profile's lists ([`profile`]): only the
+//! listed globals exist, new keys are refused with Kong's `Cannot modify …` message, and
+//! `require` loads stand-ins for the allowed modules only. Source is loaded as text only.
 //!
 //! Limits: [`MEMORY_LIMIT`] bytes of Lua memory, [`INSTRUCTION_LIMIT`] VM instructions and
 //! [`TIME_LIMIT`] of wall-clock time (checked every [`HOOK_INTERVAL`] instructions). Once the

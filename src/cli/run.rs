@@ -30,9 +30,51 @@ pub struct PlanArgs {
     /// Allow an empty state to delete everything in scope.
     #[arg(long)]
     pub allow_empty: bool,
-    /// Modules a handler may `require` (comma-separated), as for `lint`.
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+/// Flags choosing Kong's sandbox environment (`lint`, and the commands that plan).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SandboxArgs {
+    /// Modules a handler may `require` besides the profile's allowlist (comma-separated).
     #[arg(long = "sandbox-requires", value_name = "A,B", value_delimiter = ',')]
     pub sandbox_requires: Vec<String>,
+    /// Kong's sandbox environment: 3.10, 3.10-early, strict or lax (default: from --kong-version, else 3.10).
+    #[arg(
+        long = "sandbox-profile",
+        value_name = "NAME",
+        env = "PLUGSYNC_SANDBOX_PROFILE"
+    )]
+    pub sandbox_profile: Option<String>,
+    /// The Kong Gateway version the plugins run on (3.10–3.13: profile 3.10; 3.14 and later: strict).
+    #[arg(
+        long = "kong-version",
+        value_name = "X.Y",
+        env = "PLUGSYNC_KONG_VERSION"
+    )]
+    pub kong_version: Option<String>,
+}
+
+impl SandboxArgs {
+    /// The lint options these flags choose.
+    pub fn lint_options(&self) -> Result<LintOptions, CommandError> {
+        use crate::lua::ProfileName;
+        let profile = match (&self.sandbox_profile, &self.kong_version) {
+            (Some(name), _) => ProfileName::parse(name),
+            (None, Some(version)) => ProfileName::for_kong_version(version),
+            (None, None) => Ok(ProfileName::default()),
+        }
+        .map_err(|e| {
+            CommandError::new(e).with_hint(
+                "profiles: 3.10 (Kong 3.10–3.13), 3.10-early, strict (Kong 3.14+ default), lax; see docs/kong-fidelity.md",
+            )
+        })?;
+        Ok(LintOptions {
+            sandbox_requires: self.sandbox_requires.clone(),
+            profile,
+        })
+    }
 }
 
 /// Flags of the commands that write.
@@ -135,12 +177,12 @@ pub fn file_source(
 /// Loads the state and runs the lint; lint errors stop the command (diagnostics printed).
 pub fn load(
     common: &CommonArgs,
-    sandbox_requires: &[String],
+    sandbox: &SandboxArgs,
     printer: &Printer,
 ) -> Result<Loaded, CommandError> {
     let (files, commit) = file_source(&common.state, common.git_ref.as_deref())?;
     let loaded = state::load(&common.state, files.as_ref(), &settings::process_env);
-    lint_loaded(common, loaded, commit, sandbox_requires, printer)
+    lint_loaded(common, loaded, commit, sandbox, printer)
 }
 
 /// Lints a loaded state; lint errors stop the command (diagnostics printed). `commit` is the
@@ -149,17 +191,13 @@ pub fn lint_loaded(
     common: &CommonArgs,
     loaded: state::Loaded,
     commit: Option<SourceInfo>,
-    sandbox_requires: &[String],
+    sandbox: &SandboxArgs,
     printer: &Printer,
 ) -> Result<Loaded, CommandError> {
+    let options = sandbox.lint_options()?;
     let mut diags = loaded.diagnostics.clone();
     if !loaded.has_errors() {
-        diags.extend(lint::lint(
-            &loaded.state,
-            &LintOptions {
-                sandbox_requires: sandbox_requires.to_vec(),
-            },
-        ));
+        diags.extend(lint::lint(&loaded.state, &options));
     }
     diags.sort();
     diags.dedup();
@@ -300,7 +338,7 @@ pub fn plan_against_target(
     rps: Option<f64>,
     printer: &Printer,
 ) -> Result<(Loaded, Box<dyn Backend>, Plan), CommandError> {
-    let loaded = load(common, &args.sandbox_requires, printer)?;
+    let loaded = load(common, &args.sandbox, printer)?;
     let backend = connect(targets, Some(&loaded.state), rps, printer)?;
     let mut secrets = targets.secrets();
     secrets.extend(loaded.state.secrets.iter().cloned());

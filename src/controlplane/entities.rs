@@ -637,7 +637,12 @@ pub(crate) fn prepare_custom_plugin(
         return Err(invalid(errors));
     }
     // Parser failures, panics of the Lua parser included, come back as upload errors.
-    let checked = crate::lint::upload::check_custom_plugin(&name, &handler, &schema_src);
+    let checked = crate::lint::upload::check_custom_plugin(
+        &name,
+        &handler,
+        &schema_src,
+        crate::lua::ProfileName::default(),
+    );
     let schema = checked.map_err(|upload| {
         invalid(
             upload

@@ -1145,11 +1145,7 @@ fn load_schema(
         },
     };
     // It evaluated when it was stored; a failure now (a sandbox limit) makes the plugin unknown.
-    Ok(
-        crate::lua::evaluate_schema(&source, &format!("{name}/schema.lua"))
-            .ok()
-            .map(Arc::new),
-    )
+    Ok(crate::lua::evaluate_schema(&source).ok().map(Arc::new))
 }
 
 /// A plugin installed on the simulated node, as `/_plugsync/dp-plugins` lists it.

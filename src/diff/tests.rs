@@ -70,7 +70,6 @@ fn encrypted_fields_are_masked_in_changes() {
         r#"return { name = "a", fields = { { config = { type = "record", fields = {
             { token = { type = "string", encrypted = true } },
             { plain = { type = "string" } } } } } } }"#,
-        "a",
     )
     .unwrap();
     let mut changes = field_changes(

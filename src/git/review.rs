@@ -70,9 +70,9 @@ pub fn live_from_desired(
         });
     }
     for p in &base.plugins {
-        let schema = base.custom_plugin(&p.name).and_then(|c| {
-            lua::evaluate_schema(&c.schema.text, &format!("{}/schema.lua", c.name)).ok()
-        });
+        let schema = base
+            .custom_plugin(&p.name)
+            .and_then(|c| lua::evaluate_schema(&c.schema.text).ok());
         let protocols = p
             .protocols
             .clone()

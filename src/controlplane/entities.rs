@@ -713,7 +713,7 @@ pub(crate) fn prepare_plugin_schema(
             ),
         )]));
     }
-    let schema = crate::lua::evaluate_schema(&source, "schema.lua")
+    let schema = crate::lua::evaluate_schema(&source)
         .map_err(|e| invalid(vec![err("lua_schema", e.to_string())]))?;
     let name = schema.name.clone();
     if let Some(given) = body.get("name").filter(|v| !v.is_null()) {

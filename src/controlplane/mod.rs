@@ -740,13 +740,12 @@ impl ControlPlanes {
         handler: Option<&str>,
         schema: &str,
     ) -> Result<Value, CpError> {
-        let evaluated = crate::lua::evaluate_schema(schema, &format!("{name}/schema.lua"))
-            .map_err(|e| {
-                entities::invalid(vec![FieldError {
-                    path: "schema".to_string(),
-                    message: e.to_string(),
-                }])
-            })?;
+        let evaluated = crate::lua::evaluate_schema(schema).map_err(|e| {
+            entities::invalid(vec![FieldError {
+                path: "schema".to_string(),
+                message: e.to_string(),
+            }])
+        })?;
         if evaluated.name != name {
             return Err(CpError::BadRequest {
                 message: format!(
@@ -1164,7 +1163,7 @@ fn node_schema(conn: &Connection, cp: &str, name: &str) -> Result<Option<PluginS
     let Some((_, schema)) = store::node_plugin(conn, cp, name)? else {
         return Ok(None);
     };
-    Ok(crate::lua::evaluate_schema(&schema, &format!("{name}/schema.lua")).ok())
+    Ok(crate::lua::evaluate_schema(&schema).ok())
 }
 
 /// The body as an object.

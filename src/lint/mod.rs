@@ -90,14 +90,16 @@ pub fn analyse<'a>(decl: &'a CustomPluginDecl, options: &LintOptions) -> PluginA
     let schema = schema_syntax
         .is_empty()
         .then(|| lua::evaluate_schema(&decl.schema.text));
-    let handler = handler_syntax.is_empty().then(|| {
+    // A hybrid-mode handler is installed on the data planes as a file and runs with Kong's full
+    // environment: only its syntax is checked here.
+    let handler = (decl.streamed && handler_syntax.is_empty()).then(|| {
         lua::load_handler(
             &decl.handler.text,
             options.profile,
             &options.sandbox_requires,
         )
     });
-    let handler_findings = if handler_syntax.is_empty() {
+    let handler_findings = if decl.streamed && handler_syntax.is_empty() {
         lua::handler_findings(
             &decl.handler.text,
             options.profile,
@@ -106,7 +108,9 @@ pub fn analyse<'a>(decl: &'a CustomPluginDecl, options: &LintOptions) -> PluginA
     } else {
         Vec::new()
     };
-    let schema_findings = if schema_syntax.is_empty() {
+    let schema_findings = if schema_syntax.is_empty() && !decl.streamed {
+        lua::hybrid_schema_findings(&decl.schema.text)
+    } else if schema_syntax.is_empty() {
         lua::schema_findings(&decl.schema.text)
     } else {
         Vec::new()

@@ -183,9 +183,16 @@ pub fn schema_findings(source: &str) -> Vec<Finding> {
     run(source, Kind::Schema, &[])
 }
 
+/// Checks the `schema.lua` of a hybrid-mode plugin (`streamed: false`): the control plane loads
+/// it on its own, so it may not `require` any module; `filesystem` as for streamed schemas.
+pub fn hybrid_schema_findings(source: &str) -> Vec<Finding> {
+    run(source, Kind::HybridSchema, &[])
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Schema,
+    HybridSchema,
     Handler(ProfileName),
 }
 
@@ -360,6 +367,7 @@ impl Collector<'_> {
             return;
         };
         let (allowed, which) = match self.kind {
+            Kind::HybridSchema => (false, String::new()),
             Kind::Schema => (
                 profile::schema_requires().contains(module.as_str()),
                 "schema".to_string(),
@@ -369,7 +377,13 @@ impl Collector<'_> {
                 format!("handler, sandbox profile {p}"),
             ),
         };
-        if !allowed {
+        if self.kind == Kind::HybridSchema {
+            self.push(
+                "require",
+                position,
+                format!("require '{module}' not allowed: a hybrid-mode schema may not require any module"),
+            );
+        } else if !allowed {
             self.push(
                 "require",
                 position,
@@ -634,6 +648,16 @@ mod tests {
             "require 'cjson' not allowed within sandbox (schema)"
         );
         assert!(found[1].warning, "a computed module name is a warning");
+    }
+
+    #[test]
+    fn hybrid_schemas_require_nothing() {
+        let found =
+            hybrid_schema_findings("local t = require 'kong.db.schema.typedefs'\nreturn {}");
+        assert_eq!(at(&found), [("require", 1, 11)]);
+        assert!(found[0]
+            .message
+            .contains("hybrid-mode schema may not require any module"));
     }
 
     #[test]

@@ -50,7 +50,9 @@ fn emit(ctx: &Context<'_>, rule: &'static str, out: &mut Vec<Diagnostic>) {
                 } else {
                     Diagnostic::error(rule, span, message)
                 };
-                if let Some(h) = hint(rule) {
+                if f.message.contains("hybrid-mode schema") {
+                    d = d.with_hint("the control plane loads a hybrid-mode schema on its own: write typedef values such as `{ type = \"string\" }` inline instead of requiring modules");
+                } else if let Some(h) = hint(rule) {
                     d = d.with_hint(h);
                 }
                 out.push(d);

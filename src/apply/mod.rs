@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::plan::rollout::SCHEMA_KIND;
 use crate::plan::{Plan, Step};
 use crate::state::env::{self, EnvLookup};
 use crate::target::{Backend, Kind, Stats};
@@ -181,7 +182,7 @@ pub fn validate_bodies(
                 .filter(|t| t.kind == "custom_plugin" && t.name == step.name)
                 .find_map(|t| t.body.as_ref()?.get("schema")?.as_str().map(str::to_string))
                 .or_else(|| live.custom_plugin(&step.name).map(|c| c.schema.clone()))?;
-            crate::lua::evaluate_schema(&text, &format!("{}/schema.lua", step.name)).ok()
+            crate::lua::evaluate_schema(&text).ok()
         });
         // Without a schema there is nothing to check against; the write reports it.
         let Some(schema) = schema.as_ref() else {
@@ -223,9 +224,11 @@ fn dependencies(steps: &[Step], i: usize) -> Vec<usize> {
         }
         let depends = match (s.kind.as_str(), s.stage) {
             // Instance writes need their plugin's create or update.
-            ("plugin", 2) => t.kind == "custom_plugin" && t.name == s.name,
+            ("plugin", 2) => {
+                (t.kind == "custom_plugin" || t.kind == SCHEMA_KIND) && t.name == s.name
+            }
             // A plugin is deleted only after every instance left it.
-            ("custom_plugin", 4) => {
+            ("custom_plugin" | SCHEMA_KIND, 4) => {
                 t.kind == "plugin"
                     && ((t.stage == 2 && t.from.as_deref() == Some(s.name.as_str()))
                         || (t.stage == 3 && t.name == s.name))
@@ -248,6 +251,25 @@ fn kind_of(step: &Step) -> Kind {
 }
 
 fn run_step(backend: &dyn Backend, step: &Step, body: Option<&Value>) -> Result<(), String> {
+    if step.kind == SCHEMA_KIND {
+        return match step.action.as_str() {
+            "delete" => backend
+                .delete_plugin_schema(&step.name)
+                .map_err(|e| e.to_string()),
+            _ => {
+                let schema = body
+                    .and_then(|b| b.get("lua_schema"))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| "the plan step has no lua_schema".to_string())?;
+                backend
+                    .put_plugin_schema(&step.name, schema)
+                    .map_err(|e| e.to_string())
+            }
+        };
+    }
+    if step.is_rollout() {
+        return Err("a data-plane rollout is not performed by plugsync".to_string());
+    }
     let kind = kind_of(step);
     let id = step.id.clone().unwrap_or_else(|| step.name.clone());
     match step.action.as_str() {
@@ -376,6 +398,7 @@ mod tests {
             id: Some(format!("{name}-id")),
             from: from.map(str::to_string),
             body: None,
+            rollout: None,
         }
     }
 
@@ -513,6 +536,7 @@ mod tests {
             plugins: Vec::new(),
             steps,
             select_tags: Vec::new(),
+            hybrid_scope: Vec::new(),
         };
         let backend = FakeBackend {
             fail: vec!["m1".into()],

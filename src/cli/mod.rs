@@ -37,6 +37,8 @@ pub enum Command {
     Dump(commands::dump::DumpArgs),
     /// Run the local control plane over HTTP.
     Serve(commands::serve::ServeArgs),
+    /// Write the data-plane files of hybrid-mode plugins (`streamed: false`).
+    Bundle(commands::bundle::BundleArgs),
 }
 
 /// Output format of a command's report.
@@ -139,6 +141,7 @@ pub fn main() -> Outcome {
         Command::Sync(args) => commands::sync::run(args),
         Command::Dump(args) => commands::dump::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Bundle(args) => commands::bundle::run(args),
     }
 }
 

@@ -30,9 +30,51 @@ pub struct PlanArgs {
     /// Allow an empty state to delete everything in scope.
     #[arg(long)]
     pub allow_empty: bool,
-    /// Modules a handler may `require` (comma-separated), as for `lint`.
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+/// Flags choosing Kong's sandbox environment (`lint`, and the commands that plan).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SandboxArgs {
+    /// Modules a handler may `require` besides the profile's allowlist (comma-separated).
     #[arg(long = "sandbox-requires", value_name = "A,B", value_delimiter = ',')]
     pub sandbox_requires: Vec<String>,
+    /// Kong's sandbox environment: 3.10, 3.10-early, strict or lax (default: from --kong-version, else 3.10).
+    #[arg(
+        long = "sandbox-profile",
+        value_name = "NAME",
+        env = "PLUGSYNC_SANDBOX_PROFILE"
+    )]
+    pub sandbox_profile: Option<String>,
+    /// The Kong Gateway version the plugins run on (3.10–3.13: profile 3.10; 3.14 and later: strict).
+    #[arg(
+        long = "kong-version",
+        value_name = "X.Y",
+        env = "PLUGSYNC_KONG_VERSION"
+    )]
+    pub kong_version: Option<String>,
+}
+
+impl SandboxArgs {
+    /// The lint options these flags choose.
+    pub fn lint_options(&self) -> Result<LintOptions, CommandError> {
+        use crate::lua::ProfileName;
+        let profile = match (&self.sandbox_profile, &self.kong_version) {
+            (Some(name), _) => ProfileName::parse(name),
+            (None, Some(version)) => ProfileName::for_kong_version(version),
+            (None, None) => Ok(ProfileName::default()),
+        }
+        .map_err(|e| {
+            CommandError::new(e).with_hint(
+                "profiles: 3.10 (Kong 3.10–3.13), 3.10-early, strict (Kong 3.14+ default), lax; see docs/kong-fidelity.md",
+            )
+        })?;
+        Ok(LintOptions {
+            sandbox_requires: self.sandbox_requires.clone(),
+            profile,
+        })
+    }
 }
 
 /// Flags of the commands that write.
@@ -47,6 +89,53 @@ pub struct ApplyArgs {
     /// After applying, wait until every data plane node reports the expected config hash (default 60 s).
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "60", require_equals = true)]
     pub wait: Option<u64>,
+    /// Hybrid mode: the data-plane rollout with this id is done on every node (repeatable;
+    /// needed where the target does not report the plugins installed on its nodes).
+    #[arg(long = "rolled-out", value_name = "ID")]
+    pub rolled_out: Vec<String>,
+}
+
+/// The part of a plan `sync` and `apply` perform now: the steps up to the first data-plane
+/// rollout not yet done, and that rollout. A rollout is done when `--rolled-out ID` names it
+/// or every node the target reports holds its bundle.
+pub fn until_rollout(
+    plan: &Plan,
+    backend: &dyn Backend,
+    args: &ApplyArgs,
+) -> Result<(Plan, Option<crate::plan::Step>), CommandError> {
+    if !plan.steps.iter().any(crate::plan::Step::is_rollout) {
+        return Ok((plan.clone(), None));
+    }
+    let nodes = backend.node_plugins().map_err(|e| {
+        CommandError::new(format!("reading the data plane nodes' plugins failed: {e}"))
+    })?;
+    let done = |r: &crate::plan::Rollout| {
+        args.rolled_out.contains(&r.id) || nodes.as_deref().is_some_and(|n| r.satisfied_by(n))
+    };
+    let (now, pending) = crate::plan::rollout::split(&plan.steps, &done);
+    let mut part = plan.clone();
+    part.steps = now.into_iter().cloned().collect();
+    Ok((part, pending.cloned()))
+}
+
+/// Says which bundle to roll out and what to run after it.
+pub fn announce_rollout(step: &crate::plan::Step, rerun: &str, printer: &Printer) {
+    let Some(r) = &step.rollout else {
+        return;
+    };
+    printer.status(&format!(
+        "stopped before the data-plane rollout `{}`: {}",
+        r.phase,
+        r.describe()
+    ));
+    printer.status(&format!("  build it with: {}", r.command));
+    printer.status(
+        "  install it on every data plane node (image, ConfigMaps or packages), with KONG_PLUGINS listing its plugins",
+    );
+    printer.status(&format!(
+        "  then run: {rerun} --rolled-out {}   (the flag is not needed where the target reports its nodes' plugins)",
+        r.id
+    ));
 }
 
 /// A loaded, linted state.
@@ -88,12 +177,12 @@ pub fn file_source(
 /// Loads the state and runs the lint; lint errors stop the command (diagnostics printed).
 pub fn load(
     common: &CommonArgs,
-    sandbox_requires: &[String],
+    sandbox: &SandboxArgs,
     printer: &Printer,
 ) -> Result<Loaded, CommandError> {
     let (files, commit) = file_source(&common.state, common.git_ref.as_deref())?;
     let loaded = state::load(&common.state, files.as_ref(), &settings::process_env);
-    lint_loaded(common, loaded, commit, sandbox_requires, printer)
+    lint_loaded(common, loaded, commit, sandbox, printer)
 }
 
 /// Lints a loaded state; lint errors stop the command (diagnostics printed). `commit` is the
@@ -102,17 +191,13 @@ pub fn lint_loaded(
     common: &CommonArgs,
     loaded: state::Loaded,
     commit: Option<SourceInfo>,
-    sandbox_requires: &[String],
+    sandbox: &SandboxArgs,
     printer: &Printer,
 ) -> Result<Loaded, CommandError> {
+    let options = sandbox.lint_options()?;
     let mut diags = loaded.diagnostics.clone();
     if !loaded.has_errors() {
-        diags.extend(lint::lint(
-            &loaded.state,
-            &LintOptions {
-                sandbox_requires: sandbox_requires.to_vec(),
-            },
-        ));
+        diags.extend(lint::lint(&loaded.state, &options));
     }
     let mut diags = loaded.without_consequences(diags);
     diags.sort();
@@ -202,6 +287,20 @@ pub fn fetch(
     })
 }
 
+/// Fetches the live state in the scope a saved plan was made in.
+pub fn fetch_for_plan(
+    backend: &dyn Backend,
+    plan: &Plan,
+    secrets: &[String],
+) -> Result<Fetched, CommandError> {
+    tgt::fetch_with_hybrid(backend, &plan.select_tags, None, &plan.hybrid_scope).map_err(|e| {
+        CommandError::new(crate::model::mask_secrets(
+            &format!("reading the control plane failed: {e}"),
+            secrets,
+        ))
+    })
+}
+
 /// The source of the state (the plan's `source`): the commit it was read from, and whether the
 /// working tree's state files and plugin directories differ from it.
 pub fn source(loaded: &Loaded) -> SourceInfo {
@@ -221,6 +320,21 @@ pub fn make_plan(
         select_tags: loaded.select_tags.clone(),
         unmanaged_references: fetched.unmanaged_references.clone(),
     };
+    let hybrid: Vec<&str> = loaded
+        .state
+        .custom_plugins
+        .iter()
+        .filter(|c| !c.streamed)
+        .map(|c| c.name.as_str())
+        .collect();
+    if !hybrid.is_empty() && !backend.supports_plugin_schemas() {
+        return Err(CommandError::new(format!(
+            "the state declares hybrid-mode plugins (`streamed: false`): {}; a {} target cannot hold them",
+            hybrid.join(", "),
+            backend.info().kind
+        ))
+        .with_hint("hybrid mode is Konnect's: target a Konnect control plane (or the local one). Self-managed Kong loads custom plugins from each node's files; stream them instead (`streamed: true`, Kong 3.15+)"));
+    }
     let mut new_id = || uuid::Uuid::new_v4().to_string();
     prepare(
         &loaded.state,
@@ -263,7 +377,7 @@ pub fn plan_against_target(
     rps: Option<f64>,
     printer: &Printer,
 ) -> Result<(Loaded, Box<dyn Backend>, Plan), CommandError> {
-    let loaded = load(common, &args.sandbox_requires, printer)?;
+    let loaded = load(common, &args.sandbox, printer)?;
     let backend = connect(targets, Some(&loaded.state), rps, printer)?;
     let mut secrets = targets.secrets();
     secrets.extend(loaded.state.secrets.iter().cloned());

@@ -397,8 +397,13 @@ pub fn diff(
 fn plugins(input: &DiffInput<'_>, out: &mut Diff, new_id: &mut dyn FnMut() -> String) {
     let live = input.live;
     for decl in &input.desired.custom_plugins {
-        let mut tags = merge_tags(&decl.tags, input.select_tags);
-        if decl.protected && !tags.iter().any(|t| t == PROTECTED_TAG) {
+        // A hybrid-mode plugin's schema (`plugin-schemas`) carries no tags.
+        let mut tags = if decl.streamed {
+            merge_tags(&decl.tags, input.select_tags)
+        } else {
+            Vec::new()
+        };
+        if decl.streamed && decl.protected && !tags.iter().any(|t| t == PROTECTED_TAG) {
             tags.push(PROTECTED_TAG.to_string());
             tags.sort();
         }
@@ -407,6 +412,13 @@ fn plugins(input: &DiffInput<'_>, out: &mut Diff, new_id: &mut dyn FnMut() -> St
             same.or_else(|| decl.replaces.as_deref().and_then(|r| live.custom_plugin(r)));
         let (h, s, _) = custom_plugin_hashes(&decl.handler.text, &decl.schema.text, &tags);
         let (handler_changed, schema_changed, tags_changed) = match compared_with {
+            // The control plane holds no handler of a hybrid-mode plugin: only its schema
+            // is compared there (its handler reaches the data planes through the bundle).
+            Some(l) if !l.streamed || !decl.streamed => (
+                !l.handler.is_empty() && sha256_hex(l.handler.as_bytes()) != h,
+                sha256_hex(l.schema.as_bytes()) != s,
+                false,
+            ),
             Some(l) => (
                 sha256_hex(l.handler.as_bytes()) != h,
                 sha256_hex(l.schema.as_bytes()) != s,

@@ -14,6 +14,9 @@ pub struct LiveCustomPlugin {
     pub schema: String,
     /// Sorted.
     pub tags: Vec<String>,
+    /// `false` for a hybrid-mode plugin schema (`plugin-schemas`): no handler, no tags, and
+    /// its id is its name.
+    pub streamed: bool,
 }
 
 /// A plugin instance on the control plane. Scope fields hold ids.
@@ -142,9 +145,12 @@ impl LiveState {
     /// instances carrying all of them; with no tags, every custom plugin and every instance of
     /// a custom plugin. Also returns, per custom plugin in scope, the instances outside the
     /// scope that use it (they keep it from being deleted or changed in a breaking way).
+    ///
+    /// Hybrid-mode plugin schemas carry no tags: `hybrid` names those in scope (`None`: all).
     pub fn into_scope(
         self,
         select_tags: &[String],
+        hybrid: Option<&std::collections::BTreeSet<String>>,
     ) -> (LiveState, std::collections::BTreeMap<String, Unmanaged>) {
         let has_all = |tags: &[String]| select_tags.iter().all(|t| tags.contains(t));
         let custom: std::collections::BTreeSet<String> =
@@ -153,7 +159,13 @@ impl LiveState {
             custom_plugins: self
                 .custom_plugins
                 .into_iter()
-                .filter(|c| has_all(&c.tags))
+                .filter(|c| {
+                    if c.streamed {
+                        has_all(&c.tags)
+                    } else {
+                        hybrid.is_none_or(|h| h.contains(&c.name))
+                    }
+                })
                 .collect(),
             plugins: Vec::new(),
             services: self.services,
@@ -239,6 +251,21 @@ pub fn parse_custom_plugin(v: &Value) -> Option<LiveCustomPlugin> {
         handler: opt_str(v, "handler").unwrap_or_default(),
         schema: opt_str(v, "schema").unwrap_or_default(),
         tags: sorted_strings(v.get("tags")),
+        streamed: true,
+    })
+}
+
+/// Parses a plugin schema object of Konnect's `plugin-schemas` (`{name, lua_schema, …}`): a
+/// hybrid-mode plugin, identified by its name.
+pub fn parse_plugin_schema(v: &Value) -> Option<LiveCustomPlugin> {
+    let name = opt_str(v, "name")?;
+    Some(LiveCustomPlugin {
+        id: name.clone(),
+        name,
+        handler: String::new(),
+        schema: opt_str(v, "lua_schema").unwrap_or_default(),
+        tags: Vec::new(),
+        streamed: false,
     })
 }
 

@@ -329,6 +329,7 @@ const CUSTOM_PLUGIN_KEYS: &[&str] = &[
     "replaces",
     "tags",
     "protected",
+    "streamed",
     "id",
     "created_at",
     "updated_at",
@@ -651,6 +652,7 @@ impl FileLoader<'_> {
         // An unknown key that was meant as `path`, `handler` or `schema` is the cause of a
         // missing source: reported once, as that key.
         let mut misspelt_source = false;
+        let mut streamed = true;
         for (k, v) in entries {
             let key = k.key_text();
             match key.as_str() {
@@ -664,6 +666,7 @@ impl FileLoader<'_> {
                 }
                 "tags" => tags = self.tags(v),
                 "protected" => protected = self.bool(v, "protected").unwrap_or(false),
+                "streamed" => streamed = self.bool(v, "streamed").unwrap_or(true),
                 "id" => id = self.string(v, "id"),
                 "created_at" | "updated_at" => {}
                 other => {
@@ -693,6 +696,7 @@ impl FileLoader<'_> {
             replaces,
             tags,
             protected,
+            streamed,
             id,
             dir,
             extra_files,

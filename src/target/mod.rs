@@ -76,6 +76,14 @@ pub struct Propagation {
     pub issues: Vec<(String, String)>,
 }
 
+/// The plugins one data plane node has installed (hybrid mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePlugins {
+    pub node: String,
+    /// `(name, schema sha256, handler sha256 when known)`.
+    pub plugins: Vec<(String, String, Option<String>)>,
+}
+
 /// The low-level operations a target supports.
 pub trait Backend: Send + Sync {
     /// What this target is, for plans and messages.
@@ -102,6 +110,31 @@ pub trait Backend: Send + Sync {
     fn delete(&self, kind: Kind, id: &str) -> Result<(), TargetError>;
     /// The expected config hash and the nodes' hashes, where the target has them.
     fn propagation(&self) -> Result<Option<Propagation>, TargetError>;
+    /// Every hybrid-mode plugin schema (Konnect's `plugin-schemas`: `{name, lua_schema, …}`).
+    /// Targets without them answer an empty list.
+    fn list_plugin_schemas(&self) -> Result<Vec<Value>, TargetError> {
+        Ok(Vec::new())
+    }
+    /// Creates or replaces the hybrid-mode plugin schema `name` (`{"lua_schema": …}`).
+    fn put_plugin_schema(&self, name: &str, _lua_schema: &str) -> Result<(), TargetError> {
+        Err(TargetError::Config(format!(
+            "`{name}` is a hybrid-mode plugin (`streamed: false`), which only Konnect control planes hold (plugin-schemas); {} loads custom plugins from each node's files",
+            self.info().kind
+        )))
+    }
+    /// Deletes the hybrid-mode plugin schema `name` (a missing one is not an error).
+    fn delete_plugin_schema(&self, name: &str) -> Result<(), TargetError> {
+        self.put_plugin_schema(name, "")
+    }
+    /// Whether the target holds hybrid-mode plugin schemas.
+    fn supports_plugin_schemas(&self) -> bool {
+        false
+    }
+    /// The hybrid-mode plugins installed on each data plane node, where the target reports
+    /// them: `(node id, [(name, schema sha256, handler sha256)])`.
+    fn node_plugins(&self) -> Result<Option<Vec<NodePlugins>>, TargetError> {
+        Ok(None)
+    }
     /// Counters so far.
     fn stats(&self) -> Stats;
 }
@@ -192,6 +225,17 @@ pub fn fetch(
     select_tags: &[String],
     desired: Option<&DesiredState>,
 ) -> Result<Fetched, TargetError> {
+    fetch_with_hybrid(backend, select_tags, desired, &[])
+}
+
+/// [`fetch`], with hybrid-mode plugin names a saved plan recorded as in scope (`apply` reads
+/// the live state without the state files).
+pub fn fetch_with_hybrid(
+    backend: &dyn Backend,
+    select_tags: &[String],
+    desired: Option<&DesiredState>,
+    hybrid_names: &[String],
+) -> Result<Fetched, TargetError> {
     let mut all = LiveState {
         custom_plugins: fetch_parsed(
             backend,
@@ -202,6 +246,22 @@ pub fn fetch(
         )?,
         ..LiveState::default()
     };
+    if backend.supports_plugin_schemas() {
+        for v in backend.list_plugin_schemas()? {
+            match crate::model::live::parse_plugin_schema(&v) {
+                Some(p) => all.custom_plugins.push(p),
+                None => {
+                    return Err(TargetError::Config(format!(
+                        "the control plane returned a plugin schema without a name: {}",
+                        crate::model::hash::canonical_json(&v)
+                            .chars()
+                            .take(200)
+                            .collect::<String>()
+                    )))
+                }
+            }
+        }
+    }
     let names: BTreeSet<String> = all.custom_plugins.iter().map(|c| c.name.clone()).collect();
     // Only instances of custom plugins matter; the others are skipped before parsing.
     all.plugins = fetch_parsed(
@@ -230,11 +290,43 @@ pub fn fetch(
             ScopeKind::ConsumerGroup => all.consumer_groups = entities,
         }
     }
-    let (live, unmanaged_references) = all.into_scope(select_tags);
+    let hybrid = hybrid_scope(select_tags, desired, &all).map(|mut h| {
+        h.extend(hybrid_names.iter().cloned());
+        h
+    });
+    let (live, unmanaged_references) = all.into_scope(select_tags, hybrid.as_ref());
     Ok(Fetched {
         live,
         unmanaged_references,
     })
+}
+
+/// Which hybrid-mode plugin schemas are in scope. They carry no tags, so with select tags
+/// only those the state declares (or replaces) and those the in-scope instances use are;
+/// without select tags, all of them (`None`).
+fn hybrid_scope(
+    select_tags: &[String],
+    desired: Option<&DesiredState>,
+    all: &LiveState,
+) -> Option<BTreeSet<String>> {
+    if select_tags.is_empty() {
+        return None;
+    }
+    let mut names = BTreeSet::new();
+    if let Some(d) = desired {
+        for c in &d.custom_plugins {
+            names.insert(c.name.clone());
+            if let Some(r) = &c.replaces {
+                names.insert(r.clone());
+            }
+        }
+    }
+    for p in &all.plugins {
+        if select_tags.iter().all(|t| p.tags.contains(t)) {
+            names.insert(p.name.clone());
+        }
+    }
+    Some(names)
 }
 
 /// Waits until every data plane node reports the expected config hash. Where the target has

@@ -6,7 +6,7 @@ use reqwest::{Method, Url};
 use serde_json::Value;
 
 use super::http::{HttpSettings, Transport};
-use super::{Backend, Kind, Propagation, Stats, TargetError};
+use super::{Backend, Kind, NodePlugins, Propagation, Stats, TargetError};
 use crate::plan::TargetInfo;
 
 /// Which API the backend speaks.
@@ -212,6 +212,141 @@ impl Backend for HttpBackend {
     fn stats(&self) -> Stats {
         self.transport.stats()
     }
+
+    fn supports_plugin_schemas(&self) -> bool {
+        self.cp_id.is_some()
+    }
+
+    fn list_plugin_schemas(&self) -> Result<Vec<Value>, TargetError> {
+        if self.cp_id.is_none() {
+            return Ok(Vec::new());
+        }
+        // Konnect's legacy cursor paging: `page[size]`, `page[after]`, `page.next`.
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut url = Url::parse(&format!("{}/plugin-schemas", self.base))
+                .map_err(|e| TargetError::Config(format!("invalid URL: {e}")))?;
+            {
+                let mut q = url.query_pairs_mut();
+                q.append_pair("page[size]", "1000");
+                if let Some(a) = &after {
+                    q.append_pair("page[after]", a);
+                }
+            }
+            let (_, mut v) = self.transport.send(Method::GET, url.as_str(), None)?;
+            if let Some(Value::Array(items)) = v.get_mut("items").map(Value::take) {
+                out.extend(items);
+            }
+            let next = v
+                .get("page")
+                .and_then(|p| p.get("next"))
+                .and_then(Value::as_str)
+                .map(|n| cursor_of(n).to_string());
+            match next {
+                Some(n) if !n.is_empty() && Some(&n) != after.as_ref() => after = Some(n),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    fn put_plugin_schema(&self, name: &str, lua_schema: &str) -> Result<(), TargetError> {
+        if self.cp_id.is_none() {
+            return Err(TargetError::Config(format!(
+                "`{name}` is a hybrid-mode plugin (`streamed: false`): only Konnect holds plugin schemas; self-managed Kong loads custom plugins from each node's files"
+            )));
+        }
+        let url = format!("{}/plugin-schemas/{}", self.base, encode_segment(name));
+        self.transport
+            .send(
+                Method::PUT,
+                &url,
+                Some(&serde_json::json!({ "lua_schema": lua_schema })),
+            )
+            .map(|_| ())
+    }
+
+    fn delete_plugin_schema(&self, name: &str) -> Result<(), TargetError> {
+        if self.cp_id.is_none() {
+            return self.put_plugin_schema(name, "");
+        }
+        let url = format!("{}/plugin-schemas/{}", self.base, encode_segment(name));
+        match self.transport.send(Method::DELETE, &url, None) {
+            Ok(_) => Ok(()),
+            Err(e) if e.status() == Some(404) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn node_plugins(&self) -> Result<Option<Vec<NodePlugins>>, TargetError> {
+        // Konnect does not report the files installed on nodes; `plugsync serve` does, under
+        // `/_plugsync/dp-plugins`. Anything else answers 404 (or an error): not reported.
+        let Some(cp) = &self.cp_id else {
+            return Ok(None);
+        };
+        let mut url = Url::parse(&format!("{}/_plugsync/dp-plugins", self.address))
+            .map_err(|e| TargetError::Config(format!("invalid URL: {e}")))?;
+        url.query_pairs_mut().append_pair("control_plane_id", cp);
+        let Ok((_, v)) = self.transport.send(Method::GET, url.as_str(), None) else {
+            return Ok(None);
+        };
+        let Some(items) = v.as_array() else {
+            return Ok(None);
+        };
+        let node = self
+            .propagation()?
+            .and_then(|p| p.nodes.first().map(|(id, _)| id.clone()))
+            .unwrap_or_else(|| "node".to_string());
+        Ok(Some(vec![NodePlugins {
+            node,
+            plugins: parse_node_plugins(items),
+        }]))
+    }
+}
+
+/// The cursor of a `page.next` value: the `page[after]` of a URI, or the value itself.
+fn cursor_of(next: &str) -> &str {
+    match next
+        .find("page%5Bafter%5D=")
+        .or_else(|| next.find("page[after]="))
+    {
+        Some(i) => {
+            let rest = &next[i..];
+            let start = rest.find('=').map_or(0, |j| j + 1);
+            let rest = &rest[start..];
+            rest.split('&').next().unwrap_or(rest)
+        }
+        None => next,
+    }
+}
+
+/// A path segment, percent-encoded.
+fn encode_segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `[(name, schema sha256, handler sha256)]` from `/_plugsync/dp-plugins` items.
+pub fn parse_node_plugins(items: &[Value]) -> Vec<(String, String, Option<String>)> {
+    items
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.get("name")?.as_str()?.to_string(),
+                p.get("schema_sha256")?.as_str()?.to_string(),
+                p.get("handler_sha256")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            ))
+        })
+        .collect()
 }
 
 /// The nodes of Kong's `GET /clustering/data-planes` (`{"data": [{"id", "config_hash",

@@ -3,6 +3,7 @@
 mod action;
 mod deck;
 mod git;
+mod hybrid;
 mod lint;
 mod reconcile;
 mod reliability;

@@ -68,7 +68,7 @@ fn apply(args: &ApplyCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, C
         .with_hint("pass the same target flags as when the plan was made"));
     }
     let secrets = args.target.secrets();
-    let fetched = run::fetch(backend.as_ref(), &plan.select_tags, None, &secrets)?;
+    let fetched = run::fetch_for_plan(backend.as_ref(), &plan, &secrets)?;
     let now = crate::model::hash::fingerprint(&fetched.live);
     if now != plan.fingerprint {
         let mut e = CommandError::new(format!(
@@ -85,17 +85,26 @@ fn apply(args: &ApplyCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, C
         return Ok(Outcome::Success);
     }
     let baseline = run::wait_baseline(backend.as_ref(), &args.apply)?;
+    let (now, rollout) = run::until_rollout(&plan, backend.as_ref(), &args.apply)?;
     let report = run::apply_plan(
         backend.as_ref(),
-        &plan,
+        &now,
         &args.apply,
         &secrets,
         Some(&fetched.live),
         printer,
     )?;
-    let outcome = run::report_apply(&plan, &report, args.format, printer);
+    let outcome = run::report_apply(&now, &report, args.format, printer);
     if outcome == Outcome::Success {
-        let baseline = baseline.filter(|_| plan.has_changes());
+        if let Some(step) = &rollout {
+            run::announce_rollout(
+                step,
+                "plugsync plan --out FILE, review it, and plugsync apply FILE",
+                printer,
+            );
+            return Ok(outcome);
+        }
+        let baseline = baseline.filter(|_| now.has_changes());
         run::wait(backend.as_ref(), &args.apply, baseline.as_ref(), printer)?;
     }
     Ok(outcome)

@@ -53,17 +53,15 @@ fn sync(args: &SyncArgs, printer: &crate::ui::Printer) -> Result<Outcome, Comman
         return Ok(Outcome::Success);
     }
     let baseline = run::wait_baseline(backend.as_ref(), &args.apply)?;
-    let report = run::apply_plan(
-        backend.as_ref(),
-        &plan,
-        &args.apply,
-        &secrets,
-        None,
-        printer,
-    )?;
-    let outcome = run::report_apply(&plan, &report, args.common.format, printer);
+    let (now, rollout) = run::until_rollout(&plan, backend.as_ref(), &args.apply)?;
+    let report = run::apply_plan(backend.as_ref(), &now, &args.apply, &secrets, None, printer)?;
+    let outcome = run::report_apply(&now, &report, args.common.format, printer);
     if outcome == Outcome::Success {
-        let baseline = baseline.filter(|_| plan.has_changes());
+        if let Some(step) = &rollout {
+            run::announce_rollout(step, "plugsync sync", printer);
+            return Ok(outcome);
+        }
+        let baseline = baseline.filter(|_| now.has_changes());
         run::wait(backend.as_ref(), &args.apply, baseline.as_ref(), printer)?;
     }
     Ok(outcome)

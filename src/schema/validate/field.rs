@@ -74,6 +74,12 @@ pub(super) fn validate_field(
                 if !errs.is_empty() {
                     return Err(ErrNode::Table(errs));
                 }
+            } else if !items.is_empty() {
+                // Kong's validator indexes the missing declaration and raises.
+                return Err(msg(
+                    "attempt to index field 'elements' (a nil value) (the schema declares no 'elements' for this field)"
+                        .to_string(),
+                ));
             }
         }
         FieldType::Map => {
@@ -86,6 +92,15 @@ pub(super) fn validate_field(
                     validate_field(keys, &k, true, false)?;
                     validate_field(values, item, true, false)?;
                 }
+            } else if !map_entries(value).is_empty() {
+                let missing = if field.keys.is_none() {
+                    "keys"
+                } else {
+                    "values"
+                };
+                return Err(msg(format!(
+                    "attempt to index field '{missing}' (a nil value) (the schema declares no '{missing}' for this field)"
+                )));
             }
         }
         FieldType::Record => {

@@ -39,6 +39,8 @@ pub enum Command {
     Serve(commands::serve::ServeArgs),
     /// Write the data-plane files of hybrid-mode plugins (`streamed: false`).
     Bundle(commands::bundle::BundleArgs),
+    /// Run custom plugins' handlers against sample requests offline (tests/*.test.yaml).
+    Test(commands::test::TestArgs),
 }
 
 /// Output format of a command's report.
@@ -142,6 +144,7 @@ pub fn main() -> Outcome {
         Command::Dump(args) => commands::dump::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Bundle(args) => commands::bundle::run(args),
+        Command::Test(args) => commands::test::run(args),
     }
 }
 

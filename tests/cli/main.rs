@@ -5,6 +5,7 @@ mod deck;
 mod git;
 mod hybrid;
 mod lint;
+mod pdktest;
 mod reconcile;
 mod reliability;
 mod scenarios;

@@ -8,3 +8,4 @@ pub mod lint;
 pub mod plan;
 pub mod serve;
 pub mod sync;
+pub mod test;

@@ -2,7 +2,7 @@
 # The step of the plugsync GitHub Action (action.yml): runs one plugsync command and reports it.
 #
 #   * masks the tokens it is given (::add-mask::) before anything else;
-#   * runs `plugsync lint|diff|plan|sync` with the action's inputs (INPUT_* variables, set by
+#   * runs `plugsync lint|diff|plan|sync|test` with the action's inputs (INPUT_* variables, set by
 #     action.yml); tokens reach plugsync through its environment variables, never its arguments;
 #   * keeps the plan JSON as a file (output `plan-file`) for an artifact step;
 #   * writes the Markdown report to $GITHUB_STEP_SUMMARY, cut safely under GitHub's 1 MiB limit;
@@ -51,9 +51,9 @@ output() {
 }
 
 case "$command" in
-  lint | diff | plan | sync) ;;
+  lint | diff | plan | sync | test) ;;
   *)
-    echo "::error title=plugsync::input command must be lint, diff, plan or sync, not '$command'"
+    echo "::error title=plugsync::input command must be lint, diff, plan, sync or test, not '$command'"
     output exit-code 1
     output has-changes false
     output has-breaking-changes false
@@ -72,7 +72,7 @@ fi
 
 # diff, plan and sync need a control plane: without one, plugsync would plan against an
 # embedded database created on the runner and stay green whatever the state says.
-if [ "$command" != lint ] && [ -z "$base_ref" ]; then
+if [ "$command" != lint ] && [ "$command" != test ] && [ -z "$base_ref" ]; then
   target_given=false
   for value in "${INPUT_KONNECT_TOKEN:-}" "${INPUT_KONG_ADDR:-}" "${PLUGSYNC_KONNECT_TOKEN:-}" \
     "${PLUGSYNC_KONG_ADDR:-}" "${PLUGSYNC_LOCAL:-}"; do
@@ -106,6 +106,7 @@ while IFS= read -r path; do
   path=$(echo "$path" | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//')
   [ -n "$path" ] && common+=(-s "$path")
 done <<<"${INPUT_STATE:-}"
+states=("${common[@]}") # test takes the state paths only
 while IFS= read -r tag; do
   tag=$(echo "$tag" | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//')
   [ -n "$tag" ] && common+=(--select-tag "$tag")
@@ -155,6 +156,11 @@ case "$command" in
   plan)
     "$bin" plan "${common[@]}" --out "$plan_file" --exit-code --format markdown "${extra[@]}" \
       >"$report" 2>"$log"
+    rc=$?
+    ;;
+  test)
+    # Offline: runs the handlers against tests/*.test.yaml (no control plane needed).
+    "$bin" test "${states[@]}" --format markdown "${extra[@]}" >"$report" 2>"$log"
     rc=$?
     ;;
   sync)

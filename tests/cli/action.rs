@@ -588,7 +588,9 @@ fn failures_fail_the_step_after_reporting() {
 
     let step = run_step(&work, temp.path(), &github, &[("command", "apply")]);
     assert_eq!(step.code, 1);
-    assert!(step.stdout.contains("must be lint, diff, plan or sync"));
+    assert!(step
+        .stdout
+        .contains("must be lint, diff, plan, sync or test"));
     assert!(github.requests().is_empty(), "no comment was asked for");
 }
 
@@ -624,6 +626,43 @@ fn diff_plan_and_sync_without_a_target_or_base_ref_fail_naming_the_inputs() {
         &[("command", "diff"), ("args", args.as_str())],
     );
     assert_eq!(step.code, 0, "{}\n{}", step.stdout, step.stderr);
+}
+
+#[test]
+fn command_test_runs_the_plugin_tests_offline_and_fails_on_a_wrong_expectation() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let work = temp.path().join("repo");
+    copy_dir(&root().join("examples/quickstart"), &work);
+    let github = FakeGitHub::start();
+    let step = run_step(
+        &work,
+        temp.path(),
+        &github,
+        &[("command", "test"), ("select-tag", "quickstart")],
+    );
+    assert_eq!(step.code, 0, "{}\n{}", step.stdout, step.stderr);
+    assert_eq!(step.output("exit-code"), "0");
+    assert!(
+        step.summary.contains("test result: 8 passed, 0 failed"),
+        "{}",
+        step.summary
+    );
+    let file = work.join("tests/request-tagger.test.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("X-Request-Tag: blue", "X-Request-Tag: green"),
+    )
+    .unwrap();
+    let step = run_step(&work, temp.path(), &github, &[("command", "test")]);
+    assert_eq!(step.code, 1);
+    assert!(step.summary.contains("❌ fail"), "{}", step.summary);
+    assert!(
+        step.summary
+            .contains("| `upstream_request.headers.X-Request-Tag` | `\"green\"` | `\"blue\"` |"),
+        "{}",
+        step.summary
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

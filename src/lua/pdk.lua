@@ -2,7 +2,6 @@
 -- ngx.* function is a no-op) into one that serves a single simulated request, for
 -- `plugsync test`. Run once per state, after the prelude and before the handler chunk, with:
 --   env      the handler environment returned by the prelude
---   globals  the profile's list of dotted paths (the same list the prelude was given)
 --   null     ngx.null
 --   host     Rust helpers: json_encode(v) -> string | nil, err; json_decode(s) -> v | nil, err;
 --            tripped() -> true once the budget is spent
@@ -10,7 +9,7 @@
 -- (runs the phases, returns what happened). Only trusted code: it is never reachable from the
 -- handler except through the functions it installs in the environment.
 
-local env, globals, null, host = ...
+local env, null, host = ...
 
 local type, error, tostring, tonumber, select, pairs, ipairs, next =
   type, error, tostring, tonumber, select, pairs, ipairs, next
@@ -64,8 +63,14 @@ end
 
 -- ----- headers: an ordered list of {name, value}, looked up case-insensitively -----
 
+local NORM = {}
 local function norm(name)
-  return (sgsub(slower(name), "_", "-"))
+  local n = NORM[name]
+  if n == nil then
+    n = sgsub(slower(name), "_", "-")
+    NORM[name] = n
+  end
+  return n
 end
 
 local Headers = {}
@@ -823,26 +828,26 @@ local function unavailable(path)
   end
 end
 
-for _, path in ipairs(globals) do
-  local root = smatch(path, "^[^.]+")
-  if root == "kong" or root == "ngx" then
-    local parent = env
-    local start = 1
-    local leaf
-    while true do
-      local dot = sfind(path, ".", start, true)
-      if not dot then
-        leaf = ssub(path, start)
-        break
+-- A walk over env.kong and env.ngx (raw: no metamethods run), rather than over the profile's
+-- list, so no path is parsed.
+local function install(t, prefix, seen)
+  if seen[t] then return end
+  seen[t] = true
+  for key, value in next, t do
+    if type(key) == "string" then
+      local path = prefix .. "." .. key
+      if type(value) == "function" then
+        rawset(t, key, IMPL[path] or unavailable(path))
+      elseif type(value) == "table" then
+        install(value, path, seen)
       end
-      parent = rawget(parent, ssub(path, start, dot - 1))
-      if type(parent) ~= "table" then break end
-      start = dot + 1
-    end
-    if leaf and type(parent) == "table" and type(rawget(parent, leaf)) == "function" then
-      rawset(parent, leaf, IMPL[path] or unavailable(path))
     end
   end
+end
+local seen = {}
+for _, root in ipairs { "kong", "ngx" } do
+  local t = rawget(env, root)
+  if type(t) == "table" then install(t, root, seen) end
 end
 
 -- Callable tables: kong.log(...) logs at notice, kong.log.inspect(...) at debug,

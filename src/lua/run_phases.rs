@@ -177,14 +177,11 @@ pub fn run_request(
     host.raw_set("tripped", sandbox.tripped_function()?)
         .map_err(prep)?;
 
-    let globals = lua
-        .create_sequence_from(profile.profile().handler_globals.iter().copied())
-        .map_err(prep)?;
     let pdk: Table = lua
         .load(pdk_bytecode()?)
         .set_name("=plugsync pdk")
         .set_mode(ChunkMode::Binary)
-        .call((sandbox.env().clone(), globals, Value::NULL, host))
+        .call((sandbox.env().clone(), Value::NULL, host))
         .map_err(prep)?;
 
     let prepare: mlua::Function = pdk.get("prepare").map_err(prep)?;

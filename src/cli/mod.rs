@@ -57,6 +57,28 @@ pub enum Command {
     Serve(commands::serve::ServeArgs),
     /// Write the data-plane files of hybrid-mode plugins (`streamed: false`).
     Bundle(commands::bundle::BundleArgs),
+    /// Check the target's address, token and permissions; print its Kong version and the
+    /// sandbox profile that applies.
+    Ping(commands::ping::PingArgs),
+    /// Print shell completions for bash, zsh, fish or powershell.
+    Completions(commands::completions::CompletionsArgs),
+    /// Write man pages for plugsync and each command into a directory.
+    #[command(hide = true)]
+    Man(commands::completions::ManArgs),
+}
+
+impl Command {
+    /// The `--format` the command was given, for commands that take the common one.
+    fn format(&self) -> Option<Format> {
+        match self {
+            Command::Diff(a) => Some(a.common.format),
+            Command::Plan(a) => Some(a.common.format),
+            Command::Sync(a) => Some(a.common.format),
+            Command::Apply(a) => Some(a.format),
+            Command::Ping(a) => Some(a.format),
+            _ => None,
+        }
+    }
 }
 
 /// Output format of a command's report.
@@ -66,6 +88,17 @@ pub enum Format {
     Text,
     Json,
     Markdown,
+    /// SARIF 2.1.0, for GitHub code scanning (lint only).
+    Sarif,
+    /// GitHub Actions workflow commands: annotations on files (lint only).
+    Github,
+}
+
+impl Format {
+    /// Formats only `lint` writes.
+    pub fn lint_only(self) -> bool {
+        matches!(self, Format::Sarif | Format::Github)
+    }
 }
 
 /// Flags every state-reading command takes.
@@ -151,8 +184,19 @@ pub fn main() -> Outcome {
             };
         }
     };
+    if let Some(format) = cli.command.format().filter(|f| f.lint_only()) {
+        let value = format.to_possible_value().map(|v| v.get_name().to_string());
+        eprintln!(
+            "error: --format {} is for `plugsync lint` only; this command writes text, json or markdown",
+            value.unwrap_or_default()
+        );
+        return Outcome::Failure;
+    }
     match cli.command {
         Command::Lint(args) => commands::lint::run(args),
+        Command::Ping(args) => commands::ping::run(args),
+        Command::Completions(args) => commands::completions::run(args),
+        Command::Man(args) => commands::completions::man(args),
         Command::Diff(args) => commands::diff::run(args),
         Command::Plan(args) => commands::plan::run(args),
         Command::Apply(args) => commands::apply::run(args),

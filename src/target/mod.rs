@@ -100,6 +100,11 @@ pub trait Backend: Send + Sync {
     fn propagation(&self) -> Result<Option<Propagation>, TargetError>;
     /// Counters so far.
     fn stats(&self) -> Stats;
+    /// Why the target counts as unreachable, once a request gave up after all its retries:
+    /// the rest of a run is not attempted.
+    fn unreachable(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The live state in scope and what lies just outside it.

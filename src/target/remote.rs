@@ -9,6 +9,10 @@ use super::http::{HttpSettings, Transport};
 use super::{Backend, Kind, Propagation, Stats, TargetError};
 use crate::plan::TargetInfo;
 
+/// The most pages one list may take: five million entities at 1,000 a page, far beyond any
+/// real control plane, and a bound on a server whose `offset` never ends.
+pub const MAX_PAGES: usize = 5_000;
+
 /// Which API the backend speaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoteFlavor {
@@ -143,6 +147,8 @@ impl Backend for HttpBackend {
         on_page: &mut dyn FnMut(Vec<Value>) -> Result<(), TargetError>,
     ) -> Result<(), TargetError> {
         let mut offset: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
+        let mut pages = 0usize;
         loop {
             let mut url = Url::parse(&self.url(kind, None))
                 .map_err(|e| TargetError::Config(format!("invalid URL: {e}")))?;
@@ -156,12 +162,55 @@ impl Backend for HttpBackend {
                     q.append_pair("offset", o);
                 }
             }
-            let (_, mut v) = self.transport.send(Method::GET, url.as_str(), None)?;
-            if let Some(Value::Array(data)) = v.get_mut("data").map(Value::take) {
-                on_page(data)?;
+            pages += 1;
+            let fail = |status: u16, message: String| TargetError::Api {
+                method: "GET".into(),
+                url: url.to_string(),
+                status,
+                message,
+            };
+            if pages > MAX_PAGES {
+                return Err(fail(
+                    200,
+                    format!("the list did not end after {MAX_PAGES} pages (an `offset` that keeps changing); refusing to read on"),
+                ));
             }
+            let (status, mut v) = self.transport.send(Method::GET, url.as_str(), None)?;
+            // A list answer without an array `data` (a proxy's maintenance page, an error in a
+            // 200) is not an empty list.
+            let empty = match v.get_mut("data").map(Value::take) {
+                Some(Value::Array(data)) => {
+                    let empty = data.is_empty();
+                    on_page(data)?;
+                    empty
+                }
+                _ => {
+                    let preview = super::http::clean_text(&v.to_string(), 200);
+                    return Err(fail(
+                        status,
+                        format!("the answer is not a list (no array `data`): {preview}"),
+                    ));
+                }
+            };
             match v.get("offset").and_then(Value::as_str) {
-                Some(o) if !o.is_empty() && Some(o) != offset.as_deref() => {
+                // Without a tag filter a page is only empty at the end of the list.
+                Some(o) if !o.is_empty() && empty && tags.is_none() => {
+                    return Err(fail(
+                        status,
+                        "an empty page that points to a next one (`offset`): the list does not end"
+                            .into(),
+                    ));
+                }
+                Some(o) if !o.is_empty() => {
+                    if !seen.insert(o.to_string()) {
+                        return Err(fail(
+                            status,
+                            format!(
+                                "the list's pages loop (offset `{}` came back)",
+                                super::http::clean_text(o, 100)
+                            ),
+                        ));
+                    }
                     offset = Some(o.to_string())
                 }
                 _ => return Ok(()),
@@ -202,6 +251,10 @@ impl Backend for HttpBackend {
 
     fn stats(&self) -> Stats {
         self.transport.stats()
+    }
+
+    fn unreachable(&self) -> Option<String> {
+        self.transport.unreachable()
     }
 }
 

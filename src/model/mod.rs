@@ -30,6 +30,9 @@ pub struct DesiredState {
     pub files: Vec<Arc<PathBuf>>,
     /// Values substituted from the environment: secrets, never to be shown.
     pub secrets: Vec<String>,
+    /// The same values with the variable each came from, so a plan file can keep the
+    /// template instead of the value.
+    pub secret_vars: Vec<(String, String)>,
 }
 
 impl DesiredState {

@@ -126,7 +126,12 @@ pub fn load(paths: &[PathBuf], source: &dyn FileSource, env: EnvLookup<'_>) -> L
     }
     loaded.state.select_tags = select_tags.into_iter().collect();
     loaded.state.konnect_control_plane_name = cp_name.map(|(n, _)| n);
-    loaded.state.secrets = secrets.into_iter().collect();
+    let values: BTreeSet<String> = secrets
+        .iter()
+        .map(|(_, v): &(String, String)| v.clone())
+        .collect();
+    loaded.state.secrets = values.into_iter().collect();
+    loaded.state.secret_vars = secrets.into_iter().collect();
     check_duplicates(&mut loaded);
     loaded
 }
@@ -197,7 +202,8 @@ struct FileLoader<'a> {
     source: &'a dyn FileSource,
     env: EnvLookup<'a>,
     diags: &'a mut Vec<Diagnostic>,
-    secrets: &'a mut BTreeSet<String>,
+    /// (variable, value) of every substitution.
+    secrets: &'a mut BTreeSet<(String, String)>,
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -460,7 +466,7 @@ impl FileLoader<'_> {
         if !env::has_template(value) {
             return Some(value.to_string());
         }
-        match env::substitute(value, self.env) {
+        match env::substitute_named(value, self.env) {
             Ok((out, secrets)) => {
                 self.secrets.extend(secrets);
                 Some(out)

@@ -361,3 +361,76 @@ fn serve_refuses_hostile_json_bodies_and_keeps_serving() {
         .expect("still serving");
     assert_eq!(r.status().as_u16(), 200);
 }
+
+/// What an error echoes back is capped: thousands of unknown config keys, or a name of
+/// megabytes, give a small error, not one bigger than the request.
+#[test]
+fn serve_caps_what_errors_echo() {
+    let server = Server::start(":memory:", &[]);
+    let c = super::client();
+    let schema = r#"return { name = "echo", fields = { { config = { type = "record", fields = { { v = { type = "string" } } } } } } }"#;
+    let created = c
+        .post(server.url("/custom-plugins"))
+        .json(&serde_json::json!({"name": "echo", "schema": schema,
+            "handler": "return { PRIORITY = 1, VERSION = \"1.0.0\" }"}))
+        .send()
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let mut config = serde_json::Map::new();
+    for i in 0..20_000 {
+        config.insert(format!("unknown_key_{i:05}_{}", "k".repeat(80)), 1.into());
+    }
+    let body = serde_json::json!({"name": "echo", "config": config}).to_string();
+    for path in [server.url("/plugins"), server.v2("/plugins")] {
+        let r = c
+            .post(&path)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{path}");
+        let text = r.text().unwrap();
+        assert!(
+            text.len() < 64 * 1024,
+            "{path}: a {} byte request gave a {} byte error",
+            body.len(),
+            text.len()
+        );
+        assert!(text.contains("unknown_key_00000"), "{path}: {}", &text[..200.min(text.len())]);
+    }
+    let huge_name = "n".repeat(3 * 1024 * 1024);
+    let r = c
+        .post(server.url("/custom-plugins"))
+        .json(&serde_json::json!({"name": huge_name, "schema": schema, "handler": "return {}"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let text = r.text().unwrap();
+    assert!(text.len() < 64 * 1024, "a 3 MiB name gave a {} byte error", text.len());
+}
+
+/// A connection that never finishes its headers, or sits idle, is closed after
+/// `--idle-timeout`: half-open connections cannot pile up until file descriptors run out.
+#[test]
+fn serve_closes_connections_that_stall() {
+    use std::io::{Read, Write};
+    let server = Server::start(":memory:", &["--idle-timeout", "1"]);
+    let addr = server.base.trim_start_matches("http://").to_string();
+    // Half a request line, then nothing; and a connection that never sends a byte.
+    let mut half = std::net::TcpStream::connect(&addr).unwrap();
+    half.write_all(b"GET /custom-plugins HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let mut silent = std::net::TcpStream::connect(&addr).unwrap();
+    for (what, s) in [("half a request", &mut half), ("a silent connection", &mut silent)] {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 256];
+        match s.read(&mut buf) {
+            Ok(_) => {}
+            Err(e) => panic!("{what}: still open after {:?}: {e}", started.elapsed()),
+        }
+        assert!(started.elapsed() < Duration::from_secs(4), "{what}");
+    }
+    // And it still serves.
+    let r = super::client().get(server.url("/custom-plugins")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}

@@ -165,8 +165,8 @@ fn serve(args: ServeArgs, printer: &Printer) -> Result<(), CommandError> {
             server::shutdown_signal(),
             std::time::Duration::from_secs(args.idle_timeout),
         )
-            .await
-            .map_err(|e| CommandError::new(format!("serving on {bound} failed: {e}")))?;
+        .await
+        .map_err(|e| CommandError::new(format!("serving on {bound} failed: {e}")))?;
         printer.status("plugsync serve stopped");
         Ok(())
     })

@@ -396,7 +396,11 @@ fn serve_caps_what_errors_echo() {
             body.len(),
             text.len()
         );
-        assert!(text.contains("unknown_key_00000"), "{path}: {}", &text[..200.min(text.len())]);
+        assert!(
+            text.contains("unknown_key_00000"),
+            "{path}: {}",
+            &text[..200.min(text.len())]
+        );
     }
     let huge_name = "n".repeat(3 * 1024 * 1024);
     let r = c
@@ -406,7 +410,11 @@ fn serve_caps_what_errors_echo() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
     let text = r.text().unwrap();
-    assert!(text.len() < 64 * 1024, "a 3 MiB name gave a {} byte error", text.len());
+    assert!(
+        text.len() < 64 * 1024,
+        "a 3 MiB name gave a {} byte error",
+        text.len()
+    );
 }
 
 /// A connection that never finishes its headers, or sits idle, is closed after
@@ -418,9 +426,13 @@ fn serve_closes_connections_that_stall() {
     let addr = server.base.trim_start_matches("http://").to_string();
     // Half a request line, then nothing; and a connection that never sends a byte.
     let mut half = std::net::TcpStream::connect(&addr).unwrap();
-    half.write_all(b"GET /custom-plugins HTTP/1.1\r\nHost: x\r\n").unwrap();
+    half.write_all(b"GET /custom-plugins HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
     let mut silent = std::net::TcpStream::connect(&addr).unwrap();
-    for (what, s) in [("half a request", &mut half), ("a silent connection", &mut silent)] {
+    for (what, s) in [
+        ("half a request", &mut half),
+        ("a silent connection", &mut silent),
+    ] {
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let started = Instant::now();
         let mut buf = [0u8; 256];
@@ -431,6 +443,9 @@ fn serve_closes_connections_that_stall() {
         assert!(started.elapsed() < Duration::from_secs(4), "{what}");
     }
     // And it still serves.
-    let r = super::client().get(server.url("/custom-plugins")).send().unwrap();
+    let r = super::client()
+        .get(server.url("/custom-plugins"))
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }

@@ -266,9 +266,9 @@ fn lock_store(path: &str) -> Result<std::fs::File, CpError> {
         .map_err(|e| CpError::Storage {
             message: format!("cannot open {lock_path}: {e}"),
         })?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
+    match try_lock(&file) {
+        Ok(true) => {}
+        Ok(false) => {
             let mut text = String::new();
             let _ = file.read_to_string(&mut text);
             let holder = match text.trim().parse::<u32>() {
@@ -281,7 +281,7 @@ fn lock_store(path: &str) -> Result<std::fs::File, CpError> {
                 ),
             });
         }
-        Err(std::fs::TryLockError::Error(e)) => {
+        Err(e) => {
             return Err(CpError::Storage {
                 message: format!("cannot lock {lock_path}: {e}"),
             })
@@ -292,6 +292,29 @@ fn lock_store(path: &str) -> Result<std::fs::File, CpError> {
     let _ = writeln!(file, "{}", std::process::id());
     let _ = file.flush();
     Ok(file)
+}
+
+/// An exclusive, non-blocking lock on `file`: `Ok(false)` when another process holds it.
+#[cfg(unix)]
+fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: flock on a file descriptor this function borrows; no memory is passed.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+/// Without flock, the store is not locked.
+#[cfg(not(unix))]
+fn try_lock(_file: &std::fs::File) -> std::io::Result<bool> {
+    Ok(true)
 }
 
 /// Name of the control plane created on first start.

@@ -3,6 +3,30 @@
 
 use std::io::{self, Write};
 
+/// `eprintln!` that never panics: when stderr is closed (its reader went away), the line is
+/// lost instead of the process ending with a panic (exit 101).
+#[macro_export]
+macro_rules! eline {
+    ($($arg:tt)*) => {
+        $crate::ui::write_stderr(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `eprint!` that never panics (see [`eline!`](crate::eline)).
+#[macro_export]
+macro_rules! etext {
+    ($($arg:tt)*) => {
+        $crate::ui::write_stderr(&format!($($arg)*))
+    };
+}
+
+/// Writes to stderr, ignoring errors.
+pub fn write_stderr(text: &str) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
+}
+
 /// Where and how output goes.
 #[derive(Debug, Clone)]
 pub struct Printer {
@@ -63,20 +87,20 @@ impl Printer {
     /// A status line on stderr, unless quiet.
     pub fn status(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{text}");
+            crate::eline!("{text}");
         }
     }
 
     /// A detail line on stderr with `-v`.
     pub fn verbose(&self, text: &str) {
         if self.verbose > 0 {
-            eprintln!("{text}");
+            crate::eline!("{text}");
         }
     }
 
     /// A warning on stderr (shown even when quiet).
     pub fn warn(&self, text: &str) {
-        eprintln!(
+        crate::eline!(
             "{}: {text}",
             paint(self.color_stderr, Style::Yellow, "warning")
         );
@@ -84,9 +108,9 @@ impl Printer {
 
     /// An error on stderr, with its hint on its own line.
     pub fn error(&self, text: &str, hint: Option<&str>) {
-        eprintln!("{}: {text}", paint(self.color_stderr, Style::Red, "error"));
+        crate::eline!("{}: {text}", paint(self.color_stderr, Style::Red, "error"));
         if let Some(h) = hint {
-            eprintln!("  hint: {h}");
+            crate::eline!("  hint: {h}");
         }
     }
 }

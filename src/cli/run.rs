@@ -118,7 +118,7 @@ pub fn lint_loaded(
     diags.dedup();
     let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
     if !errors.is_empty() {
-        eprint!(
+        crate::etext!(
             "{}",
             lint::report::text(
                 &errors.iter().map(|d| (*d).clone()).collect::<Vec<_>>(),
@@ -300,7 +300,7 @@ pub fn apply_plan(
                 b.set_message(format!("{} {} {}", r.action, r.kind, r.name));
                 b.inc(1);
             }
-            None => eprintln!("{line}"),
+            None => crate::eline!("{line}"),
         }
     };
     // The report counts every request of the run, the fetches before the apply included
@@ -359,7 +359,7 @@ pub fn report_apply(
         });
         printer.data(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"));
     }
-    eprintln!("{}", report.counts.line());
+    crate::eline!("{}", report.counts.line());
     if !report.ok() {
         printer.error(
             "the apply did not complete: the steps above that failed or were blocked left the rest unchanged",

@@ -117,10 +117,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Problem::Store(CpError::Storage { message }) = &self.problem {
-            eprintln!("error: storage failure while serving a request: {message}");
+            crate::eline!("error: storage failure while serving a request: {message}");
         }
         if let Problem::Internal(message) = &self.problem {
-            eprintln!("error: internal failure while serving a request: {message}");
+            crate::eline!("error: internal failure while serving a request: {message}");
         }
         let (status, mut body) = match self.shape {
             Shape::Konnect => konnect(&self.problem),

@@ -308,6 +308,11 @@ impl FileLoader<'_> {
                 return None;
             }
         };
+        // A UTF-8 byte order mark (Windows editors write one) is not part of the YAML.
+        let text = match text.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_string(),
+            None => text,
+        };
         if let Some(i) = text.find('\0') {
             self.error(
                 pos_at_end(&text.as_bytes()[..i]),
@@ -462,6 +467,24 @@ impl FileLoader<'_> {
         }
     }
 
+    /// A name: a string without control characters (a NUL, say, written `"\0"` in YAML),
+    /// which no control plane accepts and no terminal shows.
+    fn name(&mut self, v: &Node, what: &str) -> Option<String> {
+        let s = self.string(v, what)?;
+        if let Some(c) = s.chars().find(|c| c.is_control()) {
+            self.error(
+                v.pos,
+                format!(
+                    "`{what}` holds the control character U+{:04X}{}; names must be printable",
+                    c as u32,
+                    if c == '\0' { " (NUL)" } else { "" }
+                ),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
     fn substitute(&mut self, value: &str, pos: Pos) -> Option<String> {
         if !env::has_template(value) {
             return Some(value.to_string());
@@ -569,7 +592,7 @@ impl FileLoader<'_> {
         for (k, v) in entries {
             let key = k.key_text();
             match key.as_str() {
-                "name" => name = self.string(v, "name"),
+                "name" => name = self.name(v, "name"),
                 "path" => path = self.string(v, "path").map(|p| (p, v.pos)),
                 "handler" => handler = self.lua_inline(v, "handler"),
                 "schema" => schema = self.lua_inline(v, "schema"),
@@ -774,8 +797,8 @@ impl FileLoader<'_> {
         for (k, v) in entries {
             let key = k.key_text();
             match key.as_str() {
-                "name" => name = self.string(v, "name"),
-                "instance_name" => p.instance_name = self.string(v, "instance_name"),
+                "name" => name = self.name(v, "name"),
+                "instance_name" => p.instance_name = self.name(v, "instance_name"),
                 "config" => {
                     if !matches!(v.value, NodeValue::Map(_) | NodeValue::Null) {
                         self.error(

@@ -449,3 +449,74 @@ fn serve_closes_connections_that_stall() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
+
+/// A FIFO named `handler.lua` would block a read forever: it is refused as not a file.
+#[cfg(unix)]
+#[test]
+fn a_fifo_as_handler_lua_does_not_block_lint() {
+    let dir = tempfile::tempdir().unwrap();
+    plugin_state(dir.path(), GOOD_SCHEMA, GOOD_HANDLER);
+    let handler = dir.path().join("plugins/evil/handler.lua");
+    std::fs::remove_file(&handler).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(&handler)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let text = lint_fails(dir.path(), "fifo handler.lua");
+    assert!(text.contains("not a regular file"), "{text}");
+}
+
+/// A closed stderr (its reader left, as `plugsync … 2>&1 | head -1` does) loses the
+/// messages, never ends in a panic (exit 101).
+#[test]
+fn a_closed_stderr_is_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("plugsync.yaml"),
+        "custom_plugins: [1, 2, 3]\n",
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_plugsync"))
+            .args(["lint", "-v"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(1), "{status:?}");
+    }
+}
+
+/// A state file saved with a UTF-8 byte order mark reads as without one.
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    plugin_state(dir.path(), GOOD_SCHEMA, GOOD_HANDLER);
+    let state = std::fs::read(dir.path().join("plugsync.yaml")).unwrap();
+    let mut with_bom = b"\xef\xbb\xbf".to_vec();
+    with_bom.extend(state);
+    std::fs::write(dir.path().join("plugsync.yaml"), with_bom).unwrap();
+    let out = plugsync(dir.path()).args(["lint"]).output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+}
+
+/// A NUL in a name is reported as such, not as a failure to load Lua.
+#[test]
+fn a_nul_in_a_name_is_reported_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    plugin_state(dir.path(), GOOD_SCHEMA, GOOD_HANDLER);
+    std::fs::write(
+        dir.path().join("plugsync.yaml"),
+        "_format_version: \"3.0\"\ncustom_plugins:\n  - name: \"ev\\0il\"\n    path: plugins/evil\n",
+    )
+    .unwrap();
+    let text = lint_fails(dir.path(), "NUL in a name");
+    assert!(text.contains("U+0000 (NUL)"), "{text}");
+    assert!(!text.to_lowercase().contains("lua"), "{text}");
+}

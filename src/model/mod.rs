@@ -173,7 +173,8 @@ pub struct InstanceDecl {
     /// Where the entry starts.
     pub span: Span,
     /// Where each config value is written, by dotted path (`config.redis.host`).
-    pub config_spans: Vec<(String, Span)>,
+    /// (A map: lint looks up one path per finding, and a config can have 100,000 keys.)
+    pub config_spans: std::collections::HashMap<String, Span>,
 }
 
 impl InstanceDecl {
@@ -182,7 +183,7 @@ impl InstanceDecl {
     pub fn span_of(&self, path: &str) -> Span {
         let mut p = path;
         loop {
-            if let Some((_, s)) = self.config_spans.iter().find(|(k, _)| k == p) {
+            if let Some(s) = self.config_spans.get(p) {
                 return s.clone();
             }
             match p.rfind('.') {

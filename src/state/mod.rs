@@ -791,7 +791,7 @@ impl FileLoader<'_> {
             tags: Vec::new(),
             id: None,
             span: self.span(item.pos),
-            config_spans: Vec::new(),
+            config_spans: Default::default(),
         };
         let mut name = None;
         for (k, v) in entries {
@@ -809,7 +809,12 @@ impl FileLoader<'_> {
                     }
                     let mut spans = vec![("config".to_string(), self.span(k.pos))];
                     self.collect_spans(v, "config", &mut spans);
-                    p.config_spans = spans;
+                    // The first place a path is written wins.
+                    let mut map = std::collections::HashMap::with_capacity(spans.len());
+                    for (path, span) in spans {
+                        map.entry(path).or_insert(span);
+                    }
+                    p.config_spans = map;
                     match v.to_json() {
                         Ok(raw) => {
                             let mut ok = true;

@@ -100,9 +100,8 @@ pub fn protect(mut plan: Plan, secret_vars: &[(String, String)]) -> Plan {
     let values: Vec<String> = vars.iter().map(|(_, v)| v.clone()).collect();
     let mask = |s: &mut String| *s = crate::model::mask_secrets(s, &values);
     let mask_all = |v: &mut Vec<String>| v.iter_mut().for_each(mask);
+    // Names cannot hold templates (the loader refuses them), so they are left as they are.
     for c in &mut plan.custom_plugins {
-        mask(&mut c.name);
-        c.replaces.iter_mut().for_each(mask);
         if let Some((old, new)) = &mut c.detail.tags {
             mask_all(old);
             mask_all(new);
@@ -116,15 +115,11 @@ pub fn protect(mut plan: Plan, secret_vars: &[(String, String)]) -> Plan {
         }
     }
     for p in &mut plan.plugins {
-        mask(&mut p.name);
-        p.from.iter_mut().for_each(mask);
         p.instance_name.iter_mut().for_each(mask);
         p.scope.values_mut().for_each(mask);
-        mask_all(&mut p.changed_fields);
         for c in &mut p.changes {
-            mask(&mut c.path);
             for v in [&mut c.old, &mut c.new].into_iter().flatten() {
-                walk(v, &|s| crate::model::mask_secrets(s, &values), false);
+                walk(v, &|s| crate::model::mask_secrets(s, &values));
             }
         }
     }
@@ -138,26 +133,27 @@ pub fn protect(mut plan: Plan, secret_vars: &[(String, String)]) -> Plan {
         out
     };
     for step in &mut plan.steps {
-        if let Some(body) = &mut step.body {
-            walk(body, &template, true);
+        let Some(Value::Object(body)) = &mut step.body else {
+            continue;
+        };
+        for key in TEMPLATED_OUTSIDE_CONFIG {
+            if let Some(v) = body.get_mut(*key) {
+                walk(v, &template);
+            }
         }
     }
     plan
 }
 
-/// Rewrites every string of `v` with `f`, leaving `config` of the top level alone when
-/// `skip_config`.
-fn walk(v: &mut Value, f: &dyn Fn(&str) -> String, skip_config: bool) {
+/// The body fields besides `config` that a state file can fill from `${{ env }}`.
+const TEMPLATED_OUTSIDE_CONFIG: &[&str] = &["instance_name", "condition", "tags", "ordering"];
+
+/// Rewrites every string of `v` with `f`.
+fn walk(v: &mut Value, f: &dyn Fn(&str) -> String) {
     match v {
         Value::String(s) => *s = f(s),
-        Value::Array(a) => a.iter_mut().for_each(|x| walk(x, f, false)),
-        Value::Object(m) => {
-            for (k, x) in m.iter_mut() {
-                if !(skip_config && k == "config") {
-                    walk(x, f, false);
-                }
-            }
-        }
+        Value::Array(a) => a.iter_mut().for_each(|x| walk(x, f)),
+        Value::Object(m) => m.values_mut().for_each(|x| walk(x, f)),
         _ => {}
     }
 }

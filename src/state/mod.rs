@@ -467,6 +467,19 @@ impl FileLoader<'_> {
         }
     }
 
+    /// A plugin's name (or the name it `replaces`): a [`Self::name`] without templates. Names
+    /// identify entities in plans and on the control plane; a secret cannot be one.
+    fn identity(&mut self, v: &Node, what: &str) -> Option<String> {
+        if v.as_str().is_some_and(env::has_template) {
+            self.error(
+                v.pos,
+                format!("`{what}` cannot use `${{{{ env … }}}}`: names are shown in every plan and are not secrets"),
+            );
+            return None;
+        }
+        self.name(v, what)
+    }
+
     /// A name: a string without control characters (a NUL, say, written `"\0"` in YAML),
     /// which no control plane accepts and no terminal shows.
     fn name(&mut self, v: &Node, what: &str) -> Option<String> {
@@ -592,12 +605,12 @@ impl FileLoader<'_> {
         for (k, v) in entries {
             let key = k.key_text();
             match key.as_str() {
-                "name" => name = self.name(v, "name"),
+                "name" => name = self.identity(v, "name"),
                 "path" => path = self.string(v, "path").map(|p| (p, v.pos)),
                 "handler" => handler = self.lua_inline(v, "handler"),
                 "schema" => schema = self.lua_inline(v, "schema"),
                 "replaces" => {
-                    replaces = self.string(v, "replaces");
+                    replaces = self.identity(v, "replaces");
                     replaces_span = Some(self.span(v.pos));
                 }
                 "tags" => tags = self.tags(v),
@@ -797,7 +810,7 @@ impl FileLoader<'_> {
         for (k, v) in entries {
             let key = k.key_text();
             match key.as_str() {
-                "name" => name = self.name(v, "name"),
+                "name" => name = self.identity(v, "name"),
                 "instance_name" => p.instance_name = self.name(v, "instance_name"),
                 "config" => {
                     if !matches!(v.value, NodeValue::Map(_) | NodeValue::Null) {

@@ -580,3 +580,29 @@ plugins:
         }
     }
 }
+
+/// Names cannot come from the environment: they identify entities in every plan.
+#[test]
+fn templates_in_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("plugsync.yaml"),
+        r#"_format_version: "3.0"
+custom_plugins:
+  - name: '${{ env "PLUGSYNC_T_NAME" }}'
+    handler: 'return { PRIORITY = 1, VERSION = "1.0.0" }'
+    schema: 'return { name = "n", fields = { { config = { type = "record", fields = { } } } } }'
+"#,
+    )
+    .unwrap();
+    let out = plugsync(d)
+        .args(["lint"])
+        .env("PLUGSYNC_T_NAME", "n")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("`name` cannot use"), "{text}");
+}

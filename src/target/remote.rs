@@ -86,10 +86,19 @@ impl HttpBackend {
                         let mut url = Url::parse(&format!("{address}/v2/control-planes"))
                             .map_err(|e| TargetError::Config(e.to_string()))?;
                         url.query_pairs_mut().append_pair("filter[name][eq]", &name);
-                        let (_, v) = transport.send(Method::GET, url.as_str(), None)?;
-                        let found = v
-                            .get("data")
-                            .and_then(Value::as_array)
+                        let (status, v) = transport.send(Method::GET, url.as_str(), None)?;
+                        let Some(list) = v.get("data").and_then(Value::as_array) else {
+                            return Err(TargetError::Api {
+                                method: "GET".into(),
+                                url: url.to_string(),
+                                status,
+                                message: format!(
+                                    "the answer is not a list (no array `data`): {}",
+                                    super::http::clean_text(&v.to_string(), 200)
+                                ),
+                            });
+                        };
+                        let found = Some(list)
                             .and_then(|d| {
                                 d.iter().find(|cp| {
                                     cp.get("name").and_then(Value::as_str) == Some(name.as_str())

@@ -377,3 +377,22 @@ fn dump_refuses_names_that_share_a_directory_before_writing_anything() {
     assert!(text.contains("`Same` and `same`"), "{text}");
     assert!(!dir.path().join("out").exists(), "{text}");
 }
+
+#[test]
+fn a_control_plane_lookup_of_the_wrong_shape_is_not_not_found() {
+    let server = Scripted::start(|_, _| Reply::Json(200, r#"{"message":"maintenance"}"#.into()));
+    let dir = tempfile::tempdir().unwrap();
+    state(dir.path());
+    let flags = vec![
+        "--konnect-addr".to_string(),
+        server.base.clone(),
+        "--konnect-token".into(),
+        TOKEN.into(),
+        "--konnect-control-plane-name".into(),
+        "prod".into(),
+    ];
+    let (code, text, _) = run(dir.path(), &["diff"], &flags);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("/v2/control-planes"), "{text}");
+    assert!(text.contains("not a list"), "{text}");
+}

@@ -249,13 +249,20 @@ impl Backend for HttpBackend {
             return Ok(None);
         };
         let base = format!("{}/v2/control-planes/{cp}", self.address);
-        let (_, hash) =
+        let (status, hash) =
             self.transport
                 .send(Method::GET, &format!("{base}/expected-config-hash"), None)?;
         let (_, nodes) = self
             .transport
             .send(Method::GET, &format!("{base}/nodes"), None)?;
-        Ok(Some(parse_propagation(&hash, &nodes)))
+        parse_propagation(&hash, &nodes)
+            .map(Some)
+            .map_err(|message| TargetError::Api {
+                method: "GET".into(),
+                url: format!("{base}/expected-config-hash, {base}/nodes"),
+                status,
+                message,
+            })
     }
 
     fn stats(&self) -> Stats {
@@ -267,17 +274,24 @@ impl Backend for HttpBackend {
     }
 }
 
-/// The expected hash and nodes from Konnect's `expected-config-hash` and `nodes` bodies.
-pub fn parse_propagation(hash: &Value, nodes: &Value) -> Propagation {
-    Propagation {
-        expected_hash: hash
-            .get("expected_hash")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        nodes: nodes
-            .get("items")
-            .and_then(Value::as_array)
+/// The expected hash and nodes from Konnect's `expected-config-hash` and `nodes` bodies. An
+/// answer of another shape is an error, never "no node is behind".
+pub fn parse_propagation(hash: &Value, nodes: &Value) -> Result<Propagation, String> {
+    let Some(expected_hash) = hash.get("expected_hash").and_then(Value::as_str) else {
+        return Err(format!(
+            "the expected config hash answer has no string `expected_hash`: {}",
+            super::http::clean_text(&hash.to_string(), 200)
+        ));
+    };
+    let Some(items) = nodes.get("items").and_then(Value::as_array) else {
+        return Err(format!(
+            "the nodes answer has no array `items`: {}",
+            super::http::clean_text(&nodes.to_string(), 200)
+        ));
+    };
+    Ok(Propagation {
+        expected_hash: expected_hash.to_string(),
+        nodes: Some(items)
             .map(|items| {
                 items
                     .iter()
@@ -295,7 +309,7 @@ pub fn parse_propagation(hash: &Value, nodes: &Value) -> Propagation {
                     .collect()
             })
             .unwrap_or_default(),
-    }
+    })
 }
 
 /// The address as it may be shown (status lines, plans, errors): without a URL password, and

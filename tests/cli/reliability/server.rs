@@ -396,3 +396,37 @@ fn a_control_plane_lookup_of_the_wrong_shape_is_not_not_found() {
     assert!(text.contains("/v2/control-planes"), "{text}");
     assert!(text.contains("not a list"), "{text}");
 }
+
+#[test]
+fn wait_does_not_pass_on_a_nodes_answer_of_the_wrong_shape() {
+    let server = Scripted::start(|r, _| {
+        if r.path.starts_with("/v2/control-planes?") {
+            return list_of(&[r#"{"id":"cp1","name":"prod"}"#.to_string()], None);
+        }
+        if r.path.ends_with("/expected-config-hash") {
+            return Reply::Json(200, r#"{"expected_hash":"abc"}"#.into());
+        }
+        if r.path.ends_with("/nodes") {
+            return Reply::Json(200, r#"{"message":"maintenance"}"#.into());
+        }
+        if r.method == "GET" {
+            return empty_list();
+        }
+        Reply::Json(200, "{}".into())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    state(dir.path());
+    let flags = vec![
+        "--konnect-addr".to_string(),
+        server.base.clone(),
+        "--konnect-token".into(),
+        TOKEN.into(),
+        "--konnect-control-plane-name".into(),
+        "prod".into(),
+        "--rps".into(),
+        "1000".into(),
+    ];
+    let (code, text, _) = run(dir.path(), &["sync", "--wait=1"], &flags);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("no array `items`"), "{text}");
+}

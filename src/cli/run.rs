@@ -295,9 +295,12 @@ pub fn apply_plan(
         match &bar {
             Some(b) => {
                 if r.status != StepStatus::Done {
-                    b.println(&line);
+                    b.println(crate::ui::terminal_safe(&line));
                 }
-                b.set_message(format!("{} {} {}", r.action, r.kind, r.name));
+                b.set_message(
+                    crate::ui::terminal_safe(&format!("{} {} {}", r.action, r.kind, r.name))
+                        .into_owned(),
+                );
                 b.inc(1);
             }
             None => crate::eline!("{line}"),

@@ -430,3 +430,26 @@ fn wait_does_not_pass_on_a_nodes_answer_of_the_wrong_shape() {
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("no array `items`"), "{text}");
 }
+
+#[test]
+fn escape_sequences_in_live_names_never_reach_the_terminal() {
+    let server = Scripted::start(|r, _| {
+        if is_list(r, "custom-plugins") {
+            return list_of(
+                &[custom_plugin("c9", "evil\u{1b}]0;pwned\u{7}\u{1b}[2J\r")],
+                None,
+            );
+        }
+        empty_list()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    state(dir.path());
+    for format in ["text", "markdown"] {
+        let (code, text, _) = run(dir.path(), &["diff", "--format", format], &kong(&server));
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("evil"), "{text}");
+        for c in ['\u{1b}', '\u{7}', '\r'] {
+            assert!(!text.contains(c), "{format}: {text:?}");
+        }
+    }
+}

@@ -285,17 +285,27 @@ impl Transport {
         }
     }
 
-    /// Records that the target stopped answering: `err` exhausted its retries.
+    /// Called when `err` exhausted its retries. When it says the target is gone — no answer
+    /// at all, or a gateway's 502, 503 or 504 — the target counts as unreachable from now
+    /// on. A 500 or 429 that persists for one request does not stop the others.
     fn give_up(&self, err: TargetError) -> TargetError {
-        let mut dead = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
-        if dead.is_none() {
-            *dead = Some(err.to_string());
+        let gone = match &err {
+            TargetError::Transport { .. } => true,
+            TargetError::Api { status, .. } => matches!(status, 502..=504),
+            TargetError::Config(_) => false,
+        };
+        if gone {
+            let mut dead = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
+            if dead.is_none() {
+                *dead = Some(err.to_string());
+            }
         }
         err
     }
 
     /// Why the target counts as unreachable: the error of the first request that gave up
-    /// after all its retries. A run stops there instead of retrying every later step in turn.
+    /// after all its retries without an answer (or with a gateway's 502, 503, 504). A run
+    /// stops there instead of retrying every later step in turn.
     pub fn unreachable(&self) -> Option<String> {
         self.unreachable
             .lock()

@@ -453,3 +453,23 @@ fn escape_sequences_in_live_names_never_reach_the_terminal() {
         }
     }
 }
+
+/// A 500 that persists for one entity fails that step only: the target is still there.
+#[test]
+fn a_persistent_500_on_one_step_does_not_stop_the_others() {
+    let server = Scripted::start(|r, _| {
+        if r.method == "GET" {
+            return empty_list();
+        }
+        if String::from_utf8_lossy(&r.body).contains("\"p0\"") {
+            return Reply::Json(500, r#"{"message":"boom"}"#.into());
+        }
+        Reply::Json(200, "{}".into())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    many_plugins(dir.path(), 4);
+    let (code, text, _) = run(dir.path(), &["sync", "--parallelism", "1"], &kong(&server));
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("created 3,"), "{text}");
+    assert!(!text.contains("unreachable"), "{text}");
+}

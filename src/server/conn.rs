@@ -48,12 +48,25 @@ impl Connected<IncomingStream<'_, DroppableListener>> for Dropper {
 pub struct DroppableListener {
     inner: TcpListener,
     idle: Option<Duration>,
+    /// Connections open at once; further ones wait in the kernel's backlog.
+    limit: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl DroppableListener {
     /// Wraps a bound listener.
     pub fn new(inner: TcpListener) -> DroppableListener {
-        DroppableListener { inner, idle: None }
+        DroppableListener {
+            inner,
+            idle: None,
+            limit: None,
+        }
+    }
+
+    /// Serves at most `n` connections at once: file descriptors cannot run out, and the
+    /// connections over the limit are accepted as earlier ones close.
+    pub fn with_connection_limit(mut self, n: usize) -> DroppableListener {
+        self.limit = Some(Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+        self
     }
 
     /// Closes a connection once it makes no progress for `idle`: a request whose headers
@@ -69,6 +82,10 @@ impl Listener for DroppableListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (DroppableStream, SocketAddr) {
+        let permit = match &self.limit {
+            Some(limit) => Arc::clone(limit).acquire_owned().await.ok(),
+            None => None,
+        };
         loop {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
@@ -79,6 +96,7 @@ impl Listener for DroppableListener {
                         dropper: Dropper::default(),
                         idle: self.idle,
                         deadline: None,
+                        _permit: permit,
                     };
                     return (stream, addr);
                 }
@@ -101,6 +119,8 @@ pub struct DroppableStream {
     /// The idle timeout, and the timer running while I/O waits.
     idle: Option<Duration>,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The connection's place under the listener's limit, given back when it closes.
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl DroppableStream {

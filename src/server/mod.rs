@@ -199,15 +199,20 @@ pub async fn serve<F>(listener: TcpListener, app: Router, shutdown: F) -> io::Re
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    serve_with(listener, app, shutdown, IDLE_TIMEOUT).await
+    serve_with(listener, app, shutdown, IDLE_TIMEOUT, MAX_CONNECTIONS).await
 }
 
-/// [`serve`], closing connections idle for `idle`.
+/// Connections served at once by default; more wait in the kernel's backlog.
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// [`serve`], closing connections idle for `idle` and serving at most `max_connections`
+/// at once.
 pub async fn serve_with<F>(
     listener: TcpListener,
     app: Router,
     shutdown: F,
     idle: Duration,
+    max_connections: usize,
 ) -> io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
@@ -215,7 +220,9 @@ where
     let stopping = Arc::new(tokio::sync::Notify::new());
     let signal = Arc::clone(&stopping);
     let server = axum::serve(
-        DroppableListener::new(listener).with_idle_timeout(idle),
+        DroppableListener::new(listener)
+            .with_idle_timeout(idle)
+            .with_connection_limit(max_connections),
         app.into_make_service_with_connect_info::<Dropper>(),
     )
     .with_graceful_shutdown(async move {

@@ -51,6 +51,9 @@ pub struct ServeArgs {
     /// finish, an answer never read, an idle keep-alive connection.
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: u64,
+    /// Serve at most this many connections at once; more wait until one closes.
+    #[arg(long, value_name = "N", default_value_t = crate::server::MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
 }
 
 /// Parses a fraction in `0..=1`.
@@ -164,6 +167,7 @@ fn serve(args: ServeArgs, printer: &Printer) -> Result<(), CommandError> {
             app,
             server::shutdown_signal(),
             std::time::Duration::from_secs(args.idle_timeout),
+            args.max_connections,
         )
         .await
         .map_err(|e| CommandError::new(format!("serving on {bound} failed: {e}")))?;

@@ -537,3 +537,29 @@ fn lint_is_linear_in_config_keys() {
     let text = lint_fails(dir.path(), "100,000 config keys");
     assert!(text.contains("k99999"), "{}", &text[..300.min(text.len())]);
 }
+
+/// `serve` holds at most `--max-connections` at once, so stalled connections cannot use up
+/// its file descriptors; a request over the limit waits for a place instead of failing.
+#[test]
+fn serve_bounds_the_connections_it_holds() {
+    let server = Server::start(
+        ":memory:",
+        &["--idle-timeout", "1", "--max-connections", "2"],
+    );
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let _a = std::net::TcpStream::connect(&addr).unwrap();
+    let _b = std::net::TcpStream::connect(&addr).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    let r = super::client()
+        .get(server.url("/custom-plugins"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // It was served once the idle timeout closed a stalled connection.
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -472,7 +472,10 @@ local MODULES = {
     return with_stub_fields {
       _NAME = "kong",
       _VERSION = kong_version,
-      version = kong_version,
+      -- Three parts, so `VERSION = require("kong.meta").version` passes Kong's VERSION check
+      -- (docs/kong-fidelity.md: the Enterprise four-part form is not modelled here).
+      version = major .. "." .. minor .. "." .. patch,
+      core_version = major .. "." .. minor .. "." .. patch,
       _VERSION_TABLE = { major = major, minor = minor, patch = patch },
       _SERVER_TOKENS = "kong/" .. kong_version,
       _DEPENDENCIES = {},

@@ -135,6 +135,11 @@ pub trait Backend: Send + Sync {
     fn node_plugins(&self) -> Result<Option<Vec<NodePlugins>>, TargetError> {
         Ok(None)
     }
+    /// The node-information document of a Kong Admin API (`GET /`: `version`,
+    /// `configuration.untrusted_lua`, …), where the target has one.
+    fn node_info(&self) -> Result<Option<Value>, TargetError> {
+        Ok(None)
+    }
     /// Counters so far.
     fn stats(&self) -> Stats;
 }

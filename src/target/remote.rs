@@ -186,6 +186,16 @@ impl Backend for HttpBackend {
         }
     }
 
+    fn node_info(&self) -> Result<Option<Value>, TargetError> {
+        if self.info.kind != "kong" {
+            return Ok(None);
+        }
+        let (_, v) = self
+            .transport
+            .send(Method::GET, &format!("{}/", self.address), None)?;
+        Ok(Some(v))
+    }
+
     fn propagation(&self) -> Result<Option<Propagation>, TargetError> {
         let Some(cp) = &self.cp_id else {
             // Kong's Admin API of a hybrid-mode control plane lists its data planes; a

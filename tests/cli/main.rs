@@ -2,6 +2,7 @@
 
 mod action;
 mod deck;
+mod fidelity;
 mod git;
 mod hybrid;
 mod lint;

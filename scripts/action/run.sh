@@ -70,6 +70,27 @@ if [ -n "$base_ref" ] && [ "$command" != diff ] && [ "$command" != lint ]; then
   exit 1
 fi
 
+# diff, plan and sync need a control plane: without one, plugsync would plan against an
+# embedded database created on the runner and stay green whatever the state says.
+if [ "$command" != lint ] && [ -z "$base_ref" ]; then
+  target_given=false
+  for value in "${INPUT_KONNECT_TOKEN:-}" "${INPUT_KONG_ADDR:-}" "${PLUGSYNC_KONNECT_TOKEN:-}" \
+    "${PLUGSYNC_KONG_ADDR:-}" "${PLUGSYNC_LOCAL:-}"; do
+    [ -n "$value" ] && target_given=true
+  done
+  case " ${INPUT_ARGS:-} " in
+    *" --local"* | *" --kong-addr"* | *" --konnect-token"*) target_given=true ;;
+  esac
+  if [ "$target_given" = false ]; then
+    echo "::error title=plugsync::command $command needs a control plane: set the inputs konnect-token and konnect-control-plane-name (Konnect) or kong-addr (and kong-admin-token) (Kong Gateway); or, with command diff, base-ref for an offline review of the pull request"
+    output exit-code 1
+    output has-changes false
+    output has-breaking-changes false
+    output plan-file ""
+    exit 1
+  fi
+fi
+
 tmp_root=${RUNNER_TEMP:-${TMPDIR:-/tmp}}
 mkdir -p "$tmp_root"
 work=$(mktemp -d "$tmp_root/plugsync-action.XXXXXX")

@@ -35,6 +35,8 @@ HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "tra
 ENTITY = r"(custom-plugins|plugins|services|routes|consumers|consumer_groups)"
 SERVED_TAIL = re.compile(
     r"^/" + ENTITY + r"(/\{[^}/]+\}(/plugins(/\{[^}/]+\})?)?)?$|^/schemas/plugins/\{[^}/]+\}$"
+    # Konnect hybrid mode (legacy shapes); the Admin API spec has no such path.
+    r"|^/plugin-schemas(/\{[^}/]+\})?$"
 )
 KONNECT_PREFIX = "/v2/control-planes/{controlPlaneId}"
 CORE = KONNECT_PREFIX + "/core-entities"

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::plan::rollout::SCHEMA_KIND;
 use crate::plan::{Plan, Step};
 use crate::state::env::{self, EnvLookup};
 use crate::target::{Backend, Kind, Stats};
@@ -73,6 +74,36 @@ impl ApplyReport {
     pub fn ok(&self) -> bool {
         self.counts.failed == 0 && self.counts.blocked == 0
     }
+
+    /// The results as Markdown (after the plan in a PR comment or step summary): a banner when
+    /// the apply did not complete, the counts, and a table of the steps.
+    pub fn markdown(&self) -> String {
+        let mut s = String::from("\n### Apply\n\n");
+        if !self.ok() {
+            s.push_str("> **Error**: the apply did not complete: the steps that failed or were blocked left the rest unchanged. Fix the cause and run again: done steps are not repeated.\n\n");
+        }
+        s.push_str(&format!("{}\n", self.counts.line()));
+        if !self.steps.is_empty() {
+            s.push_str("\n| stage | action | kind | name | result | reason |\n|---:|---|---|---|---|---|\n");
+            let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
+            for r in &self.steps {
+                let status = match r.status {
+                    StepStatus::Done => "done",
+                    StepStatus::Failed => "**failed**",
+                    StepStatus::Blocked => "**blocked**",
+                };
+                s.push_str(&format!(
+                    "| {} | {} | {} | `{}` | {status} | {} |\n",
+                    r.stage,
+                    r.action,
+                    r.kind.replace('_', " "),
+                    cell(&r.name),
+                    cell(r.reason.as_deref().unwrap_or(""))
+                ));
+            }
+        }
+        s
+    }
 }
 
 /// Options of an apply.
@@ -127,6 +158,62 @@ pub fn resolve_bodies(
     Ok((bodies, secrets))
 }
 
+/// Validates every resolved instance body against the schema it will run under — the schema
+/// of the plan's custom plugin write of that name, else the live plugin's — before anything is
+/// written. A template resolved at apply may hold a value that breaks the schema although the
+/// value it held at plan time did not. Messages name the step and field, never the value.
+pub fn validate_bodies(
+    plan: &Plan,
+    bodies: &[Option<Value>],
+    live: &crate::model::LiveState,
+) -> Result<(), Vec<String>> {
+    use crate::schema::validate;
+    let mut schemas: std::collections::HashMap<&str, Option<crate::schema::PluginSchema>> =
+        std::collections::HashMap::new();
+    let mut errors = Vec::new();
+    for (step, body) in plan.steps.iter().zip(bodies) {
+        let Some(body) = body.as_ref().filter(|_| step.kind == "plugin") else {
+            continue;
+        };
+        let schema = schemas.entry(step.name.as_str()).or_insert_with(|| {
+            let text = plan
+                .steps
+                .iter()
+                .filter(|t| t.kind == "custom_plugin" && t.name == step.name)
+                .find_map(|t| t.body.as_ref()?.get("schema")?.as_str().map(str::to_string))
+                .or_else(|| live.custom_plugin(&step.name).map(|c| c.schema.clone()))?;
+            crate::lua::evaluate_schema(&text).ok()
+        });
+        // Without a schema there is nothing to check against; the write reports it.
+        let Some(schema) = schema.as_ref() else {
+            continue;
+        };
+        let bound: Vec<&str> = ["service", "route", "consumer", "consumer_group"]
+            .into_iter()
+            .filter(|k| body.get(*k).is_some_and(|v| !v.is_null()))
+            .collect();
+        let protocols = body.get("protocols").filter(|v| !v.is_null());
+        if let Err(errs) = validate::validate_plugin(schema, body.get("config"), protocols, &bound)
+        {
+            let label = match body.get("instance_name").and_then(Value::as_str) {
+                Some(n) => format!("{} ({n})", step.name),
+                None => step.name.clone(),
+            };
+            errors.push(format!(
+                "step {} plugin {label}: the config is invalid under the schema of `{}`: {}",
+                step.action,
+                step.name,
+                validate::summary(&errs)
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
 /// The indexes of the steps `i` depends on.
 fn dependencies(steps: &[Step], i: usize) -> Vec<usize> {
     let s = &steps[i];
@@ -137,9 +224,11 @@ fn dependencies(steps: &[Step], i: usize) -> Vec<usize> {
         }
         let depends = match (s.kind.as_str(), s.stage) {
             // Instance writes need their plugin's create or update.
-            ("plugin", 2) => t.kind == "custom_plugin" && t.name == s.name,
+            ("plugin", 2) => {
+                (t.kind == "custom_plugin" || t.kind == SCHEMA_KIND) && t.name == s.name
+            }
             // A plugin is deleted only after every instance left it.
-            ("custom_plugin", 4) => {
+            ("custom_plugin" | SCHEMA_KIND, 4) => {
                 t.kind == "plugin"
                     && ((t.stage == 2 && t.from.as_deref() == Some(s.name.as_str()))
                         || (t.stage == 3 && t.name == s.name))
@@ -162,6 +251,25 @@ fn kind_of(step: &Step) -> Kind {
 }
 
 fn run_step(backend: &dyn Backend, step: &Step, body: Option<&Value>) -> Result<(), String> {
+    if step.kind == SCHEMA_KIND {
+        return match step.action.as_str() {
+            "delete" => backend
+                .delete_plugin_schema(&step.name)
+                .map_err(|e| e.to_string()),
+            _ => {
+                let schema = body
+                    .and_then(|b| b.get("lua_schema"))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| "the plan step has no lua_schema".to_string())?;
+                backend
+                    .put_plugin_schema(&step.name, schema)
+                    .map_err(|e| e.to_string())
+            }
+        };
+    }
+    if step.is_rollout() {
+        return Err("a data-plane rollout is not performed by plugsync".to_string());
+    }
     let kind = kind_of(step);
     let id = step.id.clone().unwrap_or_else(|| step.name.clone());
     match step.action.as_str() {
@@ -298,6 +406,7 @@ mod tests {
             id: Some(format!("{name}-id")),
             from: from.map(str::to_string),
             body: None,
+            rollout: None,
         }
     }
 
@@ -435,6 +544,7 @@ mod tests {
             plugins: Vec::new(),
             steps,
             select_tags: Vec::new(),
+            hybrid_scope: Vec::new(),
         };
         let backend = FakeBackend {
             fail: vec!["m1".into()],

@@ -37,6 +37,8 @@ pub enum Command {
     Dump(commands::dump::DumpArgs),
     /// Run the local control plane over HTTP.
     Serve(commands::serve::ServeArgs),
+    /// Write the data-plane files of hybrid-mode plugins (`streamed: false`).
+    Bundle(commands::bundle::BundleArgs),
 }
 
 /// Output format of a command's report.
@@ -77,9 +79,49 @@ pub struct CommonArgs {
     pub verbose: u8,
 }
 
+/// Flags every command that takes them reads after its name, but that people also type before
+/// it, as most CLIs allow (`plugsync -v diff`): `-q`, `-v` (also `-vv`), `--quiet`,
+/// `--verbose`, `--format VALUE`.
+fn is_leading_flag(arg: &str) -> bool {
+    matches!(arg, "--quiet" | "--verbose")
+        || arg.starts_with("--format=")
+        || (arg.len() > 1
+            && arg.starts_with('-')
+            && !arg.starts_with("--")
+            && arg[1..].chars().all(|c| c == 'q' || c == 'v'))
+}
+
+/// Moves the flags of [`is_leading_flag`] typed before the command name to just after it, so
+/// `plugsync -v diff` means `plugsync diff -v`. Anything else is left where it is.
+pub fn hoist_leading_flags(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut moved = Vec::new();
+    let mut i = 1;
+    while i < args.len() {
+        let Some(a) = args[i].to_str() else { break };
+        if a == "--format" && i + 1 < args.len() {
+            moved.push(args[i].clone());
+            moved.push(args[i + 1].clone());
+            i += 2;
+        } else if is_leading_flag(a) {
+            moved.push(args[i].clone());
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if moved.is_empty() || i >= args.len() || args[i].to_str().is_some_and(|a| a.starts_with('-')) {
+        return args;
+    }
+    let mut out = vec![args[0].clone(), args[i].clone()];
+    out.extend(moved);
+    out.extend(args[i + 1..].iter().cloned());
+    out
+}
+
 /// Parses the command line and runs the command. Usage errors exit 1, never 2.
 pub fn main() -> Outcome {
-    let cli = match Cli::try_parse() {
+    let args = hoist_leading_flags(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -99,5 +141,37 @@ pub fn main() -> Outcome {
         Command::Sync(args) => commands::sync::run(args),
         Command::Dump(args) => commands::dump::run(args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Bundle(args) => commands::bundle::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hoist_leading_flags;
+
+    fn hoist(args: &[&str]) -> Vec<String> {
+        hoist_leading_flags(args.iter().map(Into::into).collect())
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn flags_before_the_command_move_after_it() {
+        assert_eq!(
+            hoist(&["p", "-v", "diff", "-s", "x"]),
+            ["p", "diff", "-v", "-s", "x"]
+        );
+        assert_eq!(
+            hoist(&["p", "-q", "--format", "json", "sync"]),
+            ["p", "sync", "-q", "--format", "json"]
+        );
+        assert_eq!(
+            hoist(&["p", "-vv", "--quiet", "lint"]),
+            ["p", "lint", "-vv", "--quiet"]
+        );
+        assert_eq!(hoist(&["p", "diff", "-v"]), ["p", "diff", "-v"]);
+        assert_eq!(hoist(&["p", "-v", "--help"]), ["p", "-v", "--help"]);
+        assert_eq!(hoist(&["p", "-x", "diff"]), ["p", "-x", "diff"]);
     }
 }

@@ -83,7 +83,7 @@ fn load_base(
 fn load_head(
     common: &CommonArgs,
     head_ref: Option<&str>,
-    sandbox_requires: &[String],
+    sandbox: &crate::cli::run::SandboxArgs,
     printer: &Printer,
 ) -> Result<run::Loaded, CommandError> {
     let (files, commit) = match head_ref {
@@ -98,7 +98,7 @@ fn load_head(
         None => (Box::new(state::WorkTree) as Box<dyn FileSource>, None),
     };
     let loaded = state::load(&common.state, files.as_ref(), &review_env);
-    run::lint_loaded(common, loaded, commit, sandbox_requires, printer)
+    run::lint_loaded(common, loaded, commit, sandbox, printer)
 }
 
 /// The offline plan of `base` → `head`.
@@ -111,7 +111,7 @@ pub fn plan(
 ) -> Result<Plan, CommandError> {
     let first = common.state.first().cloned().unwrap_or_default();
     let base_tree = GitTree::open(&first, base).map_err(|e| git_error("base", e))?;
-    let head_state = load_head(common, head, &args.sandbox_requires, printer)?;
+    let head_state = load_head(common, head, &args.sandbox, printer)?;
     let base_state = load_base(common, &base_tree, printer)?;
     printer.status(&format!(
         "Comparing the state at {} with base `{}` ({}); no control plane is read",

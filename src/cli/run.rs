@@ -30,9 +30,56 @@ pub struct PlanArgs {
     /// Allow an empty state to delete everything in scope.
     #[arg(long)]
     pub allow_empty: bool,
-    /// Modules a handler may `require` (comma-separated), as for `lint`.
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+/// Flags choosing Kong's sandbox environment (`lint`, and the commands that plan).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SandboxArgs {
+    /// Modules a handler may `require` besides the profile's allowlist (comma-separated).
     #[arg(long = "sandbox-requires", value_name = "A,B", value_delimiter = ',')]
     pub sandbox_requires: Vec<String>,
+    /// Kong's sandbox environment: 3.10, 3.10-early, strict or lax (default: from --kong-version, else 3.10).
+    #[arg(
+        long = "sandbox-profile",
+        value_name = "NAME",
+        env = "PLUGSYNC_SANDBOX_PROFILE"
+    )]
+    pub sandbox_profile: Option<String>,
+    /// The Kong Gateway version the plugins run on (3.10–3.13: profile 3.10; 3.14 and later: strict).
+    #[arg(
+        long = "kong-version",
+        value_name = "X.Y",
+        env = "PLUGSYNC_KONG_VERSION"
+    )]
+    pub kong_version: Option<String>,
+}
+
+impl SandboxArgs {
+    /// Whether the flags (or their environment variables) choose the profile.
+    pub fn is_explicit(&self) -> bool {
+        self.sandbox_profile.is_some() || self.kong_version.is_some()
+    }
+
+    /// The lint options these flags choose.
+    pub fn lint_options(&self) -> Result<LintOptions, CommandError> {
+        use crate::lua::ProfileName;
+        let profile = match (&self.sandbox_profile, &self.kong_version) {
+            (Some(name), _) => ProfileName::parse(name),
+            (None, Some(version)) => ProfileName::for_kong_version(version),
+            (None, None) => Ok(ProfileName::default()),
+        }
+        .map_err(|e| {
+            CommandError::new(e).with_hint(
+                "profiles: 3.10 (Kong 3.10–3.13), 3.10-early, strict (Kong 3.14+ default), lax; see docs/kong-fidelity.md",
+            )
+        })?;
+        Ok(LintOptions {
+            sandbox_requires: self.sandbox_requires.clone(),
+            profile,
+        })
+    }
 }
 
 /// Flags of the commands that write.
@@ -47,6 +94,53 @@ pub struct ApplyArgs {
     /// After applying, wait until every data plane node reports the expected config hash (default 60 s).
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "60", require_equals = true)]
     pub wait: Option<u64>,
+    /// Hybrid mode: the data-plane rollout with this id is done on every node (repeatable;
+    /// needed where the target does not report the plugins installed on its nodes).
+    #[arg(long = "rolled-out", value_name = "ID")]
+    pub rolled_out: Vec<String>,
+}
+
+/// The part of a plan `sync` and `apply` perform now: the steps up to the first data-plane
+/// rollout not yet done, and that rollout. A rollout is done when `--rolled-out ID` names it
+/// or every node the target reports holds its bundle.
+pub fn until_rollout(
+    plan: &Plan,
+    backend: &dyn Backend,
+    args: &ApplyArgs,
+) -> Result<(Plan, Option<crate::plan::Step>), CommandError> {
+    if !plan.steps.iter().any(crate::plan::Step::is_rollout) {
+        return Ok((plan.clone(), None));
+    }
+    let nodes = backend.node_plugins().map_err(|e| {
+        CommandError::new(format!("reading the data plane nodes' plugins failed: {e}"))
+    })?;
+    let done = |r: &crate::plan::Rollout| {
+        args.rolled_out.contains(&r.id) || nodes.as_deref().is_some_and(|n| r.satisfied_by(n))
+    };
+    let (now, pending) = crate::plan::rollout::split(&plan.steps, &done);
+    let mut part = plan.clone();
+    part.steps = now.into_iter().cloned().collect();
+    Ok((part, pending.cloned()))
+}
+
+/// Says which bundle to roll out and what to run after it.
+pub fn announce_rollout(step: &crate::plan::Step, rerun: &str, printer: &Printer) {
+    let Some(r) = &step.rollout else {
+        return;
+    };
+    printer.status(&format!(
+        "stopped before the data-plane rollout `{}`: {}",
+        r.phase,
+        r.describe()
+    ));
+    printer.status(&format!("  build it with: {}", r.command));
+    printer.status(
+        "  install it on every data plane node (image, ConfigMaps or packages), with KONG_PLUGINS listing its plugins",
+    );
+    printer.status(&format!(
+        "  then run: {rerun} --rolled-out {}   (the flag is not needed where the target reports its nodes' plugins)",
+        r.id
+    ));
 }
 
 /// A loaded, linted state.
@@ -88,12 +182,12 @@ pub fn file_source(
 /// Loads the state and runs the lint; lint errors stop the command (diagnostics printed).
 pub fn load(
     common: &CommonArgs,
-    sandbox_requires: &[String],
+    sandbox: &SandboxArgs,
     printer: &Printer,
 ) -> Result<Loaded, CommandError> {
     let (files, commit) = file_source(&common.state, common.git_ref.as_deref())?;
     let loaded = state::load(&common.state, files.as_ref(), &settings::process_env);
-    lint_loaded(common, loaded, commit, sandbox_requires, printer)
+    lint_loaded(common, loaded, commit, sandbox, printer)
 }
 
 /// Lints a loaded state; lint errors stop the command (diagnostics printed). `commit` is the
@@ -102,35 +196,16 @@ pub fn lint_loaded(
     common: &CommonArgs,
     loaded: state::Loaded,
     commit: Option<SourceInfo>,
-    sandbox_requires: &[String],
+    sandbox: &SandboxArgs,
     printer: &Printer,
 ) -> Result<Loaded, CommandError> {
+    let options = sandbox.lint_options()?;
     let mut diags = loaded.diagnostics.clone();
     if !loaded.has_errors() {
-        diags.extend(lint::lint(
-            &loaded.state,
-            &LintOptions {
-                sandbox_requires: sandbox_requires.to_vec(),
-            },
-        ));
+        diags.extend(lint::lint(&loaded.state, &options));
     }
-    diags.sort();
-    diags.dedup();
-    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
-    if !errors.is_empty() {
-        crate::etext!(
-            "{}",
-            lint::report::text(
-                &errors.iter().map(|d| (*d).clone()).collect::<Vec<_>>(),
-                printer.color_stderr
-            )
-        );
-        return Err(CommandError::new(format!(
-            "the state has {} (nothing was read from or written to the control plane)",
-            lint::report::count(errors.len(), "lint error")
-        ))
-        .with_hint("run `plugsync lint` for details"));
-    }
+    let diags = loaded.without_consequences(diags);
+    stop_on_lint_errors(diags, printer)?;
     let mut tags: BTreeSet<String> = loaded.state.select_tags.iter().cloned().collect();
     tags.extend(common.select_tag.iter().cloned());
     let source =
@@ -142,6 +217,99 @@ pub fn lint_loaded(
     })
 }
 
+/// Prints the lint errors among `diags` and fails, or passes when there are none.
+fn stop_on_lint_errors(
+    mut diags: Vec<crate::model::Diagnostic>,
+    printer: &Printer,
+) -> Result<(), CommandError> {
+    diags.sort();
+    diags.dedup();
+    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+    if !errors.is_empty() {
+        crate::etext!(
+            "{}",
+            lint::report::text(
+                &errors.iter().map(|d| (*d).clone()).collect::<Vec<_>>(),
+                printer.color_stderr
+            )
+        );
+        let entities = errors
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "kind": "diagnostic",
+                    "location": d.span.to_string(),
+                    "rule": d.rule,
+                    "message": d.message,
+                })
+            })
+            .collect();
+        return Err(CommandError::new(format!(
+            "the state has {} (nothing was read from or written to the control plane)",
+            lint::report::count(errors.len(), "lint error")
+        ))
+        .with_hint("run `plugsync lint` for details")
+        .with_kind("lint")
+        .with_entities(entities));
+    }
+    Ok(())
+}
+
+/// The sandbox profile for this target: the flags when given, else what the target reports
+/// (`GET /` on a Kong Admin API: `configuration.untrusted_lua`, then `version`), else the
+/// default. Printed with the target. When it differs from the profile the state was linted
+/// with, the state is linted again under it.
+pub fn target_profile(
+    loaded: &Loaded,
+    sandbox: &SandboxArgs,
+    backend: &dyn Backend,
+    secrets: &[String],
+    printer: &Printer,
+) -> Result<(), CommandError> {
+    let linted = sandbox.lint_options()?;
+    if sandbox.is_explicit() {
+        printer.status(&format!(
+            "sandbox profile: {} (from the flags)",
+            linted.profile
+        ));
+        return Ok(());
+    }
+    let reported = match backend.node_info() {
+        Ok(Some(info)) => crate::lua::profile::profile_from_node_info(&info),
+        Ok(None) => None,
+        Err(e) => {
+            printer.warn(&crate::model::mask_secrets(
+                &format!(
+                    "cannot read the target's Kong version ({e}); checking plugins with the default sandbox profile"
+                ),
+                secrets,
+            ));
+            None
+        }
+    };
+    let (profile, why) = match reported {
+        Some(Ok(found)) => found,
+        Some(Err(e)) => {
+            return Err(CommandError::new(e).with_hint(
+                "check the target's untrusted_lua setting, or pass --sandbox-profile to check plugins anyway",
+            ))
+        }
+        None => {
+            printer.status(&format!(
+                "sandbox profile: {} (default; pass --kong-version or --sandbox-profile to match your gateways)",
+                linted.profile
+            ));
+            return Ok(());
+        }
+    };
+    printer.status(&format!("sandbox profile: {profile} ({why})"));
+    if profile != linted.profile {
+        let options = LintOptions { profile, ..linted };
+        stop_on_lint_errors(lint::lint(&loaded.state, &options), printer)?;
+    }
+    Ok(())
+}
+
 /// Connects to the target and prints which it is.
 pub fn connect(
     targets: &TargetArgs,
@@ -149,10 +317,20 @@ pub fn connect(
     rps: Option<f64>,
     printer: &Printer,
 ) -> Result<Box<dyn Backend>, CommandError> {
+    // The first retry of a request is always told (unless -q), the later ones with -v: a
+    // target that does not answer is never a silent wait.
+    let (quiet, verbose) = (printer.quiet, printer.verbose);
+    let secrets = targets.secrets();
+    let notice = crate::target::http::RetryNotice(std::sync::Arc::new(move |first, line| {
+        if !quiet && (first || verbose > 0) {
+            crate::eline!("{}", crate::model::mask_secrets(line, &secrets));
+        }
+    }));
     let backend = targets.connect(
         state.and_then(|s| s.konnect_control_plane_name.as_deref()),
         rps,
         &|w| printer.warn(w),
+        Some(notice),
     )?;
     printer.status(&target::describe(&backend.info()));
     Ok(backend)
@@ -166,6 +344,25 @@ pub fn fetch(
     secrets: &[String],
 ) -> Result<Fetched, CommandError> {
     tgt::fetch(backend, select_tags, state).map_err(|e| {
+        let mut err = CommandError::new(crate::model::mask_secrets(
+            &format!("reading the control plane failed: {e}"),
+            secrets,
+        ))
+        .with_kind("target");
+        if let Some(h) = crate::cli::target::auth_hint(&backend.info().kind, e.status()) {
+            err = err.with_hint(h);
+        }
+        err
+    })
+}
+
+/// Fetches the live state in the scope a saved plan was made in.
+pub fn fetch_for_plan(
+    backend: &dyn Backend,
+    plan: &Plan,
+    secrets: &[String],
+) -> Result<Fetched, CommandError> {
+    tgt::fetch_with_hybrid(backend, &plan.select_tags, None, &plan.hybrid_scope).map_err(|e| {
         CommandError::new(crate::model::mask_secrets(
             &format!("reading the control plane failed: {e}"),
             secrets,
@@ -192,6 +389,21 @@ pub fn make_plan(
         select_tags: loaded.select_tags.clone(),
         unmanaged_references: fetched.unmanaged_references.clone(),
     };
+    let hybrid: Vec<&str> = loaded
+        .state
+        .custom_plugins
+        .iter()
+        .filter(|c| !c.streamed)
+        .map(|c| c.name.as_str())
+        .collect();
+    if !hybrid.is_empty() && !backend.supports_plugin_schemas() {
+        return Err(CommandError::new(format!(
+            "the state declares hybrid-mode plugins (`streamed: false`): {}; a {} target cannot hold them",
+            hybrid.join(", "),
+            backend.info().kind
+        ))
+        .with_hint("hybrid mode is Konnect's: target a Konnect control plane (or the local one). Self-managed Kong loads custom plugins from each node's files; stream them instead (`streamed: true`, Kong 3.15+)"));
+    }
     let mut new_id = || uuid::Uuid::new_v4().to_string();
     prepare(
         &loaded.state,
@@ -204,10 +416,20 @@ pub fn make_plan(
     .map_err(|e| {
         let hint = match &e {
             PrepareError::Plan(errs) => errs.first().map(|e| e.hint()),
-            PrepareError::Diff(_) => Some("services, routes, consumers and consumer groups must exist on the control plane; plugsync never creates them".to_string()),
+            PrepareError::Diff(errs) => errs.first().map(|e| e.hint().to_string()),
             PrepareError::Schema { .. } => None,
         };
-        let mut err = CommandError::new(loaded.state.mask(&format!("cannot plan: {e}")));
+        let (kind, entities) = match &e {
+            PrepareError::Plan(errs) => ("plan_refused", errs.iter().map(|e| e.entity()).collect()),
+            PrepareError::Diff(errs) => ("invalid_state", errs.iter().map(|e| e.entity()).collect()),
+            PrepareError::Schema { plugin, .. } => (
+                "invalid_state",
+                vec![serde_json::json!({"kind": "custom_plugin", "name": plugin, "reason": "schema"})],
+            ),
+        };
+        let mut err = CommandError::new(loaded.state.mask(&format!("cannot plan: {e}")))
+            .with_kind(kind)
+            .with_entities(entities);
         if let Some(h) = hint {
             err = err.with_hint(h);
         }
@@ -224,10 +446,11 @@ pub fn plan_against_target(
     rps: Option<f64>,
     printer: &Printer,
 ) -> Result<(Loaded, Box<dyn Backend>, Plan), CommandError> {
-    let loaded = load(common, &args.sandbox_requires, printer)?;
+    let loaded = load(common, &args.sandbox, printer)?;
     let backend = connect(targets, Some(&loaded.state), rps, printer)?;
     let mut secrets = targets.secrets();
     secrets.extend(loaded.state.secrets.iter().cloned());
+    target_profile(&loaded, &args.sandbox, backend.as_ref(), &secrets, printer)?;
     let fetched = fetch(
         backend.as_ref(),
         &loaded.select_tags,
@@ -252,18 +475,35 @@ pub fn render_plan(plan: &Plan, format: Format, printer: &Printer) -> String {
     }
 }
 
-/// Applies a plan, printing a line per step (or nothing with `-q`) and the summary line.
+/// Applies a plan, printing a line per step (or nothing with `-q`) and the summary line. With
+/// `validate_against` (a saved plan: its templates were resolved again), every instance config
+/// is checked against its schema before the first write.
 pub fn apply_plan(
     backend: &dyn Backend,
     plan: &Plan,
     args: &ApplyArgs,
     secrets: &[String],
+    validate_against: Option<&crate::model::LiveState>,
     printer: &Printer,
 ) -> Result<ApplyReport, CommandError> {
     let (bodies, found) = apply::resolve_bodies(plan, &settings::process_env)
         .map_err(|e| CommandError::new(format!("nothing was applied: {e}")))?;
     let mut secrets = secrets.to_vec();
     secrets.extend(found);
+    if let Some(live) = validate_against {
+        apply::validate_bodies(plan, &bodies, live).map_err(|errors| {
+            CommandError::new(crate::model::mask_secrets(
+                &format!(
+                    "nothing was applied: the values resolved now break the schema\n{}",
+                    errors.join("\n")
+                ),
+                &secrets,
+            ))
+            .with_hint(
+                "fix the environment values (or the state, then make a new plan) and apply again",
+            )
+        })?;
+    }
     let quiet = printer.quiet;
     let color = printer.color_stderr;
     // A progress bar on a terminal; one line per step otherwise. Failures always get a line.
@@ -326,22 +566,57 @@ pub fn apply_plan(
     Ok(report)
 }
 
-/// Waits for the data planes when `--wait` was given; a timeout is an error.
+/// With `--wait`: checks, before anything is written, that the target reports data plane
+/// status, and returns what the nodes report now (the baseline where the target has no
+/// expected hash). Without `--wait`: nothing.
+pub fn wait_baseline(
+    backend: &dyn Backend,
+    args: &ApplyArgs,
+) -> Result<Option<tgt::Propagation>, CommandError> {
+    if args.wait.is_none() {
+        return Ok(None);
+    }
+    match backend.propagation() {
+        Ok(Some(p)) => Ok(Some(p)),
+        Ok(None) => Err(CommandError::new(
+            "--wait: this target reports no data plane status (a Kong Admin API without /clustering/data-planes, i.e. not a hybrid-mode control plane); nothing was written",
+        )
+        .with_hint("drop --wait, or point --kong-addr at the hybrid-mode control plane")
+        .with_kind("target")),
+        Err(e) => Err(CommandError::new(format!(
+            "--wait: cannot read the data plane status: {e}; nothing was written"
+        ))
+        .with_kind("target")),
+    }
+}
+
+/// Waits for the data planes when `--wait` was given; a timeout is an error that names the
+/// nodes behind and the reasons they report. `baseline` is what [`wait_baseline`] returned
+/// (pass `None` for it when nothing was written).
 pub fn wait(
     backend: &dyn Backend,
     args: &ApplyArgs,
+    baseline: Option<&tgt::Propagation>,
     printer: &Printer,
 ) -> Result<(), CommandError> {
     if let Some(secs) = args.wait {
         printer.status(&format!(
             "waiting up to {secs}s for data plane nodes to take the new configuration…"
         ));
-        let p = tgt::wait_for_propagation(backend, std::time::Duration::from_secs(secs))
-            .map_err(CommandError::new)?;
+        let p = tgt::wait_for_propagation(backend, std::time::Duration::from_secs(secs), baseline)
+            .map_err(|e| {
+                CommandError::new(format!("the changes were applied, but {e}"))
+                    .with_kind("wait")
+                    .with_hint("fix what the nodes report (a rejected configuration keeps the node on its last good one), then run again")
+            })?;
+        let hash = p
+            .nodes
+            .first()
+            .and_then(|(_, h)| h.clone())
+            .unwrap_or_default();
         printer.status(&format!(
-            "all {} data plane node(s) report config hash {}",
-            p.nodes.len(),
-            p.expected_hash
+            "all {} data plane node(s) report config hash {hash}",
+            p.nodes.len()
         ));
     }
     Ok(())
@@ -361,6 +636,9 @@ pub fn report_apply(
             "result": report,
         });
         printer.data(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"));
+    }
+    if format == Format::Markdown {
+        printer.data(&report.markdown());
     }
     crate::eline!("{}", report.counts.line());
     if !report.ok() {
@@ -384,4 +662,23 @@ pub fn report_apply(
 pub fn fail(printer: &Printer, e: CommandError) -> Outcome {
     printer.error(&e.message, e.hint.as_deref());
     e.outcome
+}
+
+/// Prints a command error, and with `--format json` or `markdown` also writes the report on
+/// stdout (reports are always written, whatever the exit code); returns its outcome.
+pub fn fail_with_report(
+    printer: &Printer,
+    format: Format,
+    command: &str,
+    e: CommandError,
+) -> Outcome {
+    match format {
+        // A `--wait` failure comes after the apply's JSON result, already printed: stdout
+        // keeps one document.
+        Format::Json if e.kind == "wait" => {}
+        Format::Json => printer.data(&e.json_report(command)),
+        Format::Markdown => printer.data(&e.markdown_report(command)),
+        Format::Text => {}
+    }
+    fail(printer, e)
 }

@@ -112,6 +112,7 @@ impl TargetArgs {
         state_cp_name: Option<&str>,
         rps: Option<f64>,
         warn: &dyn Fn(&str),
+        notice: Option<crate::target::http::RetryNotice>,
     ) -> Result<Box<dyn Backend>, CommandError> {
         let kind = self.kind(state_cp_name);
         if kind == TargetKind::Local {
@@ -133,6 +134,7 @@ impl TargetArgs {
             None => None,
         };
         let mut settings = HttpSettings {
+            notice,
             auth: None,
             timeout: Duration::from_secs(self.timeout.max(1)),
             tls_skip_verify: self.tls_skip_verify,
@@ -197,12 +199,41 @@ impl TargetArgs {
                 )
             }
         };
+        let kind_name = if kind == TargetKind::Kong {
+            "kong"
+        } else {
+            "konnect"
+        };
         backend
             .map(|b| Box::new(b) as Box<dyn Backend>)
             .map_err(|e| {
-                CommandError::new(crate::model::mask_secrets(&e.to_string(), &self.secrets()))
+                let mut err =
+                    CommandError::new(crate::model::mask_secrets(&e.to_string(), &self.secrets()))
+                        .with_kind("target");
+                if let Some(h) = auth_hint(kind_name, e.status()) {
+                    err = err.with_hint(h);
+                }
+                err
             })
     }
+}
+
+/// For a 401 or 403 answer: where the token of this kind of target comes from.
+pub fn auth_hint(kind: &str, status: Option<u16>) -> Option<String> {
+    let what = match status? {
+        401 => "the target refused the token (401)",
+        403 => "the token lacks a permission this needs (403)",
+        _ => return None,
+    };
+    Some(match kind {
+        "kong" => format!(
+            "{what}: the Kong Admin API target sends --kong-admin-token (or PLUGSYNC_KONG_ADMIN_TOKEN) as the Kong-Admin-Token header"
+        ),
+        "konnect" => format!(
+            "{what}: the Konnect target sends --konnect-token, --konnect-token-file or PLUGSYNC_KONNECT_TOKEN as a Bearer token"
+        ),
+        _ => return None,
+    })
 }
 
 /// A line naming the target, for the status output of every command.

@@ -431,7 +431,7 @@ pub(crate) fn prepare_simple(
         Kind::Route => ROUTE,
         Kind::Consumer => CONSUMER,
         Kind::ConsumerGroup => CONSUMER_GROUP,
-        Kind::CustomPlugin | Kind::Plugin => {
+        Kind::CustomPlugin | Kind::Plugin | Kind::PluginSchema => {
             return Err(CpError::BadRequest {
                 message: format!("{} are not simple entities", kind.path()),
             })
@@ -637,7 +637,12 @@ pub(crate) fn prepare_custom_plugin(
         return Err(invalid(errors));
     }
     // Parser failures, panics of the Lua parser included, come back as upload errors.
-    let checked = crate::lint::upload::check_custom_plugin(&name, &handler, &schema_src);
+    let checked = crate::lint::upload::check_custom_plugin(
+        &name,
+        &handler,
+        &schema_src,
+        crate::lua::ProfileName::default(),
+    );
     let schema = checked.map_err(|upload| {
         invalid(
             upload
@@ -653,6 +658,14 @@ pub(crate) fn prepare_custom_plugin(
         "name",
         &format!("{{name=\"{name}\"}}"),
     )?;
+    if store::by_uname(target.conn, target.cp, Kind::PluginSchema, &name)?.is_some() {
+        return Err(CpError::Unique {
+            field: "name".to_string(),
+            message: format!(
+                "UNIQUE violation detected on '{{name=\"{name}\"}}': a hybrid-mode plugin schema has that name"
+            ),
+        });
+    }
     let mut out = Map::new();
     out.insert("name".into(), Value::from(name.clone()));
     out.insert("handler".into(), Value::from(handler));
@@ -670,6 +683,81 @@ pub(crate) fn prepare_custom_plugin(
             digest: [0; 32],
             problem: None,
             tags: tag_list,
+        },
+        schema,
+    ))
+}
+
+/// A prepared hybrid-mode plugin schema (`{"lua_schema"}`; `name` optional, and then equal
+/// to the schema's) and its evaluated schema. The stored body is Konnect's item:
+/// `{name, lua_schema, created_at, updated_at}`.
+pub(crate) fn prepare_plugin_schema(
+    target: &Target<'_>,
+    body: Map<String, Value>,
+) -> Result<(NewRow, crate::schema::model::PluginSchema), CpError> {
+    let mut errors = Vec::new();
+    unknown_fields(&body, &["name", "lua_schema"], &mut errors);
+    let source = required_string(&body, "lua_schema", &mut errors);
+    let Some(source) = source else {
+        return Err(invalid(errors));
+    };
+    if !errors.is_empty() {
+        return Err(invalid(errors));
+    }
+    if source.len() > crate::lint::MAX_LUA_BYTES {
+        return Err(invalid(vec![err(
+            "lua_schema",
+            format!(
+                "length must be at most {} bytes",
+                crate::lint::MAX_LUA_BYTES
+            ),
+        )]));
+    }
+    let schema = crate::lua::evaluate_schema(&source)
+        .map_err(|e| invalid(vec![err("lua_schema", e.to_string())]))?;
+    let name = schema.name.clone();
+    if let Some(given) = body.get("name").filter(|v| !v.is_null()) {
+        if given.as_str() != Some(name.as_str()) {
+            return Err(invalid(vec![err(
+                "name",
+                format!("the schema's name is '{name}'"),
+            )]));
+        }
+    }
+    target.unique(
+        Kind::PluginSchema,
+        false,
+        &name,
+        "name",
+        &format!("{{name=\"{name}\"}}"),
+    )?;
+    if store::by_uname(target.conn, target.cp, Kind::CustomPlugin, &name)?.is_some() {
+        return Err(CpError::Unique {
+            field: "name".to_string(),
+            message: format!(
+                "UNIQUE violation detected on '{{name=\"{name}\"}}': a streamed custom plugin has that name"
+            ),
+        });
+    }
+    let mut out = Map::new();
+    out.insert("name".into(), Value::from(name.clone()));
+    out.insert("lua_schema".into(), Value::from(source));
+    out.insert(
+        "created_at".to_string(),
+        Value::from(target.created_at.unwrap_or(target.now)),
+    );
+    out.insert("updated_at".to_string(), Value::from(target.now));
+    Ok((
+        NewRow {
+            id: target.id.clone(),
+            name: Some(name.clone()),
+            uname: Some(name),
+            ukey: None,
+            refs: Default::default(),
+            body: Value::Object(out),
+            digest: [0; 32],
+            problem: None,
+            tags: Vec::new(),
         },
         schema,
     ))
@@ -707,7 +795,8 @@ fn valid_utf8_name(s: &str) -> bool {
 }
 
 /// Checks a plugin's `ordering`: `{before?: {access: [string]}, after?: {access: [string]}}`.
-fn check_ordering(value: &Value, errors: &mut Vec<FieldError>) {
+/// Shared with the state loader, so `lint` refuses what the control plane would.
+pub(crate) fn check_ordering(value: &Value, errors: &mut Vec<FieldError>) {
     let Some(map) = value.as_object() else {
         errors.push(err("ordering", "expected a record"));
         return;
@@ -733,7 +822,16 @@ fn check_ordering(value: &Value, errors: &mut Vec<FieldError>) {
                 continue;
             }
             match names.as_array() {
-                Some(a) if a.iter().all(Value::is_string) => {}
+                Some(a) if a.iter().all(Value::is_string) => {
+                    for (i, n) in a.iter().enumerate() {
+                        if n.as_str().is_some_and(|n| !valid_utf8_name(n)) {
+                            errors.push(err(
+                                format!("ordering.{key}.{phase}.{}", i + 1),
+                                "invalid value: expected a plugin name",
+                            ));
+                        }
+                    }
+                }
                 _ => errors.push(err(
                     format!("ordering.{key}.{phase}"),
                     "expected an array of strings",

@@ -37,6 +37,7 @@ use serde_json::{json, Map, Value};
 use crate::schema::model::PluginSchema;
 pub use crate::schema::validate::FieldError;
 use dataplane::{DpDraft, DpState};
+pub(crate) use entities::check_ordering;
 use entities::Target;
 use store::{CpRow, NewRow, Row};
 use util::{now_secs, parse_uuid};
@@ -56,6 +57,10 @@ pub enum Kind {
     Consumer,
     /// A consumer group.
     ConsumerGroup,
+    /// A hybrid-mode plugin's schema (Konnect's `plugin-schemas`: `{name, lua_schema}`,
+    /// addressed by name). Not part of the data plane payload, and not in [`Kind::ALL`]: its
+    /// paths and response shapes are Konnect's legacy ones, routed on their own.
+    PluginSchema,
 }
 
 impl Kind {
@@ -79,6 +84,7 @@ impl Kind {
             Kind::Route => "routes",
             Kind::Consumer => "consumers",
             Kind::ConsumerGroup => "consumer_groups",
+            Kind::PluginSchema => "plugin-schemas",
         }
     }
 
@@ -94,7 +100,7 @@ impl Kind {
             Kind::Route => Some("route"),
             Kind::Consumer => Some("consumer"),
             Kind::ConsumerGroup => Some("consumer_group"),
-            Kind::CustomPlugin | Kind::Plugin => None,
+            Kind::CustomPlugin | Kind::Plugin | Kind::PluginSchema => None,
         }
     }
 }
@@ -720,6 +726,20 @@ impl ControlPlanes {
                     }
                     ctx.schema_updates.push(((cp.to_string(), name), None));
                 }
+                Kind::PluginSchema => {
+                    let name = row.body["name"].as_str().unwrap_or_default().to_string();
+                    let users = store::count_instances_of(ctx.tx, cp, &name)?;
+                    if users > 0 {
+                        return Err(CpError::InUse {
+                            message: format!(
+                                "plugin schema '{name}' is used by {users} plugin instance{}; delete {} first",
+                                if users == 1 { "" } else { "s" },
+                                if users == 1 { "it" } else { "them" }
+                            ),
+                        });
+                    }
+                    ctx.schema_updates.push(((cp.to_string(), name), None));
+                }
                 Kind::Service => {
                     if !store::referencing(ctx.tx, cp, Kind::Route, "service", &row.id)?.is_empty() {
                         return Err(CpError::InUse {
@@ -795,6 +815,67 @@ impl ControlPlanes {
         }))
     }
 
+    /// Installs a hybrid-mode plugin's files on the simulated node (standing in for rolling out
+    /// an image or ConfigMap that holds them): `schema` must evaluate and be named `name`. The
+    /// node then restarts on its new files and receives the configuration again, validating
+    /// every instance of a hybrid-mode plugin against the schemas installed on it.
+    pub fn install_node_plugin(
+        &self,
+        cp: &str,
+        name: &str,
+        handler: Option<&str>,
+        schema: &str,
+    ) -> Result<Value, CpError> {
+        let evaluated = crate::lua::evaluate_schema(schema).map_err(|e| {
+            entities::invalid(vec![FieldError {
+                path: "schema".to_string(),
+                message: e.to_string(),
+            }])
+        })?;
+        if evaluated.name != name {
+            return Err(CpError::BadRequest {
+                message: format!(
+                    "the schema is named '{}' but is installed as '{name}'",
+                    evaluated.name
+                ),
+            });
+        }
+        self.write(cp, Kind::PluginSchema, |ctx| {
+            store::put_node_plugin(ctx.tx, cp, name, handler, schema, ctx.now)?;
+            ctx.recheck_on_node(name, Some(&evaluated))?;
+            ctx.changed = true;
+            Ok(node_plugin_json(name, handler, schema, ctx.now))
+        })
+    }
+
+    /// Removes a plugin's files from the simulated node (a rollout of a bundle without it);
+    /// the node restarts and receives the configuration again. Removing a plugin that is not
+    /// installed changes nothing.
+    pub fn remove_node_plugin(&self, cp: &str, name: &str) -> Result<(), CpError> {
+        self.write(cp, Kind::PluginSchema, |ctx| {
+            if store::delete_node_plugin(ctx.tx, cp, name)? {
+                ctx.recheck_on_node(name, None)?;
+                ctx.changed = true;
+            }
+            Ok(())
+        })
+    }
+
+    /// The plugins installed on the simulated node, by name: `[{"name", "handler_sha256",
+    /// "schema_sha256", "installed_at"}]`.
+    pub fn node_plugins(&self, cp: &str) -> Result<Vec<Value>, CpError> {
+        let inner = self.lock();
+        if inner.cp(cp).is_none() {
+            return Err(cp_not_found(cp));
+        }
+        Ok(store::node_plugins(&inner.conn, cp)?
+            .into_iter()
+            .map(|(name, handler, schema, at)| {
+                node_plugin_json(&name, handler.as_deref(), &schema, at)
+            })
+            .collect())
+    }
+
     /// Every payload the node received, oldest first: `[{"seq", "config_hash", "accepted",
     /// "error"}]`.
     pub fn dp_log(&self, cp: &str) -> Result<Vec<Value>, CpError> {
@@ -832,6 +913,7 @@ impl ControlPlanes {
             schema_updates: Vec::new(),
             dp: mem.dp.draft(),
             changed: false,
+            committed: false,
             now,
         };
         let out = f(&mut ctx)?;
@@ -842,10 +924,11 @@ impl ControlPlanes {
             dp,
             schema_updates,
             changed,
+            committed,
             ..
         } = ctx;
         let (head, overlay) = (dp.head, dp.overlay);
-        if changed {
+        if changed || committed {
             tx.commit().map_err(store::storage)?;
             mem.dp.apply(head, overlay);
         } else {
@@ -874,7 +957,10 @@ struct Ctx<'a> {
     schema_updates: Vec<(SchemaKey, Option<Arc<PluginSchema>>)>,
     /// The data plane state as of this write.
     dp: DpDraft<'a>,
+    /// The configuration changed: send it to the data plane.
     changed: bool,
+    /// Something outside the payload changed (a plugin schema): commit without sending.
+    committed: bool,
     now: i64,
 }
 
@@ -946,14 +1032,48 @@ impl Ctx<'_> {
             Kind::Plugin => {
                 let mut schema_of = |n: &str| self.schema(n);
                 let (mut row, schema) = entities::prepare_plugin(&target, body, &mut schema_of)?;
-                row.problem = dataplane::instance_problem(Some(&schema), &row.body);
+                let name = row.name.clone().unwrap_or_default();
+                row.problem = self.dp_verdict(&name, &schema, &row.body)?;
                 self.store_row(kind, existing, row)
             }
             Kind::Service | Kind::Route | Kind::Consumer | Kind::ConsumerGroup => {
                 let row = entities::prepare_simple(&target, kind, body)?;
                 self.store_row(kind, existing, row)
             }
+            Kind::PluginSchema => {
+                let (row, schema) = entities::prepare_plugin_schema(&target, body)?;
+                let name = row.name.clone().unwrap_or_default();
+                if let Some(old) = existing
+                    .and_then(|r| r.body.get("name").and_then(Value::as_str))
+                    .filter(|o| *o != name)
+                {
+                    return Err(CpError::BadRequest {
+                        message: format!(
+                            "the schema is named '{name}' but the plugin schema being replaced is '{old}'"
+                        ),
+                    });
+                }
+                let out = self.store_row(kind, existing, row)?;
+                self.schema_updates
+                    .push(((self.cp.to_string(), name), Some(Arc::new(schema))));
+                Ok(out)
+            }
         }
+    }
+
+    /// The data plane's verdict on an instance of plugin `name`: a streamed plugin runs the
+    /// control plane's schema; a hybrid-mode plugin runs the schema installed on the node.
+    fn dp_verdict(
+        &mut self,
+        name: &str,
+        cp_schema: &PluginSchema,
+        body: &Value,
+    ) -> Result<Option<String>, CpError> {
+        if store::by_uname(self.tx, self.cp, Kind::PluginSchema, name)?.is_none() {
+            return Ok(dataplane::instance_problem(Some(cp_schema), body));
+        }
+        let installed = node_schema(self.tx, self.cp, name)?;
+        Ok(dataplane::instance_problem(installed.as_ref(), body))
     }
 
     /// Writes a prepared row and accounts for it in the data plane state.
@@ -964,6 +1084,19 @@ impl Ctx<'_> {
         mut row: NewRow,
     ) -> Result<Value, CpError> {
         row.digest = util::entity_digest(kind.path(), &row.body);
+        if kind == Kind::PluginSchema {
+            // Schemas are not part of the payload: hybrid-mode data planes read them from
+            // their own files, and changing one sends nothing to the nodes.
+            row.digest = [0; 32];
+            match existing {
+                Some(old) => store::update(self.tx, old.seq, &row)?,
+                None => {
+                    store::insert(self.tx, self.cp, kind, &row)?;
+                }
+            }
+            self.committed = true;
+            return Ok(row.body);
+        }
         let seq = match existing {
             Some(old) => {
                 store::update(self.tx, old.seq, &row)?;
@@ -986,11 +1119,35 @@ impl Ctx<'_> {
     /// Deletes a stored entity.
     fn remove(&mut self, kind: Kind, row: &Row) -> Result<(), CpError> {
         store::delete(self.tx, row.seq)?;
+        if kind == Kind::PluginSchema {
+            self.committed = true;
+            return Ok(());
+        }
         self.dp.head.replace(Some(&row.digest), None);
         if kind == Kind::Plugin {
             self.dp.set_verdict(row.seq, &row.id, None);
         }
         self.changed = true;
+        Ok(())
+    }
+
+    /// Re-checks the instances of hybrid-mode plugin `name` against the schema now installed on
+    /// the node (`None`: not installed).
+    fn recheck_on_node(
+        &mut self,
+        name: &str,
+        schema: Option<&PluginSchema>,
+    ) -> Result<(), CpError> {
+        if store::by_uname(self.tx, self.cp, Kind::PluginSchema, name)?.is_none() {
+            return Ok(());
+        }
+        for row in store::instances_of(self.tx, self.cp, name)? {
+            let problem = dataplane::instance_problem(schema, &row.body);
+            if self.dp.verdict(row.seq) != problem.as_deref() {
+                store::set_problem(self.tx, row.seq, problem.as_deref())?;
+                self.dp.set_verdict(row.seq, &row.id, problem);
+            }
+        }
         Ok(())
     }
 
@@ -1065,15 +1222,34 @@ fn load_schema(
     cp: &str,
     name: &str,
 ) -> Result<Option<Arc<PluginSchema>>, CpError> {
-    let Some(source) = store::custom_plugin_schema_source(conn, cp, name)? else {
-        return Ok(None);
+    let source = match store::custom_plugin_schema_source(conn, cp, name)? {
+        Some(s) => s,
+        None => match store::plugin_schema_source(conn, cp, name)? {
+            Some(s) => s,
+            None => return Ok(None),
+        },
     };
     // It evaluated when it was stored; a failure now (a sandbox limit) makes the plugin unknown.
-    Ok(
-        crate::lua::evaluate_schema(&source, &format!("{name}/schema.lua"))
-            .ok()
-            .map(Arc::new),
-    )
+    Ok(crate::lua::evaluate_schema(&source).ok().map(Arc::new))
+}
+
+/// A plugin installed on the simulated node, as `/_plugsync/dp-plugins` lists it.
+fn node_plugin_json(name: &str, handler: Option<&str>, schema: &str, at: i64) -> Value {
+    let sha = |t: &str| crate::model::hash::sha256_hex(t.as_bytes());
+    json!({
+        "name": name,
+        "handler_sha256": handler.map(sha),
+        "schema_sha256": sha(schema),
+        "installed_at": at,
+    })
+}
+
+/// The schema of plugin `name` as installed on the control plane's simulated node, evaluated.
+fn node_schema(conn: &Connection, cp: &str, name: &str) -> Result<Option<PluginSchema>, CpError> {
+    let Some((_, schema)) = store::node_plugin(conn, cp, name)? else {
+        return Ok(None);
+    };
+    Ok(crate::lua::evaluate_schema(&schema).ok())
 }
 
 /// The body as an object.
@@ -1115,7 +1291,11 @@ fn check_body_id(body: &Map<String, Value>, id: &str) -> Result<(), CpError> {
 /// The field a kind is addressed by besides its id.
 fn name_field(kind: Kind) -> Option<&'static str> {
     match kind {
-        Kind::CustomPlugin | Kind::Service | Kind::Route | Kind::ConsumerGroup => Some("name"),
+        Kind::CustomPlugin
+        | Kind::Service
+        | Kind::Route
+        | Kind::ConsumerGroup
+        | Kind::PluginSchema => Some("name"),
         Kind::Consumer => Some("username"),
         Kind::Plugin => None,
     }

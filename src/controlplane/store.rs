@@ -60,6 +60,14 @@ CREATE TABLE IF NOT EXISTS entity_tags (
     tag  TEXT NOT NULL,
     PRIMARY KEY (eseq, tag)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dp_plugins (
+    cp          TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    schema      TEXT NOT NULL,
+    handler     TEXT,
+    installed_at INTEGER NOT NULL,
+    PRIMARY KEY (cp, name)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dp_log (
     cp          TEXT NOT NULL,
     seq         INTEGER NOT NULL,
@@ -425,6 +433,78 @@ pub(crate) fn custom_plugin_schema_source(
     }))
 }
 
+/// The `lua_schema` of the hybrid-mode plugin schema named `name`, if there is one.
+pub(crate) fn plugin_schema_source(
+    conn: &Connection,
+    cp: &str,
+    name: &str,
+) -> Result<Option<String>, CpError> {
+    Ok(by_uname(conn, cp, Kind::PluginSchema, name)?.and_then(|r| {
+        r.body
+            .get("lua_schema")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }))
+}
+
+/// The plugin `name` installed on the simulated node: `(handler, schema)`.
+pub(crate) fn node_plugin(
+    conn: &Connection,
+    cp: &str,
+    name: &str,
+) -> Result<Option<(Option<String>, String)>, CpError> {
+    conn.query_row(
+        "SELECT handler, schema FROM dp_plugins WHERE cp = ?1 AND name = ?2",
+        params![cp, name],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .map_err(storage)
+}
+
+/// A plugin installed on the simulated node: `(name, handler, schema, installed_at)`.
+pub(crate) type NodePluginRow = (String, Option<String>, String, i64);
+
+/// Every plugin installed on the simulated node, by name.
+pub(crate) fn node_plugins(conn: &Connection, cp: &str) -> Result<Vec<NodePluginRow>, CpError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT name, handler, schema, installed_at FROM dp_plugins WHERE cp = ?1 ORDER BY name",
+        )
+        .map_err(storage)?;
+    let rows = stmt
+        .query_map([cp], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .map_err(storage)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(storage)
+}
+
+/// Installs (or replaces) a plugin's files on the simulated node.
+pub(crate) fn put_node_plugin(
+    conn: &Connection,
+    cp: &str,
+    name: &str,
+    handler: Option<&str>,
+    schema: &str,
+    now: i64,
+) -> Result<(), CpError> {
+    conn.execute(
+        "INSERT OR REPLACE INTO dp_plugins (cp, name, schema, handler, installed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![cp, name, schema, handler, now],
+    )
+    .map(|_| ())
+    .map_err(storage)
+}
+
+/// Removes a plugin's files from the simulated node; whether it was installed.
+pub(crate) fn delete_node_plugin(conn: &Connection, cp: &str, name: &str) -> Result<bool, CpError> {
+    conn.execute(
+        "DELETE FROM dp_plugins WHERE cp = ?1 AND name = ?2",
+        params![cp, name],
+    )
+    .map(|n| n > 0)
+    .map_err(storage)
+}
+
 /// Inserts an entity; returns its sequence number.
 pub(crate) fn insert(
     conn: &Connection,
@@ -606,7 +686,7 @@ pub(crate) fn list(
 /// Every entity digest of a control plane.
 pub(crate) fn digests(conn: &Connection, cp: &str) -> Result<Vec<[u8; 32]>, CpError> {
     let mut stmt = conn
-        .prepare_cached("SELECT digest FROM entities WHERE cp = ?1")
+        .prepare_cached("SELECT digest FROM entities WHERE cp = ?1 AND kind != 'plugin-schemas'")
         .map_err(storage)?;
     let rows = stmt
         .query_map([cp], |r| {

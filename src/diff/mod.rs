@@ -134,6 +134,38 @@ pub enum DiffError {
     },
     #[error("{instance}: runs `{plugin}`, which is not declared or has no valid schema")]
     NoSchema { instance: String, plugin: String },
+    #[error("{instance} and {other}: two instances of `{plugin}` at the same scope on the control plane (Kong allows one per plugin and scope, whatever the instance_name)")]
+    SameScope {
+        instance: String,
+        other: String,
+        plugin: String,
+    },
+}
+
+impl DiffError {
+    /// The instance involved, for reports.
+    pub fn entity(&self) -> serde_json::Value {
+        let (name, reason) = match self {
+            DiffError::Unresolved { instance, .. } => (instance, "unresolved_scope"),
+            DiffError::InvalidConfig { instance, .. } => (instance, "invalid_config"),
+            DiffError::NoSchema { instance, .. } => (instance, "no_schema"),
+            DiffError::SameScope { instance, .. } => (instance, "same_scope"),
+        };
+        let mut v = serde_json::json!({"kind": "plugin", "name": name, "reason": reason});
+        if let DiffError::SameScope { other, .. } = self {
+            v["other"] = serde_json::json!(other);
+        }
+        v
+    }
+
+    /// How to fix it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            DiffError::SameScope { .. } => "merge the two instances, or bind one to another scope",
+            DiffError::Unresolved { .. } => "services, routes, consumers and consumer groups must exist on the control plane; plugsync never creates them",
+            DiffError::InvalidConfig { .. } | DiffError::NoSchema { .. } => "run `plugsync lint` for details",
+        }
+    }
 }
 
 /// Everything the diff needs.
@@ -197,15 +229,28 @@ pub fn diff(
     let replaces = replaces_map(input.desired);
     // Identities first (cheap: scope names to ids); each config is filled and compared one
     // at a time below, so a large state is not held resolved all at once.
-    let mut desired: Vec<(Identity, &InstanceDecl)> = Vec::new();
+    let mut desired: Vec<(Identity, Scope, &InstanceDecl)> = Vec::new();
+    // Kong's uniqueness: (plugin name, scope ids), whatever the instance_name. Names and ids
+    // of one scope entity resolve to the same id here, which the lint cannot see.
+    let mut at_scope: HashMap<(&str, Scope), &InstanceDecl> = HashMap::new();
     for decl in &input.desired.plugins {
         match resolve_scope(input, decl) {
             Ok((_, scope)) => {
+                if let Some(first) = at_scope.insert((decl.name.as_str(), scope.clone()), decl) {
+                    errors.push(DiffError::SameScope {
+                        instance: first.label(),
+                        other: decl.label(),
+                        plugin: decl.name.clone(),
+                    });
+                }
                 let id = match &decl.instance_name {
                     Some(n) => Identity::Named(n.clone()),
-                    None => Identity::Scoped(family_root(&replaces, &decl.name).to_string(), scope),
+                    None => Identity::Scoped(
+                        family_root(&replaces, &decl.name).to_string(),
+                        scope.clone(),
+                    ),
                 };
-                desired.push((id, decl));
+                desired.push((id, scope, decl));
             }
             Err(e) => errors.push(e),
         }
@@ -221,8 +266,43 @@ pub fn diff(
         };
         live_by_id.entry(id).or_default().push(p);
     }
-    let mut matched: BTreeSet<String> = BTreeSet::new();
-    for (identity, decl) in desired {
+    // Match by identity first; then a declared instance left without a match takes the live
+    // instance of the same plugin at the same scope, if nothing else took it: its
+    // instance_name changed. Creating it beside the live one would be refused by the control
+    // plane (one instance per plugin and scope), so it is updated in place instead.
+    let mut matches: Vec<Option<&LivePlugin>> = desired
+        .iter()
+        .map(|(identity, _, _)| {
+            live_by_id
+                .get_mut(identity)
+                .and_then(|v| (!v.is_empty()).then(|| v.remove(0)))
+        })
+        .collect();
+    let mut matched: BTreeSet<String> = matches.iter().flatten().map(|l| l.id.clone()).collect();
+    let mut live_at_scope: HashMap<(&str, &Scope), Vec<&LivePlugin>> = HashMap::new();
+    if matches.iter().any(Option::is_none) {
+        for l in &input.live.plugins {
+            if !matched.contains(&l.id) {
+                live_at_scope
+                    .entry((l.name.as_str(), &l.scope))
+                    .or_default()
+                    .push(l);
+            }
+        }
+    }
+    for (i, (_, scope, decl)) in desired.iter().enumerate() {
+        if matches[i].is_some() {
+            continue;
+        }
+        let same = live_at_scope
+            .get_mut(&(decl.name.as_str(), scope))
+            .and_then(|v| v.pop());
+        if let Some(l) = same {
+            matched.insert(l.id.clone());
+            matches[i] = Some(l);
+        }
+    }
+    for ((_, _, decl), live) in desired.into_iter().zip(matches) {
         let d = match resolve_instance(input, decl) {
             Ok(d) => d,
             Err(e) => {
@@ -230,13 +310,6 @@ pub fn diff(
                 continue;
             }
         };
-        let live = live_by_id.get_mut(&identity).and_then(|v| {
-            if v.is_empty() {
-                None
-            } else {
-                Some(v.remove(0))
-            }
-        });
         match live {
             None => out.instances.push(InstanceDiff {
                 name: d.decl.name.clone(),
@@ -249,7 +322,6 @@ pub fn diff(
                 live: None,
             }),
             Some(l) => {
-                matched.insert(l.id.clone());
                 let live_schema = input.live_schemas.get(&l.name);
                 let live_content = InstanceContent::of_live(l, live_schema);
                 let action = if l.name != d.decl.name {
@@ -325,8 +397,13 @@ pub fn diff(
 fn plugins(input: &DiffInput<'_>, out: &mut Diff, new_id: &mut dyn FnMut() -> String) {
     let live = input.live;
     for decl in &input.desired.custom_plugins {
-        let mut tags = merge_tags(&decl.tags, input.select_tags);
-        if decl.protected && !tags.iter().any(|t| t == PROTECTED_TAG) {
+        // A hybrid-mode plugin's schema (`plugin-schemas`) carries no tags.
+        let mut tags = if decl.streamed {
+            merge_tags(&decl.tags, input.select_tags)
+        } else {
+            Vec::new()
+        };
+        if decl.streamed && decl.protected && !tags.iter().any(|t| t == PROTECTED_TAG) {
             tags.push(PROTECTED_TAG.to_string());
             tags.sort();
         }
@@ -335,6 +412,13 @@ fn plugins(input: &DiffInput<'_>, out: &mut Diff, new_id: &mut dyn FnMut() -> St
             same.or_else(|| decl.replaces.as_deref().and_then(|r| live.custom_plugin(r)));
         let (h, s, _) = custom_plugin_hashes(&decl.handler.text, &decl.schema.text, &tags);
         let (handler_changed, schema_changed, tags_changed) = match compared_with {
+            // The control plane holds no handler of a hybrid-mode plugin: only its schema
+            // is compared there (its handler reaches the data planes through the bundle).
+            Some(l) if !l.streamed || !decl.streamed => (
+                !l.handler.is_empty() && sha256_hex(l.handler.as_bytes()) != h,
+                sha256_hex(l.schema.as_bytes()) != s,
+                false,
+            ),
             Some(l) => (
                 sha256_hex(l.handler.as_bytes()) != h,
                 sha256_hex(l.schema.as_bytes()) != s,

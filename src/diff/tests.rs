@@ -43,6 +43,7 @@ fn families_follow_replaces_through_declared_plugins() {
         replaces: replaces.map(str::to_string),
         tags: vec![],
         protected: false,
+        streamed: true,
         id: None,
         dir: None,
         extra_files: vec![],
@@ -69,7 +70,6 @@ fn encrypted_fields_are_masked_in_changes() {
         r#"return { name = "a", fields = { { config = { type = "record", fields = {
             { token = { type = "string", encrypted = true } },
             { plain = { type = "string" } } } } } } }"#,
-        "a",
     )
     .unwrap();
     let mut changes = field_changes(

@@ -61,13 +61,18 @@ pub fn live_from_desired(
             name: c.name.clone(),
             handler: c.handler.text.clone(),
             schema: c.schema.text.clone(),
-            tags: merged(&c.tags, select_tags),
+            tags: if c.streamed {
+                merged(&c.tags, select_tags)
+            } else {
+                Vec::new()
+            },
+            streamed: c.streamed,
         });
     }
     for p in &base.plugins {
-        let schema = base.custom_plugin(&p.name).and_then(|c| {
-            lua::evaluate_schema(&c.schema.text, &format!("{}/schema.lua", c.name)).ok()
-        });
+        let schema = base
+            .custom_plugin(&p.name)
+            .and_then(|c| lua::evaluate_schema(&c.schema.text).ok());
         let protocols = p
             .protocols
             .clone()

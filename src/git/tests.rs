@@ -169,6 +169,7 @@ fn worktree_source_sees_changes_to_the_state_only() {
         replaces: None,
         tags: Vec::new(),
         protected: false,
+        streamed: true,
         id: None,
         dir: Some(root.join("plugins/a")),
         extra_files: Vec::new(),

@@ -12,7 +12,7 @@ pub mod upload;
 use std::collections::BTreeMap;
 
 use crate::lua::{self, Finding, HandlerInfo, SandboxError};
-use crate::model::{CustomPluginDecl, DesiredState, LuaSource};
+use crate::model::{CustomPluginDecl, DesiredState};
 pub use crate::model::{Diagnostic, Severity};
 use crate::schema::PluginSchema;
 
@@ -22,8 +22,10 @@ pub const MAX_LUA_BYTES: usize = 102_400;
 /// Options of a lint run.
 #[derive(Debug, Clone, Default)]
 pub struct LintOptions {
-    /// Modules a handler may `require` (Kong's `untrusted_lua_sandbox_requires`).
+    /// Modules a handler may `require` besides the profile's allowlist (`--sandbox-requires`).
     pub sandbox_requires: Vec<String>,
+    /// Kong's sandbox environment the plugins are checked against.
+    pub profile: lua::ProfileName,
 }
 
 /// What the sandbox and the static checks made of one custom plugin.
@@ -81,35 +83,34 @@ impl<'a> Context<'a> {
     }
 }
 
-fn chunk_name(src: &LuaSource, plugin: &str, file: &str) -> String {
-    match &src.origin {
-        crate::model::LuaOrigin::File(p) => p.display().to_string(),
-        crate::model::LuaOrigin::Inline { .. } => format!("{plugin}/{file}"),
-    }
-}
-
 /// Evaluates one custom plugin: syntax, sandbox evaluation and static checks.
 pub fn analyse<'a>(decl: &'a CustomPluginDecl, options: &LintOptions) -> PluginAnalysis<'a> {
     let handler_syntax = lua::syntax_errors(&decl.handler.text);
     let schema_syntax = lua::syntax_errors(&decl.schema.text);
-    let schema = schema_syntax.is_empty().then(|| {
-        lua::evaluate_schema(
-            &decl.schema.text,
-            &chunk_name(&decl.schema, &decl.name, "schema.lua"),
-        )
-    });
-    let handler = handler_syntax.is_empty().then(|| {
+    let schema = schema_syntax
+        .is_empty()
+        .then(|| lua::evaluate_schema(&decl.schema.text));
+    // A hybrid-mode handler is installed on the data planes as a file and runs with Kong's full
+    // environment: only its syntax is checked here.
+    let handler = (decl.streamed && handler_syntax.is_empty()).then(|| {
         lua::load_handler(
             &decl.handler.text,
-            &chunk_name(&decl.handler, &decl.name, "handler.lua"),
+            options.profile,
+            &options.sandbox_requires,
         )
     });
-    let handler_findings = if handler_syntax.is_empty() {
-        lua::handler_findings(&decl.handler.text, &options.sandbox_requires)
+    let handler_findings = if decl.streamed && handler_syntax.is_empty() {
+        lua::handler_findings(
+            &decl.handler.text,
+            options.profile,
+            &options.sandbox_requires,
+        )
     } else {
         Vec::new()
     };
-    let schema_findings = if schema_syntax.is_empty() {
+    let schema_findings = if schema_syntax.is_empty() && !decl.streamed {
+        lua::hybrid_schema_findings(&decl.schema.text)
+    } else if schema_syntax.is_empty() {
         lua::schema_findings(&decl.schema.text)
     } else {
         Vec::new()

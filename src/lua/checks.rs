@@ -13,7 +13,8 @@ use full_moon::tokenizer::{Position, TokenReference, TokenType};
 use full_moon::visitors::Visitor;
 use full_moon::LuaVersion;
 
-use super::{depth, TYPEDEFS_MODULE};
+use super::depth;
+use super::profile::{self, ProfileName};
 
 /// One finding of a static check, at a 1-based line and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,34 +27,67 @@ pub struct Finding {
     pub column: usize,
     /// What was found, as a lowercase phrase.
     pub message: String,
+    /// Whether this is only a warning (something that cannot be checked statically).
+    pub warning: bool,
 }
 
-/// The first syntax error of `source`, if it does not parse as LuaJIT (rule `lua-syntax`).
+/// The first syntax error of `source`, if LuaJIT (2.1, Lua 5.2 compatibility, as Kong builds it)
+/// does not compile it (rule `lua-syntax`). The message is LuaJIT's, without its chunk-name
+/// prefix; the column comes from the AST parser when it stops on the same line.
 ///
 /// Only the first error is reported: the ones after it are usually consequences of it.
 pub fn syntax_errors(source: &str) -> Vec<Finding> {
-    let parsed = with_ast(source, |result| {
-        let first = result.errors().iter().min_by_key(|e| {
-            let (start, _) = e.range();
-            (start.line(), start.character())
-        });
-        first.map(|error| {
-            let (start, _) = error.range();
-            let message = match error {
-                full_moon::Error::AstError(e) => e.error_message().to_string(),
-                full_moon::Error::TokenizerError(e) => e.error().to_string(),
-            };
-            Finding {
-                rule: "lua-syntax",
-                line: start.line().max(1),
-                column: start.character().max(1),
-                message,
-            }
-        })
-    });
-    match parsed {
-        Ok(first) => first.into_iter().collect(),
-        Err(finding) => vec![finding],
+    let Some((line, message)) = luajit_syntax_error(source) else {
+        return Vec::new();
+    };
+    let column = with_ast(source, |result| {
+        result
+            .errors()
+            .iter()
+            .map(|e| e.range().0)
+            .filter(|start| start.line() == line)
+            .map(|start| start.character())
+            .min()
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(1);
+    vec![Finding {
+        rule: "lua-syntax",
+        line: line.max(1),
+        column: column.max(1),
+        message,
+        warning: false,
+    }]
+}
+
+/// Compiles `source` with LuaJIT (text mode, nothing run) and returns the line and message of
+/// its syntax error, if any.
+pub fn luajit_syntax_error(source: &str) -> Option<(usize, String)> {
+    const NAME: &str = "chunk";
+    let lua = match mlua::Lua::new_with(mlua::StdLib::NONE, mlua::LuaOptions::default()) {
+        Ok(lua) => lua,
+        Err(e) => return Some((1, format!("cannot start LuaJIT: {e}"))),
+    };
+    let _ = lua.set_memory_limit(256 * 1024 * 1024);
+    let error = lua
+        .load(source)
+        .set_name(NAME)
+        .set_mode(mlua::ChunkMode::Text)
+        .into_function()
+        .err()?;
+    let text = match &error {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    let rest = text
+        .strip_prefix(&format!("[string \"{NAME}\"]:"))
+        .unwrap_or(&text);
+    match rest.split_once(':') {
+        Some((n, msg)) if n.parse::<usize>().is_ok() => {
+            Some((n.parse().unwrap_or(1), msg.trim().to_string()))
+        }
+        _ => Some((1, rest.trim().to_string())),
     }
 }
 
@@ -72,8 +106,9 @@ pub fn parser_panic_expected() -> bool {
 /// `unreachable!`); that is caught here and returned as `Err(())`.
 pub(crate) fn parse_guarded(source: &str) -> Result<full_moon::ast::AstResult, ()> {
     PARSING.with(|p| p.set(true));
-    let result =
-        std::panic::catch_unwind(|| full_moon::parse_fallible(source, LuaVersion::luajit()));
+    let result = std::panic::catch_unwind(|| {
+        full_moon::parse_fallible(source, LuaVersion::luajit().with_lua52())
+    });
     PARSING.with(|p| p.set(false));
     result.map_err(|_| ())
 }
@@ -100,6 +135,7 @@ fn with_ast<T: Send>(
                 "the code nests more than {} levels deep (LuaJIT allows at most 200 syntax levels)",
                 depth::MAX_LEVELS
             ),
+            warning: false,
         });
     }
     let failed = |what: String| Finding {
@@ -107,6 +143,7 @@ fn with_ast<T: Send>(
         line: 1,
         column: 1,
         message: format!("the file could not be checked: {what}"),
+        warning: false,
     };
     let run = move || {
         parse_guarded(source)
@@ -128,24 +165,35 @@ fn with_ast<T: Send>(
     })
 }
 
-/// Checks a `handler.lua`: `init-worker`, `timer`, `filesystem`, and `require` of any module not
-/// in `allowed_requires` (Kong's `untrusted_lua_sandbox_requires`). Syntax errors are not
-/// reported here (see [`syntax_errors`]); the rules still run on what parsed, except for a file
-/// nesting too deeply to parse safely (reported by [`syntax_errors`]).
-pub fn handler_findings(source: &str, allowed_requires: &[String]) -> Vec<Finding> {
-    run(source, Kind::Handler, allowed_requires)
+/// Checks a `handler.lua`: `init-worker`, `timer`, `filesystem`, and `require` of any module
+/// outside the handler allowlist of `profile` plus `extra_requires` (`--sandbox-requires`).
+/// Syntax errors are not reported here (see [`syntax_errors`]); the rules still run on what
+/// parsed, except for a file nesting too deeply to parse safely.
+pub fn handler_findings(
+    source: &str,
+    profile: ProfileName,
+    extra_requires: &[String],
+) -> Vec<Finding> {
+    run(source, Kind::Handler(profile), extra_requires)
 }
 
-/// Checks a `schema.lua`: `filesystem`, and `require` of anything but
-/// `kong.db.schema.typedefs`. Syntax errors are not reported here.
+/// Checks a `schema.lua`: `filesystem`, and `require` of anything outside the schema allowlist
+/// (the same under every profile). Syntax errors are not reported here.
 pub fn schema_findings(source: &str) -> Vec<Finding> {
     run(source, Kind::Schema, &[])
+}
+
+/// Checks the `schema.lua` of a hybrid-mode plugin (`streamed: false`): the control plane loads
+/// it on its own, so it may not `require` any module; `filesystem` as for streamed schemas.
+pub fn hybrid_schema_findings(source: &str) -> Vec<Finding> {
+    run(source, Kind::HybridSchema, &[])
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Schema,
-    Handler,
+    HybridSchema,
+    Handler(ProfileName),
 }
 
 fn run(source: &str, kind: Kind, allowed: &[String]) -> Vec<Finding> {
@@ -237,6 +285,16 @@ fn call_arguments(args: &FunctionArgs) -> Vec<Option<String>> {
 
 impl Collector<'_> {
     fn push(&mut self, rule: &'static str, position: Position, message: String) {
+        self.push_with(rule, position, message, false);
+    }
+
+    fn push_with(
+        &mut self,
+        rule: &'static str,
+        position: Position,
+        message: String,
+        warning: bool,
+    ) {
         if position.line() == 0 {
             return; // a phantom token of a partial AST
         }
@@ -245,6 +303,7 @@ impl Collector<'_> {
             line: position.line(),
             column: position.character().max(1),
             message,
+            warning,
         });
     }
 
@@ -254,7 +313,23 @@ impl Collector<'_> {
         let parts: Vec<&str> = names.iter().map(String::as_str).collect();
         let filesystem = matches!(
             parts.as_slice(),
-            ["io", ..]
+            ["io"]
+                | [
+                    "io",
+                    "open"
+                        | "popen"
+                        | "lines"
+                        | "read"
+                        | "write"
+                        | "input"
+                        | "output"
+                        | "close"
+                        | "tmpfile"
+                        | "stdin"
+                        | "stdout"
+                        | "stderr",
+                    ..
+                ]
                 | ["os", "remove" | "rename" | "tmpname" | "execute", ..]
                 | ["loadfile" | "dofile", ..]
         );
@@ -265,7 +340,7 @@ impl Collector<'_> {
                 format!("`{dotted}` touches the filesystem or processes, which streamed plugins cannot do"),
             );
         }
-        if self.kind == Kind::Handler {
+        if matches!(self.kind, Kind::Handler(_)) {
             let timer = matches!(
                 parts.as_slice(),
                 ["ngx", "timer"] | ["ngx", "timer", "at" | "every", ..] | ["kong", "timer", ..]
@@ -281,38 +356,44 @@ impl Collector<'_> {
     }
 
     fn check_require(&mut self, module: Option<String>, position: Position) {
-        match module {
-            None => self.push(
+        let Some(module) = module else {
+            self.push_with(
                 "require",
                 position,
-                "`require` with a computed module name cannot be checked against the allowed modules"
+                "`require` with a computed module name cannot be checked against the sandbox's allowlist"
                     .to_string(),
+                true,
+            );
+            return;
+        };
+        let (allowed, which) = match self.kind {
+            Kind::HybridSchema => (false, String::new()),
+            Kind::Schema => (
+                profile::schema_requires().contains(module.as_str()),
+                "schema".to_string(),
             ),
-            Some(module) => match self.kind {
-                Kind::Schema if module != TYPEDEFS_MODULE => self.push(
-                    "require",
-                    position,
-                    format!("the schema requires '{module}'; a schema may only require '{TYPEDEFS_MODULE}'"),
-                ),
-                Kind::Handler if !self.allowed.contains(&module) => {
-                    let allowed = if self.allowed.is_empty() {
-                        "no module is allowed".to_string()
-                    } else {
-                        format!("allowed: {}", self.allowed.join(", "))
-                    };
-                    self.push(
-                        "require",
-                        position,
-                        format!("the handler requires '{module}', which the sandbox does not allow ({allowed})"),
-                    )
-                }
-                _ => {}
-            },
+            Kind::Handler(p) => (
+                p.profile().handler_may_require(&module, self.allowed),
+                format!("handler, sandbox profile {p}"),
+            ),
+        };
+        if self.kind == Kind::HybridSchema {
+            self.push(
+                "require",
+                position,
+                format!("require '{module}' not allowed: a hybrid-mode schema may not require any module"),
+            );
+        } else if !allowed {
+            self.push(
+                "require",
+                position,
+                format!("require '{module}' not allowed within sandbox ({which})"),
+            );
         }
     }
 
     fn check_init_worker(&mut self, name: &str, token: &TokenReference) {
-        if self.kind == Kind::Handler && name == "init_worker" {
+        if matches!(self.kind, Kind::Handler(_)) && name == "init_worker" {
             self.push(
                 "init-worker",
                 token.token().start_position(),
@@ -371,6 +452,13 @@ impl Visitor for Collector<'_> {
     fn visit_var_expression(&mut self, var: &VarExpression) {
         if let Some((names, position)) = chain(var.prefix(), var.suffixes()) {
             self.check_chain(&names, position);
+            // require("mod").field, require "mod".field
+            if names.len() == 1 && names[0] == "require" {
+                if let Some(Suffix::Call(Call::AnonymousCall(args))) = var.suffixes().next() {
+                    let module = call_arguments(args).into_iter().next().flatten();
+                    self.check_require(module, position);
+                }
+            }
         }
     }
 
@@ -444,7 +532,16 @@ mod tests {
         assert!(syntax_errors("return { a = 1 }").is_empty());
         let found = syntax_errors("local x = 1\nlocal y = = 2\nfoo(");
         assert_eq!(at(&found), [("lua-syntax", 2, 9)]);
-        assert_eq!(found[0].message, "expected an expression");
+        assert_eq!(found[0].message, "unexpected symbol near '='");
+        // LuaJIT 2.1 with Lua 5.2 compatibility accepts goto and labels.
+        assert!(syntax_errors(
+            "for i = 1, 3 do\n  if i == 2 then goto continue end\n  ::continue::\nend"
+        )
+        .is_empty());
+        assert_eq!(
+            syntax_errors("local goto = 1")[0].message,
+            "'<name>' expected near 'goto'"
+        );
         let found = syntax_errors("local s = \"unclosed\nreturn s");
         assert_eq!(at(&found)[0].0, "lua-syntax");
         assert_eq!(at(&found)[0].1, 1);
@@ -463,7 +560,11 @@ mod tests {
                       ngx.timer.running_count()\n\
                       local every = ngx.timer.every";
         assert_eq!(
-            at(&handler_findings(source, &[])),
+            at(&handler_findings(
+                source,
+                crate::lua::ProfileName::default(),
+                &[]
+            )),
             [
                 ("timer", 1, 11),
                 ("timer", 2, 12),
@@ -487,7 +588,11 @@ mod tests {
                       return { [\"init_worker\"] = 1, init_worker = 2 }\n\
                       local function init_worker() end";
         assert_eq!(
-            at(&handler_findings(source, &[])),
+            at(&handler_findings(
+                source,
+                crate::lua::ProfileName::default(),
+                &[]
+            )),
             [
                 ("init-worker", 2, 12),
                 ("init-worker", 3, 12),
@@ -519,7 +624,14 @@ mod tests {
             ("filesystem", 6, 15),
         ];
         assert_eq!(at(&schema_findings(source)), expected);
-        assert_eq!(at(&handler_findings(source, &[])), expected);
+        assert_eq!(
+            at(&handler_findings(
+                source,
+                crate::lua::ProfileName::default(),
+                &[]
+            )),
+            expected
+        );
         assert!(schema_findings(source)[0].message.contains("`io.open`"));
     }
 
@@ -533,20 +645,51 @@ mod tests {
         assert_eq!(at(&found), [("require", 3, 11), ("require", 4, 11)]);
         assert_eq!(
             found[0].message,
-            "the schema requires 'cjson'; a schema may only require 'kong.db.schema.typedefs'"
+            "require 'cjson' not allowed within sandbox (schema)"
         );
+        assert!(found[1].warning, "a computed module name is a warning");
+    }
+
+    #[test]
+    fn hybrid_schemas_require_nothing() {
+        let found =
+            hybrid_schema_findings("local t = require 'kong.db.schema.typedefs'\nreturn {}");
+        assert_eq!(at(&found), [("require", 1, 11)]);
+        assert!(found[0]
+            .message
+            .contains("hybrid-mode schema may not require any module"));
     }
 
     #[test]
     fn handler_requires_follow_the_allow_list() {
-        let source = "local a = require 'cjson.safe'\nlocal b = require 'resty.http'\nlocal ok, c = pcall(require, 'x')";
-        let allowed = vec!["cjson.safe".to_string()];
-        let found = handler_findings(source, &allowed);
-        assert_eq!(at(&found), [("require", 2, 11), ("require", 3, 21)]);
+        let source = "local a = require 'cjson.safe'\nlocal b = require 'resty.template'\nlocal ok, c = pcall(require, 'x')\nlocal v = require('kong.plugins.x').y\nlocal w = require 'my.mod'.z\nlocal m = require 'my.extra'";
+        let allowed = vec!["my.extra".to_string()];
+        let found = handler_findings(source, crate::lua::ProfileName::default(), &allowed);
+        assert_eq!(
+            at(&found),
+            [
+                ("require", 2, 11),
+                ("require", 3, 21),
+                ("require", 4, 11),
+                ("require", 5, 11)
+            ]
+        );
         assert_eq!(
             found[0].message,
-            "the handler requires 'resty.http', which the sandbox does not allow (allowed: cjson.safe)"
+            "require 'resty.template' not allowed within sandbox (handler, sandbox profile 3.10)"
         );
+        let strict = handler_findings(
+            "local http = require 'resty.http'",
+            crate::lua::ProfileName::Strict,
+            &[],
+        );
+        assert_eq!(at(&strict), [("require", 1, 14)]);
+        assert!(handler_findings(
+            "local http = require 'resty.http'",
+            crate::lua::ProfileName::Lax,
+            &[]
+        )
+        .is_empty());
     }
 
     #[test]
@@ -560,10 +703,11 @@ mod tests {
             assert_eq!(found.len(), 1);
             assert_eq!(found[0].line, 1);
             assert!(
-                found[0].message.contains("nests more than 1000 levels"),
+                found[0].message.contains("too many syntax levels")
+                    || found[0].message.contains("unexpected symbol"),
                 "{found:?}"
             );
-            assert!(handler_findings(&source, &[]).is_empty());
+            assert!(handler_findings(&source, crate::lua::ProfileName::default(), &[]).is_empty());
         }
     }
 
@@ -581,7 +725,9 @@ mod tests {
             .expect("thread")
             .join()
             .expect("no overflow");
-        assert!(check.0.is_empty(), "{:?}", check.0);
+        // LuaJIT refuses more than 200 syntax levels, as Kong would; the static checks still
+        // run on the AST.
+        assert_eq!(check.0.len(), 1, "{:?}", check.0);
         assert_eq!(check.1.len(), 1);
         assert_eq!(check.1[0].rule, "filesystem");
     }
@@ -606,12 +752,14 @@ mod parser_panic_tests {
             assert_eq!(findings.len(), 1, "{source:?}: {findings:?}");
             assert_eq!(findings[0].rule, "lua-syntax");
             assert!(
-                findings[0].message.contains("parser failed"),
+                findings[0].message.contains("unexpected symbol near '`'"),
                 "{findings:?}"
             );
-            assert!(handler_findings(source, &[])
-                .iter()
-                .all(|f| f.rule == "lua-syntax"));
+            assert!(
+                handler_findings(source, crate::lua::ProfileName::default(), &[])
+                    .iter()
+                    .all(|f| f.rule == "lua-syntax")
+            );
             assert!(!parser_panic_expected());
         }
         let err = crate::schema::builtins::check(crate::schema::Builtin::LuaCode, "return `x`");

@@ -458,30 +458,16 @@ impl Converter<'_> {
             if !ATTRIBUTES.contains(&name) && !VALIDATORS.contains(&name) {
                 return Err(format!("{}: unknown field", join(path, name)));
             }
-            if !attribute_allowed(name, ty) {
-                return Err(format!(
-                    "{path}: field of type '{}' cannot have attribute '{name}'",
-                    ty.as_str()
-                ));
-            }
         }
-        let abstract_record =
-            ty == FieldType::Record && matches!(get("abstract"), Some(Lua::Boolean(true)));
-        let companions: &[&str] = match ty {
-            FieldType::Array | FieldType::Set => &["elements"],
-            FieldType::Map => &["keys", "values"],
-            FieldType::Record if !abstract_record => &["fields"],
-            FieldType::Json => &["json_schema"],
-            _ => &[],
-        };
-        for companion in companions {
-            if get(companion).is_none() {
-                return Err(format!(
-                    "{path}: field of type '{}' must declare '{companion}'",
-                    ty.as_str()
-                ));
-            }
-        }
+        // Kong's restricted metaschema does not check that an attribute suits the type (a
+        // number field may carry `elements`): such attributes are accepted and ignored.
+        let attrs: Vec<(String, Lua)> = attrs
+            .into_iter()
+            .filter(|(name, _)| attribute_allowed(name, ty))
+            .collect();
+        // Kong accepts a type without its companion (`elements`, `keys`/`values`, `fields`,
+        // `json_schema`) on create and load; validating a value of it fails later, which the
+        // validator reports for the instances that set it.
 
         let mut field = Field::new(ty);
         let mut default = None;

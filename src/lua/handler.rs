@@ -17,6 +17,63 @@ pub struct HandlerInfo {
     pub phases: Vec<String>,
     /// Whether the file returned a table at all.
     pub returned_table: bool,
+    /// Lua's type name of what the file returned.
+    pub returned_type: &'static str,
+    /// Kong's first create-time complaint (§4.5), the text inside `handler validation error (…)`.
+    pub kong_error: Option<String>,
+}
+
+/// Kong's `VERSION` parsing (version.lua 1.0.1, non-strict): the first run that starts with a
+/// digit and continues with digits and dots, split on `.` into at most three numeric parts (one
+/// trailing dot ignored). Returns the cleaned version, or `None` when Kong refuses it.
+pub fn parse_kong_version(text: &str) -> Option<String> {
+    let start = text.find(|c: char| c.is_ascii_digit())?;
+    let run: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let run = run.strip_suffix('.').unwrap_or(&run);
+    let parts: Vec<&str> = run.split('.').collect();
+    if parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
+        return None;
+    }
+    let numbers: Vec<String> = parts
+        .iter()
+        .map(|p| p.parse::<u64>().map(|n| n.to_string()))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    Some(numbers.join("."))
+}
+
+fn kong_error(info: &HandlerInfo) -> Option<String> {
+    if !info.returned_table {
+        return Some(format!("expected table, got {}", info.returned_type));
+    }
+    if !info
+        .priority
+        .is_some_and(|p| p.is_finite() && p.fract() == 0.0)
+    {
+        return Some("PRIORITY field is not a valid integer number".into());
+    }
+    if info
+        .version
+        .as_deref()
+        .and_then(parse_kong_version)
+        .is_none()
+    {
+        return Some("VERSION field does not follow the x.y.z format".into());
+    }
+    let has = |p: &str| info.phases.iter().any(|x| x == p);
+    if has("response") && (has("header_filter") || has("body_filter")) {
+        return Some(
+            "implementing both response and header_filter/body_filter methods is not allowed"
+                .into(),
+        );
+    }
+    if has("init_worker") {
+        return Some("implementing init_worker method is not allowed".into());
+    }
+    None
 }
 
 /// Phase handlers Kong looks up by name (normal indexing, so inherited ones count).
@@ -42,7 +99,12 @@ const KNOWN_PHASES: &[&str] = &[
 /// function-valued keys are read raw.
 pub(crate) fn describe(value: &Value) -> HandlerInfo {
     let Value::Table(table) = value else {
-        return HandlerInfo::default();
+        let mut info = HandlerInfo {
+            returned_type: lua_type(value).unwrap_or("nil"),
+            ..HandlerInfo::default()
+        };
+        info.kong_error = kong_error(&info);
+        return info;
     };
     let mut info = HandlerInfo {
         returned_table: true,
@@ -75,11 +137,13 @@ pub(crate) fn describe(value: &Value) -> HandlerInfo {
     }
     info.phases.sort();
     info.phases.dedup();
+    info.returned_type = "table";
+    info.kong_error = kong_error(&info);
     info
 }
 
 /// Lua's name for the type of a set value; `None` for `nil`.
-fn lua_type(value: &Value) -> Option<&'static str> {
+pub(crate) fn lua_type(value: &Value) -> Option<&'static str> {
     match value {
         Value::Nil => None,
         Value::Boolean(_) => Some("boolean"),
@@ -90,5 +154,31 @@ fn lua_type(value: &Value) -> Option<&'static str> {
         Value::Thread(_) => Some("thread"),
         Value::LightUserData(_) | Value::UserData(_) => Some("userdata"),
         _ => Some("userdata"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn versions_as_kong_parses_them() {
+        for (ok, clean) in [
+            ("1", "1"),
+            ("1.0.0", "1.0.0"),
+            ("v1.2.3", "1.2.3"),
+            ("1.2.3-beta", "1.2.3"),
+            ("1.0,0", "1.0"),
+            ("1.2.", "1.2"),
+            ("01.2", "1.2"),
+            ("x9y", "9"),
+        ] {
+            assert_eq!(
+                super::parse_kong_version(ok).as_deref(),
+                Some(clean),
+                "{ok}"
+            );
+        }
+        for bad in ["latest", "", "1.0.0.1", "1..2"] {
+            assert_eq!(super::parse_kong_version(bad), None, "{bad}");
+        }
     }
 }

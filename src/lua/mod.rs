@@ -5,23 +5,21 @@
 //! plugin; it returns values the pure core works with: a [`PluginSchema`] for `schema` (config
 //! validation, change classification), a [`HandlerInfo`] and [`Finding`]s for `lint`.
 //!
-//! * [`evaluate_schema`] runs `schema.lua` in a fresh Lua 5.1 state (the vendored interpreter
-//!   whose numbers and API match LuaJIT's) and converts the returned table, enforcing Kong's
-//!   metaschema with Kong-like messages that name the offending field path.
-//! * [`load_handler`] runs `handler.lua` the same way, with absorbing stubs for `kong`, `ngx` and
-//!   every `require`, and reports `PRIORITY`, `VERSION` and the phase functions.
-//! * [`syntax_errors`], [`schema_findings`] and [`handler_findings`] parse with full_moon (LuaJIT
-//!   syntax) and never run anything.
+//! * [`evaluate_schema`] runs `schema.lua` in a fresh LuaJIT state (2.1, Lua 5.2
+//!   compatibility, as Kong builds it) inside Kong's schema environment, applies Kong's
+//!   create-time steps (a table, a `name`, the restricted metaschema in [`kong_meta`]) and
+//!   converts the table into the schema model.
+//! * [`load_handler`] runs `handler.lua` in the handler environment of a [`ProfileName`] and
+//!   reports `PRIORITY`, `VERSION`, the phase functions and Kong's first complaint.
+//! * [`syntax_errors`] compiles with LuaJIT; [`schema_findings`] and [`handler_findings`] parse
+//!   with full_moon (LuaJIT syntax with `goto`) and never run anything.
 //!
 //! # The sandbox
 //!
-//! Each evaluation gets its own state (so any thread may evaluate; nothing is shared) with the
-//! base library minus `dofile`, `loadfile`, `load`, `loadstring`, `collectgarbage`, `gcinfo`,
-//! `getfenv`, `setfenv`, `newproxy` and `module`; `print` does nothing; `string` without `dump`
-//! (the string metatable indexes that same table); `table`; `math`; `coroutine`. There is no
-//! `io`, `os`, `debug`, `package`, `ffi` or `jit`, and source is loaded as text only (never
-//! bytecode). `ngx` is a stub with the real `ngx.null`, nginx constants and
-//! `ngx.config.subsystem = "http"`; `kong` is a stub reporting version 3.15.
+//! Each evaluation gets its own state (so any thread may evaluate; nothing is shared). The
+//! prelude builds the chunk's environment from the profile's lists ([`profile`]): only the
+//! listed globals exist, new keys are refused with Kong's `Cannot modify …` message, and
+//! `require` loads stand-ins for the allowed modules only. Source is loaded as text only.
 //!
 //! Limits: [`MEMORY_LIMIT`] bytes of Lua memory, [`INSTRUCTION_LIMIT`] VM instructions and
 //! [`TIME_LIMIT`] of wall-clock time (checked every [`HOOK_INTERVAL`] instructions). Once the
@@ -44,6 +42,8 @@ mod checks;
 mod convert;
 mod depth;
 mod handler;
+mod kong_meta;
+pub mod profile;
 mod sandbox;
 
 #[cfg(test)]
@@ -53,11 +53,14 @@ use std::time::Duration;
 
 use crate::schema::PluginSchema;
 
+pub use checks::luajit_syntax_error;
 pub(crate) use checks::parse_guarded;
 pub use checks::{
-    handler_findings, parser_panic_expected, schema_findings, syntax_errors, Finding,
+    handler_findings, hybrid_schema_findings, parser_panic_expected, schema_findings,
+    syntax_errors, Finding,
 };
-pub use handler::HandlerInfo;
+pub use handler::{parse_kong_version, HandlerInfo};
+pub use profile::{ProfileName, DEFAULT_PROFILE};
 
 /// Lua memory cap per evaluation, in bytes.
 pub const MEMORY_LIMIT: usize = 32 * 1024 * 1024;
@@ -104,12 +107,49 @@ pub enum SandboxError {
         /// What is wrong, starting with the field path (`config.timeout: …`).
         message: String,
     },
-    /// The schema required a module other than [`TYPEDEFS_MODULE`].
-    #[error("module '{name}' is not available in the plugin sandbox")]
+    /// The chunk required a module outside its allowlist.
+    #[error("{message}")]
     ForbiddenModule {
         /// The module name as written.
         name: String,
+        /// Kong's message, with the caller's position (`[string "schema"]:1: require 'x' not
+        /// allowed within sandbox`).
+        message: String,
     },
+    /// The chunk ran but what it returned fails Kong's create-time checks (`expected table, got
+    /// nil`, `missing name`, `schema violation (…)`, `PRIORITY field is not a valid integer
+    /// number`, …).
+    #[error("{message}")]
+    Validation {
+        /// Kong's message inside `<field> validation error (…)`.
+        message: String,
+    },
+}
+
+impl SandboxError {
+    /// Kong's message for this failure of the `field` (`schema` or `handler`) of a custom plugin,
+    /// as it appears inside `schema violation (<field>: …)`.
+    pub fn kong_message(&self, field: &str) -> String {
+        match self {
+            SandboxError::Syntax { line, message } => {
+                format!("{field} compilation error ([string \"{field}\"]:{line}: {message})")
+            }
+            SandboxError::Runtime { message } | SandboxError::ForbiddenModule { message, .. } => {
+                format!("{field} load failure ({message})")
+            }
+            SandboxError::Memory => format!("{field} load failure (not enough memory)"),
+            SandboxError::Budget => format!("{field} load failure ({})", self),
+            SandboxError::Validation { message } => {
+                format!("{field} validation error ({message})")
+            }
+            SandboxError::Metaschema { message } => message.clone(),
+        }
+    }
+
+    /// Whether Kong would refuse the create (rather than accept it and fail when loading).
+    pub fn is_create_time(&self) -> bool {
+        !matches!(self, SandboxError::Metaschema { .. })
+    }
 }
 
 impl SandboxError {
@@ -132,23 +172,49 @@ fn runtime_line(message: &str) -> Option<usize> {
     digits.parse::<usize>().ok().filter(|n| *n > 0)
 }
 
-/// Evaluates the source of a `schema.lua` and converts the table it returns.
-///
-/// `chunk_name` (usually `schema.lua`) prefixes Lua's runtime error messages.
+/// Evaluates the source of a `schema.lua` as Kong does on create (§4.3: compile, run with no
+/// arguments, a table, its `name`, the restricted metaschema), then converts the table into the
+/// schema model (the load-time checks, reported as [`SandboxError::Metaschema`]).
 ///
 /// Evaluation is deterministic in the source, so successful results are memoised per process by
-/// the sha256 of the source (at most [`SCHEMA_MEMO_ENTRIES`] of them): `lint`, the desired side
-/// and the live side of a plan evaluate the same texts, and a no-op diff of a thousand plugins
-/// would otherwise run each one three times. Failures are not memoised (their messages carry
-/// `chunk_name`).
-pub fn evaluate_schema(source: &str, chunk_name: &str) -> Result<PluginSchema, SandboxError> {
+/// the sha256 of the source (at most [`SCHEMA_MEMO_ENTRIES`] of them).
+pub fn evaluate_schema(source: &str) -> Result<PluginSchema, SandboxError> {
     use sha2::Digest;
     let key: [u8; 32] = sha2::Sha256::digest(source.as_bytes()).into();
     if let Some(s) = schema_memo().lock().ok().and_then(|m| m.get(&key).cloned()) {
         return Ok(s);
     }
-    let sandbox = sandbox::Sandbox::new(sandbox::Mode::Schema)?;
-    let value = sandbox.run(source, chunk_name)?;
+    let sandbox = sandbox::Sandbox::new(sandbox::Mode::Schema, &[])?;
+    let (value, second) = sandbox.run(source, sandbox::Mode::Schema)?;
+    if sandbox.budget_spent() {
+        return Err(SandboxError::Budget);
+    }
+    load_failure_from_second_value(&second)?;
+    let table = match &value {
+        mlua::Value::Table(t) if !sandbox.is_stub(t) => t.clone(),
+        other => {
+            return Err(SandboxError::Validation {
+                message: format!(
+                    "expected table, got {}",
+                    handler::lua_type(other).unwrap_or("nil")
+                ),
+            })
+        }
+    };
+    match table.raw_get::<mlua::Value>("name") {
+        Ok(mlua::Value::Nil) => {
+            return Err(SandboxError::Validation {
+                message: "missing name".into(),
+            })
+        }
+        Ok(mlua::Value::String(_)) => {}
+        _ => {
+            return Err(SandboxError::Validation {
+                message: "invalid name".into(),
+            })
+        }
+    }
+    kong_meta::check(&table).map_err(|message| SandboxError::Validation { message })?;
     let schema = convert::schema_from_value(&sandbox, value)
         .map_err(|message| SandboxError::Metaschema { message })?;
     if let Ok(mut m) = schema_memo().lock() {
@@ -158,6 +224,18 @@ pub fn evaluate_schema(source: &str, chunk_name: &str) -> Result<PluginSchema, S
         m.insert(key, schema.clone());
     }
     Ok(schema)
+}
+
+/// A truthy second return value is a load failure at create time (§2.1).
+fn load_failure_from_second_value(second: &mlua::Value) -> Result<(), SandboxError> {
+    let text = match second {
+        mlua::Value::Nil | mlua::Value::Boolean(false) => return Ok(()),
+        mlua::Value::String(s) => s.to_string_lossy(),
+        mlua::Value::Integer(i) => i.to_string(),
+        mlua::Value::Number(n) => n.to_string(),
+        other => handler::lua_type(other).unwrap_or("nil").to_string(),
+    };
+    Err(SandboxError::Runtime { message: text })
 }
 
 /// How many evaluated schemas [`evaluate_schema`] keeps.
@@ -170,13 +248,21 @@ fn schema_memo() -> &'static std::sync::Mutex<std::collections::HashMap<[u8; 32]
     MEMO.get_or_init(Default::default)
 }
 
-/// Loads the source of a `handler.lua` and describes the table it returns.
-///
-/// A handler that returns something other than a table is not an error here: the result says
-/// `returned_table: false` and lint reports it.
-pub fn load_handler(source: &str, chunk_name: &str) -> Result<HandlerInfo, SandboxError> {
-    let sandbox = sandbox::Sandbox::new(sandbox::Mode::Handler)?;
-    let value = sandbox.run(source, chunk_name)?;
+/// Loads the source of a `handler.lua` in the handler environment of `profile` (plus
+/// `extra_requires`) and describes the table it returns, with Kong's first create-time
+/// complaint about it, if any (§4.5), in [`HandlerInfo::kong_error`].
+pub fn load_handler(
+    source: &str,
+    profile: ProfileName,
+    extra_requires: &[String],
+) -> Result<HandlerInfo, SandboxError> {
+    let mode = sandbox::Mode::Handler(profile);
+    let sandbox = sandbox::Sandbox::new(mode, extra_requires)?;
+    let (value, second) = sandbox.run(source, mode)?;
+    if sandbox.budget_spent() {
+        return Err(SandboxError::Budget);
+    }
+    load_failure_from_second_value(&second)?;
     let info = handler::describe(&value);
     if sandbox.budget_spent() {
         return Err(SandboxError::Budget);

@@ -1,6 +1,8 @@
-//! One sandboxed Lua 5.1 state per evaluation: safe libraries only, a memory cap, an instruction
-//! and wall-clock budget, and the prelude (`prelude.lua`) that removes the dangerous functions,
-//! bounds the C functions whose cost a script controls, and installs `require`, `ngx` and `kong`.
+//! One sandboxed LuaJIT state (Lua 5.2 compatibility, as Kong builds it) per evaluation: a memory
+//! cap, an instruction and wall-clock budget with the JIT off (hooks fire only in the
+//! interpreter), and the prelude (`prelude.lua`) that bounds the C functions whose cost a script
+//! controls and builds Kong's environment for the chunk from the profile's lists
+//! ([`super::profile`]). User chunks run with that environment, never with the state's globals.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -9,6 +11,7 @@ use std::time::Instant;
 
 use mlua::{ChunkMode, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
 
+use super::profile::{self, ProfileName};
 use super::{SandboxError, HOOK_INTERVAL, INSTRUCTION_LIMIT, MEMORY_LIMIT, TIME_LIMIT};
 
 const PRELUDE: &str = include_str!("prelude.lua");
@@ -47,13 +50,23 @@ fn bytecode() -> Result<&'static Bytecode, SandboxError> {
 /// The message the hook raises once the budget is spent (also re-raised by the prelude).
 const BUDGET_MESSAGE: &str = "plugin sandbox: execution budget exhausted";
 
-/// What the sandbox evaluates a chunk as: it decides what `require` resolves.
+/// What the sandbox evaluates a chunk as: Kong's schema or handler environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// `require` resolves only `kong.db.schema.typedefs`.
+    /// The schema environment (§2.3) and its 12 modules (§2.6).
     Schema,
-    /// `require` of any module returns an absorbing stub.
-    Handler,
+    /// The handler environment and `require` list of a profile.
+    Handler(ProfileName),
+}
+
+impl Mode {
+    /// Kong's chunk name at create time (`[string "schema"]:1: …`).
+    pub(crate) fn chunk_name(self) -> &'static str {
+        match self {
+            Mode::Schema => "schema",
+            Mode::Handler(_) => "handler",
+        }
+    }
 }
 
 /// Budget bookkeeping shared by the hook and the prelude's callbacks.
@@ -69,16 +82,23 @@ struct Guard {
 pub(crate) struct Sandbox {
     lua: Lua,
     guard: Rc<Guard>,
+    env: Table,
     markers: Table,
     stub_mt: Table,
 }
 
 impl Sandbox {
     /// Creates a fresh state for `mode`.
-    pub(crate) fn new(mode: Mode) -> Result<Sandbox, SandboxError> {
+    pub(crate) fn new(mode: Mode, extra_requires: &[String]) -> Result<Sandbox, SandboxError> {
         let code = bytecode()?;
         let lua = Lua::new_with(
-            StdLib::STRING | StdLib::TABLE | StdLib::MATH,
+            StdLib::STRING
+                | StdLib::TABLE
+                | StdLib::MATH
+                | StdLib::BIT
+                | StdLib::JIT
+                | StdLib::OS
+                | StdLib::PACKAGE,
             LuaOptions::default(),
         )
         .map_err(|e| internal("cannot create the lua state", &e))?;
@@ -136,42 +156,68 @@ impl Sandbox {
             })
             .map_err(|e| internal("cannot prepare the sandbox", &e))?;
 
-        let mode_name = match mode {
-            Mode::Schema => "schema",
-            Mode::Handler => "handler",
+        let (globals, requires, kong_version) = match mode {
+            Mode::Schema => (
+                profile::schema_globals(),
+                profile::schema_requires(),
+                profile::DEFAULT_PROFILE.kong_version(),
+            ),
+            Mode::Handler(name) => {
+                let p = name.profile();
+                (&p.handler_globals, &p.handler_requires, name.kong_version())
+            }
         };
-        let (markers, stub_mt): (Table, Table) = lua
+        let prepare = |e: mlua::Error| internal("cannot prepare the sandbox", &e);
+        let global_list = lua
+            .create_sequence_from(globals.iter().copied())
+            .map_err(prepare)?;
+        let require_set = lua.create_table().map_err(prepare)?;
+        for name in requires
+            .iter()
+            .copied()
+            .chain(extra_requires.iter().map(String::as_str))
+        {
+            require_set.raw_set(name, true).map_err(prepare)?;
+        }
+        let (env, markers, stub_mt): (Table, Table, Table) = lua
             .load(&code.prelude[..])
             .set_name("=plugsync sandbox prelude")
             .set_mode(ChunkMode::Binary)
             .call((
-                mode_name,
+                mode.chunk_name(),
                 tripped,
                 note_forbidden,
                 compile_typedefs,
                 Value::NULL,
+                global_list,
+                require_set,
+                kong_version,
             ))
-            .map_err(|e| internal("cannot prepare the sandbox", &e))?;
+            .map_err(prepare)?;
 
         Ok(Sandbox {
             lua,
             guard,
+            env,
             markers,
             stub_mt,
         })
     }
 
-    /// Compiles and runs `source` (text only, never bytecode) and returns its first result.
-    pub(crate) fn run(&self, source: &str, chunk_name: &str) -> Result<Value, SandboxError> {
+    /// Compiles `source` (text only, never bytecode) under Kong's chunk name for `mode`, runs it
+    /// with no arguments in the environment, and returns its first two results.
+    pub(crate) fn run(&self, source: &str, mode: Mode) -> Result<(Value, Value), SandboxError> {
+        let chunk_name = mode.chunk_name();
         let function = self
             .lua
             .load(source)
-            .set_name(format!("={chunk_name}"))
+            .set_name(chunk_name)
             .set_mode(ChunkMode::Text)
+            .set_environment(self.env.clone())
             .into_function()
             .map_err(|e| self.map_error(e, chunk_name))?;
         function
-            .call::<Value>(())
+            .call::<(Value, Value)>(())
             .map_err(|e| self.map_error(e, chunk_name))
     }
 
@@ -213,9 +259,12 @@ impl Sandbox {
                     return SandboxError::Memory;
                 }
                 if let Some(name) = self.guard.forbidden.borrow().as_ref() {
-                    let text = format!("module '{name}' is not available in the plugin sandbox");
+                    let text = format!("require '{name}' not allowed within sandbox");
                     if message.contains(&text) {
-                        return SandboxError::ForbiddenModule { name: name.clone() };
+                        return SandboxError::ForbiddenModule {
+                            name: name.clone(),
+                            message,
+                        };
                     }
                 }
                 SandboxError::Runtime { message }
@@ -245,13 +294,11 @@ fn strip_traceback(message: &str) -> String {
     head.trim().to_string()
 }
 
-/// Parses Lua's `name:LINE: message` syntax error.
+/// Parses LuaJIT's `[string "name"]:LINE: message` syntax error.
 fn syntax_error(message: &str, chunk_name: &str) -> SandboxError {
     let text = strip_traceback(message);
-    let rest = text
-        .strip_prefix(chunk_name)
-        .and_then(|r| r.strip_prefix(':'))
-        .unwrap_or(&text);
+    let prefix = format!("[string \"{chunk_name}\"]:");
+    let rest = text.strip_prefix(prefix.as_str()).unwrap_or(&text);
     if let Some((line, msg)) = rest.split_once(':') {
         if let Ok(line) = line.trim().parse::<usize>() {
             return SandboxError::Syntax {

@@ -14,6 +14,9 @@ pub struct LiveCustomPlugin {
     pub schema: String,
     /// Sorted.
     pub tags: Vec<String>,
+    /// `false` for a hybrid-mode plugin schema (`plugin-schemas`): no handler, no tags, and
+    /// its id is its name.
+    pub streamed: bool,
 }
 
 /// A plugin instance on the control plane. Scope fields hold ids.
@@ -140,12 +143,15 @@ impl LiveState {
 impl LiveState {
     /// The part of the state in scope of `select_tags` (CONTRACT §3.4): custom plugins and
     /// instances carrying all of them; with no tags, every custom plugin and every instance of
-    /// a custom plugin. Also returns, per custom plugin in scope, how many instances outside
-    /// the scope use it (they keep it from being deleted).
+    /// a custom plugin. Also returns, per custom plugin in scope, the instances outside the
+    /// scope that use it (they keep it from being deleted or changed in a breaking way).
+    ///
+    /// Hybrid-mode plugin schemas carry no tags: `hybrid` names those in scope (`None`: all).
     pub fn into_scope(
         self,
         select_tags: &[String],
-    ) -> (LiveState, std::collections::BTreeMap<String, usize>) {
+        hybrid: Option<&std::collections::BTreeSet<String>>,
+    ) -> (LiveState, std::collections::BTreeMap<String, Unmanaged>) {
         let has_all = |tags: &[String]| select_tags.iter().all(|t| tags.contains(t));
         let custom: std::collections::BTreeSet<String> =
             self.custom_plugins.iter().map(|c| c.name.clone()).collect();
@@ -153,7 +159,13 @@ impl LiveState {
             custom_plugins: self
                 .custom_plugins
                 .into_iter()
-                .filter(|c| has_all(&c.tags))
+                .filter(|c| {
+                    if c.streamed {
+                        has_all(&c.tags)
+                    } else {
+                        hybrid.is_none_or(|h| h.contains(&c.name))
+                    }
+                })
                 .collect(),
             plugins: Vec::new(),
             services: self.services,
@@ -171,10 +183,44 @@ impl LiveState {
             if has_all(&p.tags) {
                 out.plugins.push(p);
             } else if in_scope.contains(&p.name) {
-                *unmanaged.entry(p.name.clone()).or_insert(0) += 1;
+                unmanaged
+                    .entry(p.name.clone())
+                    .or_insert_with(Unmanaged::default)
+                    .add(&p);
             }
         }
         (out, unmanaged)
+    }
+}
+
+/// Instances outside the select tags that use a custom plugin in scope: plugsync never writes
+/// them, so they keep the plugin from being deleted or changed in a way they cannot follow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unmanaged {
+    /// How many there are.
+    pub count: usize,
+    /// Who owns them: the tags they carry (`untagged` for instances with none).
+    pub owners: std::collections::BTreeSet<String>,
+}
+
+impl Unmanaged {
+    /// Counts one more instance.
+    pub fn add(&mut self, p: &LivePlugin) {
+        self.count += 1;
+        if p.tags.is_empty() {
+            self.owners.insert("untagged".to_string());
+        } else {
+            self.owners.extend(p.tags.iter().cloned());
+        }
+    }
+
+    /// `N instance(s) outside the select tags (tagged a, b)`, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} instance(s) outside the select tags (tagged {})",
+            self.count,
+            self.owners.iter().cloned().collect::<Vec<_>>().join(", ")
+        )
     }
 }
 
@@ -205,6 +251,21 @@ pub fn parse_custom_plugin(v: &Value) -> Option<LiveCustomPlugin> {
         handler: opt_str(v, "handler").unwrap_or_default(),
         schema: opt_str(v, "schema").unwrap_or_default(),
         tags: sorted_strings(v.get("tags")),
+        streamed: true,
+    })
+}
+
+/// Parses a plugin schema object of Konnect's `plugin-schemas` (`{name, lua_schema, …}`): a
+/// hybrid-mode plugin, identified by its name.
+pub fn parse_plugin_schema(v: &Value) -> Option<LiveCustomPlugin> {
+    let name = opt_str(v, "name")?;
+    Some(LiveCustomPlugin {
+        id: name.clone(),
+        name,
+        handler: String::new(),
+        schema: opt_str(v, "lua_schema").unwrap_or_default(),
+        tags: Vec::new(),
+        streamed: false,
     })
 }
 

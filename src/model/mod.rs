@@ -8,7 +8,7 @@ pub mod hash;
 pub mod live;
 
 pub use diagnostic::{Diagnostic, Severity, Span};
-pub use live::{LiveCustomPlugin, LivePlugin, LiveState, ScopeEntity, ScopeKind};
+pub use live::{LiveCustomPlugin, LivePlugin, LiveState, ScopeEntity, ScopeKind, Unmanaged};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -105,6 +105,10 @@ pub struct CustomPluginDecl {
     pub tags: Vec<String>,
     /// Sync never deletes a protected plugin.
     pub protected: bool,
+    /// `true` (the default): a streamed plugin, uploaded whole through `custom-plugins`.
+    /// `false`: a Konnect hybrid-mode plugin: only its schema goes to the control plane
+    /// (`plugin-schemas`); its files go to the data planes (`plugsync bundle`).
+    pub streamed: bool,
     /// An id given in the state file (decK files may carry one).
     pub id: Option<String>,
     /// The plugin directory for `path:` plugins.

@@ -11,10 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::diff::{Action, Diff, FieldChange, InstanceDiff, PluginDiff};
-use crate::model::{LiveState, ScopeKind};
+use crate::model::{LiveState, ScopeKind, Unmanaged};
 use crate::schema::classify::{SchemaChange, UpdatePath};
 
 pub mod prepare;
+pub mod rollout;
+
+pub use rollout::{BundlePlugin, Rollout};
 
 /// The plan file's format version.
 pub const FORMAT_VERSION: u32 = 1;
@@ -117,6 +120,17 @@ pub struct Step {
     /// `${{ env "…" }}` templates: they are resolved again at apply, never stored.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub body: Option<Value>,
+    /// For `rollout` steps (hybrid mode): the data-plane bundle to roll out. plugsync shows
+    /// this step but does not perform it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rollout: Option<Rollout>,
+}
+
+impl Step {
+    /// Whether this is a data-plane rollout (not a control-plane write).
+    pub fn is_rollout(&self) -> bool {
+        self.kind == rollout::KIND
+    }
 }
 
 /// The plan (CONTRACT §4.4).
@@ -134,6 +148,10 @@ pub struct Plan {
     /// Select tags the plan was made with (needed to re-read the same live scope at apply).
     #[serde(default)]
     pub select_tags: Vec<String>,
+    /// Hybrid-mode plugin names the state declares or replaces: with select tags, the plugin
+    /// schemas in scope besides those in-scope instances use (they carry no tags).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hybrid_scope: Vec<String>,
 }
 
 impl Plan {
@@ -147,26 +165,94 @@ impl Plan {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlanError {
     #[error(
-        "custom plugin `{plugin}` changes in place with update path `{}` while {instances} live instance(s) use it (fields: {})",
+        "custom plugin `{plugin}` changes in place with update path `{}` while {} use it (fields: {})",
         update_path_str(*update_path),
+        users(*instances, unmanaged.as_ref()),
         fields.join(", ")
     )]
     InPlaceRefused {
         plugin: String,
         update_path: UpdatePath,
         fields: Vec<String>,
+        /// Live instances in scope.
         instances: usize,
+        /// Live instances outside the select tags (plugsync cannot update them).
+        unmanaged: Option<Unmanaged>,
     },
-    #[error("custom plugin `{plugin}` would be deleted, but {count} instance(s) outside the select tags use it")]
-    UnmanagedReferences { plugin: String, count: usize },
+    #[error("custom plugin `{plugin}` would be deleted, but {} use it", unmanaged.describe())]
+    UnmanagedReferences {
+        plugin: String,
+        unmanaged: Unmanaged,
+    },
     #[error("the state in scope is empty but the control plane holds {live} custom plugin(s) and {instances} instance(s) in scope: refusing to delete them all")]
     EmptyState { live: usize, instances: usize },
+    #[error("custom plugin `{plugin}` is {} on the control plane but declared {}", mode(*live_streamed), mode(!*live_streamed))]
+    ModeChange { plugin: String, live_streamed: bool },
+}
+
+fn mode(streamed: bool) -> &'static str {
+    if streamed {
+        "streamed"
+    } else {
+        "hybrid-mode (`streamed: false`)"
+    }
 }
 
 impl PlanError {
+    /// The entity involved, for reports.
+    pub fn entity(&self) -> Value {
+        match self {
+            PlanError::InPlaceRefused {
+                plugin,
+                update_path,
+                fields,
+                instances,
+                unmanaged,
+            } => json!({
+                "kind": "custom_plugin",
+                "name": plugin,
+                "reason": "in_place_refused",
+                "update_path": update_path,
+                "fields": fields,
+                "instances": instances,
+                "unmanaged_instances": unmanaged.as_ref().map(|u| u.count).unwrap_or(0),
+                "unmanaged_owners": unmanaged.as_ref().map(|u| u.owners.clone()).unwrap_or_default(),
+            }),
+            PlanError::UnmanagedReferences { plugin, unmanaged } => json!({
+                "kind": "custom_plugin",
+                "name": plugin,
+                "reason": "unmanaged_references",
+                "unmanaged_instances": unmanaged.count,
+                "unmanaged_owners": unmanaged.owners,
+            }),
+            PlanError::EmptyState { live, instances } => json!({
+                "kind": "state",
+                "reason": "empty_state",
+                "live_custom_plugins": live,
+                "live_instances": instances,
+            }),
+            PlanError::ModeChange {
+                plugin,
+                live_streamed,
+            } => json!({
+                "kind": "custom_plugin",
+                "name": plugin,
+                "reason": "mode_change",
+                "live_streamed": live_streamed,
+            }),
+        }
+    }
+
     /// How to fix it.
     pub fn hint(&self) -> String {
         match self {
+            PlanError::InPlaceRefused {
+                plugin,
+                unmanaged: Some(_),
+                ..
+            } => format!(
+                "plugsync cannot update instances outside the select tags, so no flag allows this change in place: declare the new schema under a new name (e.g. `{plugin}-v2`) and keep `{plugin}` declared until the owners of those instances have moved them to it"
+            ),
             PlanError::InPlaceRefused { plugin, .. } => format!(
                 "declare a new version `{plugin}-v2` with `replaces: {plugin}` (instances move to it atomically, then `{plugin}` is deleted), or pass --allow-in-place to update in a maintenance window"
             ),
@@ -176,7 +262,19 @@ impl PlanError {
             PlanError::EmptyState { .. } => {
                 "check -s and --select-tag; pass --allow-empty to delete everything in scope".to_string()
             }
+            PlanError::ModeChange { plugin, .. } => format!(
+                "a plugin cannot change mode in place: declare `{plugin}-v2` in the new mode with `replaces: {plugin}`"
+            ),
         }
+    }
+}
+
+/// Who uses a plugin, for the in-place refusal.
+fn users(instances: usize, unmanaged: Option<&Unmanaged>) -> String {
+    match (instances, unmanaged) {
+        (0, Some(u)) => u.describe(),
+        (n, Some(u)) => format!("{n} live instance(s) in scope and {}", u.describe()),
+        (n, None) => format!("{n} live instance(s)"),
     }
 }
 
@@ -195,8 +293,8 @@ pub struct PlanOptions {
     pub allow_in_place: bool,
     pub allow_empty: bool,
     pub select_tags: Vec<String>,
-    /// Live instances outside the select tags, counted by the custom plugin they run.
-    pub unmanaged_references: BTreeMap<String, usize>,
+    /// Live instances outside the select tags, by the custom plugin they run.
+    pub unmanaged_references: BTreeMap<String, Unmanaged>,
 }
 
 /// Masks secret values in JSON strings.
@@ -284,10 +382,25 @@ pub fn build(
     });
     let mut maintenance_window = false;
     for p in &diff.plugins {
+        if let (Some(d), Some(l)) = (&p.desired, &p.live) {
+            if d.streamed != l.streamed {
+                errors.push(PlanError::ModeChange {
+                    plugin: p.name.clone(),
+                    live_streamed: l.streamed,
+                });
+            }
+        }
         if p.action == Action::Update && p.update_path >= UpdatePath::Long {
             let instances = live_uses.get(p.name.as_str()).copied().unwrap_or(0);
-            if instances > 0 {
-                if options.allow_in_place {
+            // Instances outside the select tags run the plugin too, on the same data planes;
+            // plugsync cannot update them, so no flag makes the change safe for them.
+            let unmanaged = options
+                .unmanaged_references
+                .get(&p.name)
+                .filter(|u| u.count > 0)
+                .cloned();
+            if instances > 0 || unmanaged.is_some() {
+                if options.allow_in_place && unmanaged.is_none() {
                     maintenance_window = true;
                 } else {
                     errors.push(PlanError::InPlaceRefused {
@@ -300,19 +413,20 @@ pub fn build(
                             .map(|c| c.field.clone())
                             .collect(),
                         instances,
+                        unmanaged,
                     });
                 }
             }
         }
         if p.action == Action::Delete {
-            if let Some(count) = options
+            if let Some(u) = options
                 .unmanaged_references
                 .get(&p.name)
-                .filter(|c| **c > 0)
+                .filter(|u| u.count > 0)
             {
                 errors.push(PlanError::UnmanagedReferences {
                     plugin: p.name.clone(),
-                    count: *count,
+                    unmanaged: u.clone(),
                 });
             }
         }
@@ -330,7 +444,34 @@ pub fn build(
             continue;
         }
         custom_plugins.push(plugin_entry(p));
+        let hybrid = rollout::is_hybrid(p);
         let step = match p.action {
+            Action::Create | Action::Update if hybrid => {
+                let d = p
+                    .desired
+                    .as_ref()
+                    .expect("creates and updates have a declaration");
+                Step {
+                    stage: 1,
+                    action: p.action.as_str().to_string(),
+                    kind: rollout::SCHEMA_KIND.into(),
+                    name: p.name.clone(),
+                    id: Some(p.name.clone()),
+                    from: None,
+                    body: Some(json!({ "lua_schema": d.schema.text })),
+                    rollout: None,
+                }
+            }
+            _ if hybrid => Step {
+                stage: 4,
+                action: "delete".into(),
+                kind: rollout::SCHEMA_KIND.into(),
+                name: p.name.clone(),
+                id: Some(p.name.clone()),
+                from: None,
+                body: None,
+                rollout: None,
+            },
             Action::Create | Action::Update => {
                 let d = p
                     .desired
@@ -349,6 +490,7 @@ pub fn build(
                         "schema": d.schema.text,
                         "tags": p.tags,
                     })),
+                    rollout: None,
                 }
             }
             _ => Step {
@@ -359,6 +501,7 @@ pub fn build(
                 id: Some(p.id.clone()),
                 from: None,
                 body: None,
+                rollout: None,
             },
         };
         steps_by_stage[usize::from(step.stage - 1)].push(step);
@@ -379,9 +522,10 @@ pub fn build(
             id: Some(i.id.clone()),
             from: i.from.clone(),
             body: i.desired.as_ref().map(instance_body),
+            rollout: None,
         });
     }
-    let steps = steps_by_stage.into_iter().flatten().collect();
+    let steps = rollout::place(diff, steps_by_stage, maintenance_window);
     let fingerprint = crate::model::hash::fingerprint(live);
     Ok(Plan {
         format_version: FORMAT_VERSION,
@@ -394,6 +538,7 @@ pub fn build(
         plugins,
         steps,
         select_tags: options.select_tags.clone(),
+        hybrid_scope: rollout::hybrid_scope(diff),
     })
 }
 
@@ -436,7 +581,11 @@ fn plugin_entry(p: &PluginDiff) -> CustomPluginEntry {
         replaces: p.replaces.clone(),
         handler_sha256: desired.map(|d| sha(&d.handler.text)),
         schema_sha256: desired.map(|d| sha(&d.schema.text)),
-        live_handler_sha256: p.live.as_ref().map(|l| sha(&l.handler)),
+        live_handler_sha256: p
+            .live
+            .as_ref()
+            .filter(|l| l.streamed || !l.handler.is_empty())
+            .map(|l| sha(&l.handler)),
         live_schema_sha256: p.live.as_ref().map(|l| sha(&l.schema)),
         update_path: p.update_path,
         schema_changes: p.schema_changes.clone(),

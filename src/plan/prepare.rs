@@ -37,12 +37,10 @@ pub fn desired_schemas(
 ) -> Result<BTreeMap<String, PluginSchema>, PrepareError> {
     let mut out = BTreeMap::new();
     for c in &desired.custom_plugins {
-        let s = lua::evaluate_schema(&c.schema.text, &format!("{}/schema.lua", c.name)).map_err(
-            |e| PrepareError::Schema {
-                plugin: c.name.clone(),
-                message: e.to_string(),
-            },
-        )?;
+        let s = lua::evaluate_schema(&c.schema.text).map_err(|e| PrepareError::Schema {
+            plugin: c.name.clone(),
+            message: e.to_string(),
+        })?;
         out.insert(c.name.clone(), s);
     }
     Ok(out)
@@ -54,7 +52,7 @@ pub fn live_schemas(live: &LiveState) -> BTreeMap<String, PluginSchema> {
     live.custom_plugins
         .iter()
         .filter_map(|c| {
-            lua::evaluate_schema(&c.schema, &format!("{}/schema.lua", c.name))
+            lua::evaluate_schema(&c.schema)
                 .ok()
                 .map(|s| (c.name.clone(), s))
         })

@@ -66,6 +66,16 @@ fn blocks(plan: &Plan) -> Vec<String> {
         // One block per row: a long table is cut between rows and stays a table.
         out.extend(plan.plugins.iter().map(instance_row));
     }
+    if let Some(order) = super::rollout_order(plan) {
+        let mut block = String::from(
+            "\n### Order (hybrid mode)\n\nplugsync performs the control-plane steps; the data-plane rollouts are yours.\n\n",
+        );
+        for line in order {
+            block.push_str(&text(&line));
+            block.push('\n');
+        }
+        out.push(block);
+    }
     let mut details = plan.custom_plugins.iter().filter_map(details);
     if let Some(first) = details.next() {
         // The heading travels with the first block so that a cut never leaves it alone.

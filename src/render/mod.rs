@@ -54,6 +54,65 @@ pub(crate) fn symbol(action: &str) -> &'static str {
     }
 }
 
+/// Hybrid mode: the plan's order as numbered lines when it holds data-plane rollouts (which
+/// plugsync shows but does not perform); `None` otherwise. Consecutive control-plane steps of
+/// the same kind and action share a line.
+pub(crate) fn rollout_order(plan: &Plan) -> Option<Vec<String>> {
+    if !plan.steps.iter().any(|s| s.is_rollout()) {
+        return None;
+    }
+    let mut lines: Vec<String> = Vec::new();
+    let mut group: Vec<&crate::plan::Step> = Vec::new();
+    let flush = |group: &mut Vec<&crate::plan::Step>, lines: &mut Vec<String>| {
+        if let Some(first) = group.first() {
+            let what = match first.kind.as_str() {
+                "plugin_schema" => "plugin schema",
+                "custom_plugin" => "custom plugin",
+                _ => "plugin instance",
+            };
+            let mut names: Vec<&str> = group.iter().map(|s| s.name.as_str()).collect();
+            names.dedup();
+            let count = if group.len() > 1 {
+                format!("{} {what}s", group.len())
+            } else {
+                what.to_string()
+            };
+            lines.push(format!(
+                "control plane: {} {count} ({})",
+                first.action,
+                names.join(", ")
+            ));
+        }
+        group.clear();
+    };
+    for step in &plan.steps {
+        if let Some(r) = &step.rollout {
+            flush(&mut group, &mut lines);
+            lines.push(format!(
+                "data planes (not performed by plugsync): roll out {} — {}",
+                r.describe(),
+                r.command
+            ));
+            continue;
+        }
+        if group
+            .first()
+            .is_some_and(|g| g.kind != step.kind || g.action != step.action)
+        {
+            flush(&mut group, &mut lines);
+        }
+        group.push(step);
+    }
+    flush(&mut group, &mut lines);
+    Some(
+        lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| format!("{}. {l}", i + 1))
+            .collect(),
+    )
+}
+
 /// Whether the plan changes anything.
 pub(crate) fn has_changes(plan: &Plan) -> bool {
     plan.summary.has_changes() || plan.has_changes()

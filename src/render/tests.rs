@@ -85,6 +85,7 @@ fn empty_plan() -> Plan {
         plugins: Vec::new(),
         steps: Vec::new(),
         select_tags: Vec::new(),
+        hybrid_scope: Vec::new(),
     }
 }
 
@@ -213,6 +214,7 @@ fn full_plan() -> Plan {
             id: Some("55555555-5555-4555-8555-555555555555".into()),
             from: None,
             body: Some(json!({"name": "rate-guard-v2", "handler": SECRET_IN_BODY})),
+            rollout: None,
         },
         Step {
             stage: 2,
@@ -222,6 +224,7 @@ fn full_plan() -> Plan {
             id: Some(migrate.id.clone()),
             from: Some("rate-guard".into()),
             body: Some(json!({"config": {"api_key": "${{ env \"PLUGSYNC_KEY\" }}"}})),
+            rollout: None,
         },
         Step {
             stage: 4,
@@ -231,6 +234,7 @@ fn full_plan() -> Plan {
             id: Some("66666666-6666-4666-8666-666666666666".into()),
             from: None,
             body: None,
+            rollout: None,
         },
     ];
 
@@ -285,6 +289,7 @@ fn in_place_plan() -> Plan {
             id: None,
             from: None,
             body: None,
+            rollout: None,
         }],
         ..empty_plan()
     }

@@ -43,6 +43,12 @@ pub fn text(plan: &Plan, opts: &TextOptions) -> String {
                 instance(&mut out, p, color);
             }
         }
+        if let Some(order) = super::rollout_order(plan) {
+            out.push_str("\nOrder (hybrid mode):\n");
+            for line in order {
+                out.push_str(&format!("  {}\n", clean(&line)));
+            }
+        }
         let clean_owned = |s: &str| clean(s).into_owned();
         for b in banners(plan, &clean_owned, &clean_owned) {
             out.push('\n');

@@ -176,6 +176,45 @@ pub struct DpLogQuery {
 
 /// `GET /_plugsync/dp-log[?control_plane_id=ID]`: every payload the simulated data plane
 /// node received, oldest first.
+/// `GET /clustering/data-planes` (Kong's Admin API of a hybrid-mode control plane, for the
+/// `default` control plane): the simulated node with the config hash it runs, and, when it
+/// rejected the last payload, `sync_status` `unknown` with the reason in `sync_error` (a
+/// plugsync extension: Kong gives no reason there).
+pub async fn clustering_data_planes(State(app): State<AppState>) -> Result<Response, ApiError> {
+    let cp = app.default_cp.to_string();
+    let nodes = app
+        .call(Shape::Admin, move |store| store.nodes(&cp))
+        .await?;
+    let data: Vec<Value> = nodes
+        .get("items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            let error = n
+                .pointer("/compatibility_status/issues/0/description")
+                .and_then(Value::as_str);
+            let mut node = serde_json::json!({
+                "id": n["id"],
+                "hostname": n["hostname"],
+                "ip": "127.0.0.1",
+                "version": n["version"],
+                "config_hash": n["config_hash"],
+                "last_seen": n["last_ping"],
+                "sync_status": if error.is_some() { "unknown" } else { "normal" },
+            });
+            if let Some(e) = error {
+                node["sync_error"] = Value::from(e);
+            }
+            node
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({"data": data, "next": null}),
+    ))
+}
+
 pub async fn dp_log(
     State(app): State<AppState>,
     query: Result<Query<DpLogQuery>, axum::extract::rejection::QueryRejection>,
@@ -220,6 +259,7 @@ pub async fn root(State(app): State<AppState>) -> Response {
         "configuration": {
             "database": "sqlite",
             "custom_plugin_streaming_enabled": true,
+            "untrusted_lua": crate::lua::ProfileName::default().untrusted_lua(),
         },
         "plugsync": {
             "version": env!("CARGO_PKG_VERSION"),

@@ -8,7 +8,9 @@
 //! * Konnect's shape under `/v2`: the control planes API, the data plane checks
 //!   (`platform`) and the core entities of each control plane (`entities`);
 //! * Kong's Admin API shape at the root, for the `default` control plane (`entities`);
-//! * `/_plugsync/dp-log`, the simulated data plane's log, for tests.
+//! * `/_plugsync/dp-log`, the simulated data plane's log, for tests;
+//! * Konnect's `plugin-schemas` (hybrid mode) in its legacy shapes, and
+//!   `/_plugsync/dp-plugins`, the plugin files installed on the simulated node (`hybrid`).
 //!
 //! Around the routes, outermost first: the `--token` check (`auth`), then `--rate-limit` and
 //! `--fault-rate` (`faults`, which can drop connections through `conn`). `docs/local-control-plane.md`
@@ -19,6 +21,7 @@ mod conn;
 mod entities;
 mod error;
 mod faults;
+mod hybrid;
 mod platform;
 mod request;
 
@@ -163,7 +166,24 @@ fn routes() -> Router<AppState> {
             get(platform::expected_config_hash),
         )
         .route("/v2/control-planes/{cp}/nodes", get(platform::nodes))
-        .route("/_plugsync/dp-log", get(entities::dp_log));
+        .route("/_plugsync/dp-log", get(entities::dp_log))
+        .route(
+            "/clustering/data-planes",
+            get(entities::clustering_data_planes),
+        )
+        .route("/_plugsync/dp-plugins", get(hybrid::node_plugins))
+        .route(
+            "/_plugsync/dp-plugins/{name}",
+            axum::routing::put(hybrid::install).delete(hybrid::remove),
+        )
+        .route(
+            "/v2/control-planes/{cp}/core-entities/plugin-schemas",
+            get(hybrid::list).post(hybrid::create),
+        )
+        .route(
+            "/v2/control-planes/{cp}/core-entities/plugin-schemas/{name}",
+            get(hybrid::get_one).put(hybrid::put).delete(hybrid::delete),
+        );
     let routes = entity_routes(routes, "/v2/control-planes/{cp}/core-entities", false);
     entity_routes(routes, "", true)
         .fallback(no_route)

@@ -27,18 +27,58 @@ use yaml::{Node, NodeValue, Pos};
 pub const RULE_YAML: &str = "yaml";
 /// The rule id of names declared twice.
 pub const RULE_DUPLICATE: &str = "duplicate-name";
+/// The rule of an instance field that breaks Kong's plugin schema (`ordering`).
+const RULE_INSTANCE_CONFIG: &str = "instance-config";
+/// The rule of an instance that runs an undeclared plugin (reported by `lint`).
+const RULE_UNKNOWN_PLUGIN: &str = "instance-unknown-plugin";
 
 /// What loading produced: the merged state (as far as it could be read) and every problem.
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub state: DesiredState,
     pub diagnostics: Vec<Diagnostic>,
+    /// Custom plugins declared with a name but left out for an error in their declaration
+    /// (already reported): instances that run them are not "undeclared".
+    pub rejected_plugins: BTreeSet<String>,
+    /// Instances whose config holds an unset environment variable (already reported): their
+    /// config was not read, so checking it would only report consequences.
+    pub unresolved_instances: Vec<Span>,
 }
 
 impl Loaded {
     /// Whether any diagnostic is an error.
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// `diags` without the consequences of errors the loader already reported once: config
+    /// errors of an instance whose config could not be resolved, and "no state file declares"
+    /// for a custom plugin that is declared, but wrongly.
+    pub fn without_consequences(&self, diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+        let unresolved: Vec<&InstanceDecl> = self
+            .state
+            .plugins
+            .iter()
+            .filter(|p| self.unresolved_instances.contains(&p.span))
+            .collect();
+        diags
+            .into_iter()
+            .filter(|d| {
+                if d.rule == RULE_INSTANCE_CONFIG {
+                    return !unresolved.iter().any(|p| {
+                        p.span == d.span || p.config_spans.iter().any(|(_, s)| *s == d.span)
+                    });
+                }
+                if d.rule == RULE_UNKNOWN_PLUGIN {
+                    return !self
+                        .state
+                        .plugins
+                        .iter()
+                        .any(|p| p.span == d.span && self.rejected_plugins.contains(&p.name));
+                }
+                true
+            })
+            .collect()
     }
 }
 
@@ -101,6 +141,8 @@ pub fn load(paths: &[PathBuf], source: &dyn FileSource, env: EnvLookup<'_>) -> L
             env,
             diags: &mut loaded.diagnostics,
             secrets: &mut secrets,
+            rejected_plugins: &mut loaded.rejected_plugins,
+            unresolved_instances: &mut loaded.unresolved_instances,
         };
         let Some(parsed) = fl.load_file() else {
             continue;
@@ -160,34 +202,78 @@ fn check_duplicates(loaded: &mut Loaded) {
             first_plugin.insert(cp.name.as_str(), cp);
         }
     }
+    // Kong allows one instance of a plugin per scope (plugin name, service, route, consumer,
+    // consumer group) whatever its `instance_name`, and one instance per `instance_name`.
     let mut first_named: HashMap<&str, &InstanceDecl> = HashMap::new();
     let mut first_scoped: HashMap<(&str, &Scope), &InstanceDecl> = HashMap::new();
     for p in &state.plugins {
-        let dup = match &p.instance_name {
-            Some(n) => match first_named.entry(n.as_str()) {
-                Entry::Occupied(e) => Some((format!("instance_name `{n}`"), *e.get())),
+        let mut dups = Vec::new();
+        if let Some(n) = &p.instance_name {
+            match first_named.entry(n.as_str()) {
+                Entry::Occupied(e) => dups.push((
+                    format!("instance_name `{n}` is declared twice"),
+                    *e.get(),
+                    None,
+                )),
                 Entry::Vacant(e) => {
                     e.insert(p);
-                    None
                 }
-            },
-            None => match first_scoped.entry((p.name.as_str(), &p.scope)) {
-                Entry::Occupied(e) => Some((format!("plugin instance {}", p.label()), *e.get())),
-                Entry::Vacant(e) => {
-                    e.insert(p);
-                    None
+            }
+        }
+        match first_scoped.entry((p.name.as_str(), &p.scope)) {
+            Entry::Occupied(e) => {
+                let first = *e.get();
+                // Already reported under its name when both share one.
+                if !(p.instance_name.is_some() && p.instance_name == first.instance_name) {
+                    let hint = (p.instance_name.is_some() || first.instance_name.is_some()).then(|| {
+                        "Kong allows one instance of a plugin per scope (service, route, consumer, consumer group) whatever its instance_name: merge them, or bind one to another scope".to_string()
+                    });
+                    dups.push((
+                        format!(
+                            "plugin `{}` has two instances at scope {}",
+                            p.name,
+                            scope_label(&p.scope)
+                        ),
+                        first,
+                        hint,
+                    ));
                 }
-            },
-        };
-        if let Some((what, first)) = dup {
-            diags.push(Diagnostic::error(
+            }
+            Entry::Vacant(e) => {
+                e.insert(p);
+            }
+        }
+        for (what, first, hint) in dups {
+            let mut d = Diagnostic::error(
                 RULE_DUPLICATE,
                 p.span.clone(),
-                format!("{what} is declared twice: here and at {}", first.span),
-            ));
+                format!("{what}: here and at {} ({})", first.span, first.label()),
+            );
+            if let Some(h) = hint {
+                d = d.with_hint(h);
+            }
+            diags.push(d);
         }
     }
     loaded.diagnostics.extend(diags);
+}
+
+/// `service=a, route=b`, or `global`.
+fn scope_label(scope: &Scope) -> String {
+    let parts: Vec<String> = [
+        ("service", &scope.service),
+        ("route", &scope.route),
+        ("consumer", &scope.consumer),
+        ("consumer_group", &scope.consumer_group),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+    .collect();
+    if parts.is_empty() {
+        "global".to_string()
+    } else {
+        parts.join(", ")
+    }
 }
 
 struct FileParts {
@@ -204,6 +290,8 @@ struct FileLoader<'a> {
     diags: &'a mut Vec<Diagnostic>,
     /// (variable, value) of every substitution.
     secrets: &'a mut BTreeSet<(String, String)>,
+    rejected_plugins: &'a mut BTreeSet<String>,
+    unresolved_instances: &'a mut Vec<Span>,
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -247,6 +335,7 @@ const CUSTOM_PLUGIN_KEYS: &[&str] = &[
     "replaces",
     "tags",
     "protected",
+    "streamed",
     "id",
     "created_at",
     "updated_at",
@@ -602,6 +691,10 @@ impl FileLoader<'_> {
         let (mut path, mut handler, mut schema) = (None, None, None);
         let (mut replaces, mut replaces_span) = (None, None);
         let (mut tags, mut protected, mut id) = (Vec::new(), false, None);
+        // An unknown key that was meant as `path`, `handler` or `schema` is the cause of a
+        // missing source: reported once, as that key.
+        let mut misspelt_source = false;
+        let mut streamed = true;
         for (k, v) in entries {
             let key = k.key_text();
             match key.as_str() {
@@ -615,17 +708,58 @@ impl FileLoader<'_> {
                 }
                 "tags" => tags = self.tags(v),
                 "protected" => protected = self.bool(v, "protected").unwrap_or(false),
+                "streamed" => streamed = self.bool(v, "streamed").unwrap_or(true),
                 "id" => id = self.string(v, "id"),
                 "created_at" | "updated_at" => {}
-                other => self.unknown_key(k, other, CUSTOM_PLUGIN_KEYS, "in a custom plugin"),
+                other => {
+                    misspelt_source |= matches!(
+                        closest(other, CUSTOM_PLUGIN_KEYS),
+                        Some("path" | "handler" | "schema")
+                    );
+                    self.unknown_key(k, other, CUSTOM_PLUGIN_KEYS, "in a custom plugin")
+                }
             }
         }
         let Some(name) = name else {
             self.error(item.pos, "a custom plugin needs a `name`");
             return None;
         };
+        let decl =
+            self.custom_plugin_sources(item, name.clone(), path, handler, schema, misspelt_source);
+        let Some((handler, schema, dir, extra_files)) = decl else {
+            self.rejected_plugins.insert(name);
+            return None;
+        };
         let span = self.span(item.pos);
-        let (handler, schema, dir, extra_files) = match (path, handler, schema) {
+        Some(CustomPluginDecl {
+            name,
+            handler,
+            schema,
+            replaces,
+            tags,
+            protected,
+            streamed,
+            id,
+            dir,
+            extra_files,
+            span,
+            replaces_span,
+        })
+    }
+
+    /// The handler and schema of a custom plugin: from `path`, or inline.
+    #[allow(clippy::type_complexity)]
+    fn custom_plugin_sources(
+        &mut self,
+        item: &Node,
+        name: String,
+        path: Option<(String, Pos)>,
+        handler: Option<LuaSource>,
+        schema: Option<LuaSource>,
+        misspelt_source: bool,
+    ) -> Option<(LuaSource, LuaSource, Option<PathBuf>, Vec<PathBuf>)> {
+        let span = self.span(item.pos);
+        Some(match (path, handler, schema) {
             (Some((p, pos)), None, None) => {
                 let (h, s, dir, extra) = self.plugin_dir(&p, pos)?;
                 (h, s, Some(dir), extra)
@@ -638,6 +772,7 @@ impl FileLoader<'_> {
                 return None;
             }
             (None, Some(h), Some(s)) => (h, s, None, Vec::new()),
+            (None, _, _) if misspelt_source => return None,
             (None, h, s) => {
                 let missing = match (h.is_some(), s.is_some()) {
                     (true, false) => "`schema`",
@@ -654,19 +789,6 @@ impl FileLoader<'_> {
                 );
                 return None;
             }
-        };
-        Some(CustomPluginDecl {
-            name,
-            handler,
-            schema,
-            replaces,
-            tags,
-            protected,
-            id,
-            dir,
-            extra_files,
-            span,
-            replaces_span,
         })
     }
 
@@ -835,6 +957,8 @@ impl FileLoader<'_> {
                             if ok {
                                 p.config_template = Some(raw);
                                 p.config = Some(resolved);
+                            } else {
+                                self.unresolved_instances.push(p.span.clone());
                             }
                         }
                         Err((pos, msg)) => self.error(pos, msg),
@@ -848,7 +972,22 @@ impl FileLoader<'_> {
                 "consumer_group" => p.scope.consumer_group = self.string(v, "consumer_group"),
                 "condition" => p.condition = self.string(v, "condition"),
                 "ordering" => match v.to_json() {
-                    Ok(o) => p.ordering = Some(o),
+                    Ok(o) => {
+                        // As the control plane checks it: phases, before/after, plugin names.
+                        let mut errors = Vec::new();
+                        if !o.is_null() {
+                            crate::controlplane::check_ordering(&o, &mut errors);
+                        }
+                        for e in errors {
+                            let span = self.span(v.pos);
+                            self.diags.push(Diagnostic::error(
+                                RULE_INSTANCE_CONFIG,
+                                span,
+                                format!("{}: {}", e.path, e.message),
+                            ));
+                        }
+                        p.ordering = Some(o);
+                    }
                     Err((pos, msg)) => self.error(pos, msg),
                 },
                 "tags" => p.tags = self.tags(v),

@@ -3,8 +3,8 @@
 //! HTTP date), and error messages that carry the method, URL, status and the server's own
 //! words — from any of Konnect's three error shapes or Kong's.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::blocking::{Client, Response};
@@ -54,8 +54,29 @@ impl RetryPolicy {
 }
 
 /// Connection settings.
+/// Where the transport tells people that it is retrying: `(first, line)`, where `first` is
+/// true for the first retry of a request (shown by default; the later ones with `-v`).
+#[derive(Clone)]
+pub struct RetryNotice(pub Arc<NoticeFn>);
+
+/// The function behind a [`RetryNotice`].
+pub type NoticeFn = dyn Fn(bool, &str) + Send + Sync;
+
+impl std::fmt::Debug for RetryNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetryNotice")
+    }
+}
+
+/// Attempts for a connection refused before the target ever answered in this run: nothing
+/// listens there (a wrong address, a server not started), which waiting rarely fixes. A
+/// connection dropped later, mid-apply, gets the full policy.
+pub const FIRST_CONTACT_ATTEMPTS: u32 = 3;
+
 #[derive(Debug, Clone, Default)]
 pub struct HttpSettings {
+    /// Told about each retry (none: silent).
+    pub notice: Option<RetryNotice>,
     /// Header name and value that authenticate (`Authorization: Bearer …`, `Kong-Admin-Token`).
     pub auth: Option<(String, String)>,
     pub timeout: Duration,
@@ -77,6 +98,9 @@ pub struct Transport {
     retries: AtomicU64,
     seed: AtomicU64,
     unreachable: Mutex<Option<String>>,
+    /// Whether the target has answered at all in this run.
+    answered: AtomicBool,
+    notice: Option<RetryNotice>,
 }
 
 impl Transport {
@@ -129,6 +153,8 @@ impl Transport {
             retries: AtomicU64::new(0),
             seed: AtomicU64::new(nanos | 1),
             unreachable: Mutex::new(None),
+            answered: AtomicBool::new(false),
+            notice: settings.notice.clone(),
         })
     }
 
@@ -205,8 +231,10 @@ impl Transport {
                 url: url.to_string(),
                 message,
             };
+            let mut max_attempts = self.retry.max_attempts;
             let (retryable, retry_after, err) = match req.send() {
                 Ok(resp) => {
+                    self.answered.store(true, Ordering::Relaxed);
                     let status = resp.status().as_u16();
                     let retry_after = parse_retry_after(&resp);
                     if (300..400).contains(&status) {
@@ -259,13 +287,50 @@ impl Transport {
                         ),
                     }
                 }
-                Err(e) => (true, None, transport(describe_reqwest_error(&e))),
+                Err(e) => {
+                    if e.is_connect() && !self.answered.load(Ordering::Relaxed) {
+                        max_attempts = max_attempts.min(FIRST_CONTACT_ATTEMPTS);
+                    }
+                    (true, None, transport(describe_reqwest_error(&e)))
+                }
+            };
+            let with_tail = |err: TargetError| {
+                if attempt == 1 {
+                    return err;
+                }
+                let tail = format!(
+                    " (gave up after {attempt} attempts over {:.1}s)",
+                    started.elapsed().as_secs_f64()
+                );
+                match err {
+                    TargetError::Api {
+                        method,
+                        url,
+                        status,
+                        message,
+                    } => TargetError::Api {
+                        method,
+                        url,
+                        status,
+                        message: message + &tail,
+                    },
+                    TargetError::Transport {
+                        method,
+                        url,
+                        message,
+                    } => TargetError::Transport {
+                        method,
+                        url,
+                        message: message + &tail,
+                    },
+                    other => other,
+                }
             };
             if !retryable {
                 return Err(err);
             }
-            if attempt >= self.retry.max_attempts {
-                return Err(self.give_up(err));
+            if attempt >= max_attempts {
+                return Err(self.give_up(with_tail(err)));
             }
             let backoff = self
                 .retry
@@ -278,7 +343,17 @@ impl Transport {
                 wait = wait.max(ra.min(self.retry.max_delay * 4));
             }
             if started.elapsed() + wait > self.retry.max_total {
-                return Err(self.give_up(err));
+                return Err(self.give_up(with_tail(err)));
+            }
+            if let Some(n) = &self.notice {
+                (n.0)(
+                    attempt == 1,
+                    &format!(
+                        "retrying in {:.1}s (attempt {} of {max_attempts}): {err}",
+                        wait.as_secs_f64(),
+                        attempt + 1
+                    ),
+                );
             }
             self.retries.fetch_add(1, Ordering::Relaxed);
             std::thread::sleep(wait);

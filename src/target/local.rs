@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
-use super::{Backend, Kind, Propagation, Stats, TargetError};
+use super::{Backend, Kind, NodePlugins, Propagation, Stats, TargetError};
 use crate::controlplane::{ControlPlanes, CpError, ListQuery, TagFilter};
 use crate::plan::TargetInfo;
 
@@ -136,6 +136,51 @@ impl Backend for LocalBackend {
         super::remote::parse_propagation(&hash, &nodes)
             .map(Some)
             .map_err(TargetError::Config)
+    }
+
+    fn supports_plugin_schemas(&self) -> bool {
+        true
+    }
+
+    fn list_plugin_schemas(&self) -> Result<Vec<Value>, TargetError> {
+        let mut out = Vec::new();
+        self.for_each_page(Kind::PluginSchema, None, &mut |page| {
+            out.extend(page);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn put_plugin_schema(&self, name: &str, lua_schema: &str) -> Result<(), TargetError> {
+        self.put(
+            Kind::PluginSchema,
+            name,
+            &serde_json::json!({ "lua_schema": lua_schema }),
+        )
+        .map(|_| ())
+    }
+
+    fn delete_plugin_schema(&self, name: &str) -> Result<(), TargetError> {
+        self.delete(Kind::PluginSchema, name)
+    }
+
+    fn node_plugins(&self) -> Result<Option<Vec<NodePlugins>>, TargetError> {
+        let items = self
+            .service
+            .node_plugins(&self.cp)
+            .map_err(|e| TargetError::Config(e.to_string()))?;
+        let nodes = self
+            .service
+            .nodes(&self.cp)
+            .map_err(|e| TargetError::Config(e.to_string()))?;
+        let node = nodes["items"][0]["id"]
+            .as_str()
+            .unwrap_or("node")
+            .to_string();
+        Ok(Some(vec![NodePlugins {
+            node,
+            plugins: super::remote::parse_node_plugins(&items),
+        }]))
     }
 
     fn stats(&self) -> Stats {

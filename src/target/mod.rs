@@ -65,11 +65,23 @@ pub struct Stats {
 }
 
 /// The data plane propagation state (`--wait`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Propagation {
+    /// The hash every node should report; empty where the control plane does not say (Kong's
+    /// Admin API: then every node must move on from the hash it reported before the apply).
     pub expected_hash: String,
     /// (node id, config hash it reports).
     pub nodes: Vec<(String, Option<String>)>,
+    /// (node id, problem it reports): a rejected configuration, an incompatibility.
+    pub issues: Vec<(String, String)>,
+}
+
+/// The plugins one data plane node has installed (hybrid mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePlugins {
+    pub node: String,
+    /// `(name, schema sha256, handler sha256 when known)`.
+    pub plugins: Vec<(String, String, Option<String>)>,
 }
 
 /// The low-level operations a target supports.
@@ -98,6 +110,36 @@ pub trait Backend: Send + Sync {
     fn delete(&self, kind: Kind, id: &str) -> Result<(), TargetError>;
     /// The expected config hash and the nodes' hashes, where the target has them.
     fn propagation(&self) -> Result<Option<Propagation>, TargetError>;
+    /// Every hybrid-mode plugin schema (Konnect's `plugin-schemas`: `{name, lua_schema, …}`).
+    /// Targets without them answer an empty list.
+    fn list_plugin_schemas(&self) -> Result<Vec<Value>, TargetError> {
+        Ok(Vec::new())
+    }
+    /// Creates or replaces the hybrid-mode plugin schema `name` (`{"lua_schema": …}`).
+    fn put_plugin_schema(&self, name: &str, _lua_schema: &str) -> Result<(), TargetError> {
+        Err(TargetError::Config(format!(
+            "`{name}` is a hybrid-mode plugin (`streamed: false`), which only Konnect control planes hold (plugin-schemas); {} loads custom plugins from each node's files",
+            self.info().kind
+        )))
+    }
+    /// Deletes the hybrid-mode plugin schema `name` (a missing one is not an error).
+    fn delete_plugin_schema(&self, name: &str) -> Result<(), TargetError> {
+        self.put_plugin_schema(name, "")
+    }
+    /// Whether the target holds hybrid-mode plugin schemas.
+    fn supports_plugin_schemas(&self) -> bool {
+        false
+    }
+    /// The hybrid-mode plugins installed on each data plane node, where the target reports
+    /// them: `(node id, [(name, schema sha256, handler sha256)])`.
+    fn node_plugins(&self) -> Result<Option<Vec<NodePlugins>>, TargetError> {
+        Ok(None)
+    }
+    /// The node-information document of a Kong Admin API (`GET /`: `version`,
+    /// `configuration.untrusted_lua`, …), where the target has one.
+    fn node_info(&self) -> Result<Option<Value>, TargetError> {
+        Ok(None)
+    }
     /// Counters so far.
     fn stats(&self) -> Stats;
     /// Why the target counts as unreachable, once a request gave up after all its retries:
@@ -112,8 +154,8 @@ pub trait Backend: Send + Sync {
 pub struct Fetched {
     /// The part in scope of the select tags.
     pub live: LiveState,
-    /// Instances outside the scope, counted by the in-scope custom plugin they use.
-    pub unmanaged_references: BTreeMap<String, usize>,
+    /// Instances outside the scope, by the in-scope custom plugin they use.
+    pub unmanaged_references: BTreeMap<String, crate::model::Unmanaged>,
 }
 
 /// Fetches every entity of a kind and converts each page as it arrives, consuming it, so the
@@ -193,6 +235,17 @@ pub fn fetch(
     select_tags: &[String],
     desired: Option<&DesiredState>,
 ) -> Result<Fetched, TargetError> {
+    fetch_with_hybrid(backend, select_tags, desired, &[])
+}
+
+/// [`fetch`], with hybrid-mode plugin names a saved plan recorded as in scope (`apply` reads
+/// the live state without the state files).
+pub fn fetch_with_hybrid(
+    backend: &dyn Backend,
+    select_tags: &[String],
+    desired: Option<&DesiredState>,
+    hybrid_names: &[String],
+) -> Result<Fetched, TargetError> {
     let mut all = LiveState {
         custom_plugins: fetch_parsed(
             backend,
@@ -203,6 +256,22 @@ pub fn fetch(
         )?,
         ..LiveState::default()
     };
+    if backend.supports_plugin_schemas() {
+        for v in backend.list_plugin_schemas()? {
+            match crate::model::live::parse_plugin_schema(&v) {
+                Some(p) => all.custom_plugins.push(p),
+                None => {
+                    return Err(TargetError::Config(format!(
+                        "the control plane returned a plugin schema without a name: {}",
+                        crate::model::hash::canonical_json(&v)
+                            .chars()
+                            .take(200)
+                            .collect::<String>()
+                    )))
+                }
+            }
+        }
+    }
     let names: BTreeSet<String> = all.custom_plugins.iter().map(|c| c.name.clone()).collect();
     // Only instances of custom plugins matter; the others are skipped before parsing.
     all.plugins = fetch_parsed(
@@ -231,42 +300,95 @@ pub fn fetch(
             ScopeKind::ConsumerGroup => all.consumer_groups = entities,
         }
     }
-    let (live, unmanaged_references) = all.into_scope(select_tags);
+    let hybrid = hybrid_scope(select_tags, desired, &all).map(|mut h| {
+        h.extend(hybrid_names.iter().cloned());
+        h
+    });
+    let (live, unmanaged_references) = all.into_scope(select_tags, hybrid.as_ref());
     Ok(Fetched {
         live,
         unmanaged_references,
     })
 }
 
-/// Waits until every data plane node reports the expected config hash.
+/// Which hybrid-mode plugin schemas are in scope. They carry no tags, so with select tags
+/// only those the state declares (or replaces) and those the in-scope instances use are;
+/// without select tags, all of them (`None`).
+fn hybrid_scope(
+    select_tags: &[String],
+    desired: Option<&DesiredState>,
+    all: &LiveState,
+) -> Option<BTreeSet<String>> {
+    if select_tags.is_empty() {
+        return None;
+    }
+    let mut names = BTreeSet::new();
+    if let Some(d) = desired {
+        for c in &d.custom_plugins {
+            names.insert(c.name.clone());
+            if let Some(r) = &c.replaces {
+                names.insert(r.clone());
+            }
+        }
+    }
+    for p in &all.plugins {
+        if select_tags.iter().all(|t| p.tags.contains(t)) {
+            names.insert(p.name.clone());
+        }
+    }
+    Some(names)
+}
+
+/// Waits until every data plane node reports the expected config hash. Where the target has
+/// no expected hash (Kong's Admin API), every node must report one hash, and one other than
+/// it reported in `before` (taken before the first write) when the run wrote anything. A
+/// timeout names the nodes behind and the problems they report.
 pub fn wait_for_propagation(
     backend: &dyn Backend,
     timeout: Duration,
+    before: Option<&Propagation>,
 ) -> Result<Propagation, String> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         match backend.propagation() {
             Ok(None) => return Err("this target has no data plane status to wait for".into()),
             Ok(Some(p)) => {
-                let behind: Vec<&String> = p
-                    .nodes
-                    .iter()
-                    .filter(|(_, h)| h.as_deref() != Some(p.expected_hash.as_str()))
-                    .map(|(id, _)| id)
-                    .collect();
-                if behind.is_empty() {
+                let behind = nodes_behind(&p, before);
+                if behind.is_empty() && !p.nodes.is_empty() {
                     return Ok(p);
                 }
                 if std::time::Instant::now() >= deadline {
+                    let expected = if p.expected_hash.is_empty() {
+                        "a new config hash".to_string()
+                    } else {
+                        format!("config hash {}", p.expected_hash)
+                    };
+                    if p.nodes.is_empty() {
+                        return Err(format!(
+                            "no data plane node reported {expected} in {}s: none is connected",
+                            timeout.as_secs()
+                        ));
+                    }
+                    let listed: Vec<String> = behind
+                        .iter()
+                        .map(|id| {
+                            let reasons: Vec<&str> = p
+                                .issues
+                                .iter()
+                                .filter(|(n, _)| n == id)
+                                .map(|(_, r)| r.as_str())
+                                .collect();
+                            if reasons.is_empty() {
+                                id.to_string()
+                            } else {
+                                format!("{id} ({})", reasons.join("; "))
+                            }
+                        })
+                        .collect();
                     return Err(format!(
-                        "data plane nodes did not reach config hash {} in {}s: {}",
-                        p.expected_hash,
+                        "data plane nodes did not reach {expected} in {}s: {}",
                         timeout.as_secs(),
-                        behind
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        listed.join(", ")
                     ));
                 }
             }
@@ -278,4 +400,34 @@ pub fn wait_for_propagation(
         }
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+/// The nodes that have not taken the configuration yet.
+fn nodes_behind<'a>(p: &'a Propagation, before: Option<&Propagation>) -> Vec<&'a str> {
+    if !p.expected_hash.is_empty() {
+        return p
+            .nodes
+            .iter()
+            .filter(|(_, h)| h.as_deref() != Some(p.expected_hash.as_str()))
+            .map(|(id, _)| id.as_str())
+            .collect();
+    }
+    let old = |id: &str| {
+        before.and_then(|b| {
+            b.nodes
+                .iter()
+                .find(|(n, _)| n == id)
+                .map(|(_, h)| h.clone())
+        })
+    };
+    let newest = p.nodes.iter().filter_map(|(_, h)| h.as_deref()).max();
+    p.nodes
+        .iter()
+        .filter(|(id, h)| {
+            h.is_none()
+                || h.as_deref() != newest
+                || old(id).is_some_and(|o| o.as_deref() == h.as_deref())
+        })
+        .map(|(id, _)| id.as_str())
+        .collect()
 }

@@ -6,7 +6,7 @@ use reqwest::{Method, Url};
 use serde_json::Value;
 
 use super::http::{HttpSettings, Transport};
-use super::{Backend, Kind, Propagation, Stats, TargetError};
+use super::{Backend, Kind, NodePlugins, Propagation, Stats, TargetError};
 use crate::plan::TargetInfo;
 
 /// The most pages one list may take: five million entities at 1,000 a page, far beyond any
@@ -244,9 +244,28 @@ impl Backend for HttpBackend {
         }
     }
 
+    fn node_info(&self) -> Result<Option<Value>, TargetError> {
+        if self.info.kind != "kong" {
+            return Ok(None);
+        }
+        let (_, v) = self
+            .transport
+            .send(Method::GET, &format!("{}/", self.address), None)?;
+        Ok(Some(v))
+    }
+
     fn propagation(&self) -> Result<Option<Propagation>, TargetError> {
         let Some(cp) = &self.cp_id else {
-            return Ok(None);
+            // Kong's Admin API of a hybrid-mode control plane lists its data planes; a
+            // traditional-mode node has no such endpoint.
+            let url = format!("{}/clustering/data-planes", self.address);
+            return match self.transport.send(Method::GET, &url, None) {
+                Ok((_, v)) => Ok(Some(parse_kong_data_planes(&v))),
+                Err(TargetError::Api {
+                    status: 404 | 405, ..
+                }) => Ok(None),
+                Err(e) => Err(e),
+            };
         };
         let base = format!("{}/v2/control-planes/{cp}", self.address);
         let (status, hash) =
@@ -269,9 +288,183 @@ impl Backend for HttpBackend {
         self.transport.stats()
     }
 
+    fn supports_plugin_schemas(&self) -> bool {
+        self.cp_id.is_some()
+    }
+
+    fn list_plugin_schemas(&self) -> Result<Vec<Value>, TargetError> {
+        if self.cp_id.is_none() {
+            return Ok(Vec::new());
+        }
+        // Konnect's legacy cursor paging: `page[size]`, `page[after]`, `page.next`.
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut url = Url::parse(&format!("{}/plugin-schemas", self.base))
+                .map_err(|e| TargetError::Config(format!("invalid URL: {e}")))?;
+            {
+                let mut q = url.query_pairs_mut();
+                q.append_pair("page[size]", "1000");
+                if let Some(a) = &after {
+                    q.append_pair("page[after]", a);
+                }
+            }
+            let (_, mut v) = self.transport.send(Method::GET, url.as_str(), None)?;
+            if let Some(Value::Array(items)) = v.get_mut("items").map(Value::take) {
+                out.extend(items);
+            }
+            let next = v
+                .get("page")
+                .and_then(|p| p.get("next"))
+                .and_then(Value::as_str)
+                .map(|n| cursor_of(n).to_string());
+            match next {
+                Some(n) if !n.is_empty() && Some(&n) != after.as_ref() => after = Some(n),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    fn put_plugin_schema(&self, name: &str, lua_schema: &str) -> Result<(), TargetError> {
+        if self.cp_id.is_none() {
+            return Err(TargetError::Config(format!(
+                "`{name}` is a hybrid-mode plugin (`streamed: false`): only Konnect holds plugin schemas; self-managed Kong loads custom plugins from each node's files"
+            )));
+        }
+        let url = format!("{}/plugin-schemas/{}", self.base, encode_segment(name));
+        self.transport
+            .send(
+                Method::PUT,
+                &url,
+                Some(&serde_json::json!({ "lua_schema": lua_schema })),
+            )
+            .map(|_| ())
+    }
+
+    fn delete_plugin_schema(&self, name: &str) -> Result<(), TargetError> {
+        if self.cp_id.is_none() {
+            return self.put_plugin_schema(name, "");
+        }
+        let url = format!("{}/plugin-schemas/{}", self.base, encode_segment(name));
+        match self.transport.send(Method::DELETE, &url, None) {
+            Ok(_) => Ok(()),
+            Err(e) if e.status() == Some(404) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn node_plugins(&self) -> Result<Option<Vec<NodePlugins>>, TargetError> {
+        // Konnect does not report the files installed on nodes; `plugsync serve` does, under
+        // `/_plugsync/dp-plugins`. Anything else answers 404 (or an error): not reported.
+        let Some(cp) = &self.cp_id else {
+            return Ok(None);
+        };
+        let mut url = Url::parse(&format!("{}/_plugsync/dp-plugins", self.address))
+            .map_err(|e| TargetError::Config(format!("invalid URL: {e}")))?;
+        url.query_pairs_mut().append_pair("control_plane_id", cp);
+        let Ok((_, v)) = self.transport.send(Method::GET, url.as_str(), None) else {
+            return Ok(None);
+        };
+        let Some(items) = v.as_array() else {
+            return Ok(None);
+        };
+        let node = self
+            .propagation()?
+            .and_then(|p| p.nodes.first().map(|(id, _)| id.clone()))
+            .unwrap_or_else(|| "node".to_string());
+        Ok(Some(vec![NodePlugins {
+            node,
+            plugins: parse_node_plugins(items),
+        }]))
+    }
+
     fn unreachable(&self) -> Option<String> {
         self.transport.unreachable()
     }
+}
+
+/// The cursor of a `page.next` value: the `page[after]` of a URI, or the value itself.
+fn cursor_of(next: &str) -> &str {
+    match next
+        .find("page%5Bafter%5D=")
+        .or_else(|| next.find("page[after]="))
+    {
+        Some(i) => {
+            let rest = &next[i..];
+            let start = rest.find('=').map_or(0, |j| j + 1);
+            let rest = &rest[start..];
+            rest.split('&').next().unwrap_or(rest)
+        }
+        None => next,
+    }
+}
+
+/// A path segment, percent-encoded.
+fn encode_segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `[(name, schema sha256, handler sha256)]` from `/_plugsync/dp-plugins` items.
+pub fn parse_node_plugins(items: &[Value]) -> Vec<(String, String, Option<String>)> {
+    items
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.get("name")?.as_str()?.to_string(),
+                p.get("schema_sha256")?.as_str()?.to_string(),
+                p.get("handler_sha256")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            ))
+        })
+        .collect()
+}
+
+/// The nodes of Kong's `GET /clustering/data-planes` (`{"data": [{"id", "config_hash",
+/// "sync_status"}]}`); Kong has no expected hash, and a `sync_status` other than `normal` is
+/// the node's problem.
+pub fn parse_kong_data_planes(v: &Value) -> Propagation {
+    let mut p = Propagation::default();
+    for n in v
+        .get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let id = n
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string();
+        let hash = n
+            .get("config_hash")
+            .and_then(Value::as_str)
+            .filter(|h| !h.is_empty())
+            .map(str::to_string);
+        if let Some(status) = n
+            .get("sync_status")
+            .and_then(Value::as_str)
+            .filter(|s| *s != "normal")
+        {
+            let detail = n
+                .get("sync_error")
+                .and_then(Value::as_str)
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            p.issues
+                .push((id.clone(), format!("sync_status {status}{detail}")));
+        }
+        p.nodes.push((id, hash));
+    }
+    p
 }
 
 /// The expected hash and nodes from Konnect's `expected-config-hash` and `nodes` bodies. An
@@ -289,7 +482,25 @@ pub fn parse_propagation(hash: &Value, nodes: &Value) -> Result<Propagation, Str
             super::http::clean_text(&nodes.to_string(), 200)
         ));
     };
+    let issues = items
+        .iter()
+        .flat_map(|n| {
+            let id = n
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string();
+            n.pointer("/compatibility_status/issues")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i.get("description").and_then(Value::as_str))
+                .map(move |d| (id.clone(), d.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
     Ok(Propagation {
+        issues,
         expected_hash: expected_hash.to_string(),
         nodes: Some(items)
             .map(|items| {

@@ -592,6 +592,40 @@ fn failures_fail_the_step_after_reporting() {
     assert!(github.requests().is_empty(), "no comment was asked for");
 }
 
+#[test]
+fn diff_plan_and_sync_without_a_target_or_base_ref_fail_naming_the_inputs() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let work = temp.path().join("repo");
+    copy_dir(&root().join("examples/quickstart"), &work);
+    let github = FakeGitHub::start();
+    for command in ["diff", "plan", "sync"] {
+        let step = run_step(&work, temp.path(), &github, &[("command", command)]);
+        assert_eq!(step.code, 1, "{command}: {}", step.stdout);
+        assert_eq!(step.output("exit-code"), "1");
+        for input in ["konnect-token", "kong-addr", "base-ref"] {
+            assert!(
+                step.stdout.contains(input),
+                "{command}: the error does not name {input}:\n{}",
+                step.stdout
+            );
+        }
+        assert!(
+            !work.join(".plugsync").exists(),
+            "{command} made a throwaway embedded database"
+        );
+    }
+    // An explicit embedded target is a choice, not an accident.
+    let db = temp.path().join("local.db");
+    let args = format!("--local {}", db.display());
+    let step = run_step(
+        &work,
+        temp.path(),
+        &github,
+        &[("command", "diff"), ("args", args.as_str())],
+    );
+    assert_eq!(step.code, 0, "{}\n{}", step.stdout, step.stderr);
+}
+
 // ---------------------------------------------------------------------------------------------
 // action.yml
 

@@ -2,12 +2,15 @@
 
 mod action;
 mod deck;
+mod fidelity;
 mod git;
+mod hybrid;
 mod lint;
 mod reconcile;
 mod reliability;
 mod scenarios;
 mod serve;
+mod trust;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -15,8 +15,7 @@ fn target(server: &Server, konnect: bool) -> Vec<String> {
 
 const TOKEN: &str = "e2e-token-not-a-secret-of-anyone";
 
-/// A work directory with copies of the examples, in a git repository of its own (the v2 example
-/// shares a plugin directory with the first one, which the repository boundary allows).
+/// A work directory with copies of the examples, in a git repository of its own.
 fn workdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let status = std::process::Command::new("git")

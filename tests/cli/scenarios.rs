@@ -89,7 +89,7 @@ fn run(dir: &Path) -> Result<(String, String, String), String> {
     }
     select_tags.sort();
     select_tags.dedup();
-    let (live, unmanaged) = read_live(dir).into_scope(&select_tags);
+    let (live, unmanaged) = read_live(dir).into_scope(&select_tags, None);
     let opts = PlanOptions {
         allow_in_place: options
             .get("allow_in_place")

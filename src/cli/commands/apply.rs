@@ -37,7 +37,7 @@ pub fn run(args: ApplyCmdArgs) -> Outcome {
     let printer = settings::printer(args.quiet, args.verbose);
     match apply(&args, &printer) {
         Ok(o) => o,
-        Err(e) => run::fail(&printer, e),
+        Err(e) => run::fail_with_report(&printer, args.format, "apply", e),
     }
 }
 
@@ -68,7 +68,7 @@ fn apply(args: &ApplyCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, C
         .with_hint("pass the same target flags as when the plan was made"));
     }
     let secrets = args.target.secrets();
-    let fetched = run::fetch(backend.as_ref(), &plan.select_tags, None, &secrets)?;
+    let fetched = run::fetch_for_plan(backend.as_ref(), &plan, &secrets)?;
     let now = crate::model::hash::fingerprint(&fetched.live);
     if now != plan.fingerprint {
         let mut e = CommandError::new(format!(
@@ -77,16 +77,35 @@ fn apply(args: &ApplyCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, C
         ))
         .with_hint("make a new plan with `plugsync plan --out FILE` and review it");
         e.outcome = Outcome::StalePlan;
+        e.kind = "stale_plan";
         return Err(e);
     }
     if !plan.has_changes() {
         printer.status("the plan has no changes");
         return Ok(Outcome::Success);
     }
-    let report = run::apply_plan(backend.as_ref(), &plan, &args.apply, &secrets, printer)?;
-    let outcome = run::report_apply(&plan, &report, args.format, printer);
+    let baseline = run::wait_baseline(backend.as_ref(), &args.apply)?;
+    let (now, rollout) = run::until_rollout(&plan, backend.as_ref(), &args.apply)?;
+    let report = run::apply_plan(
+        backend.as_ref(),
+        &now,
+        &args.apply,
+        &secrets,
+        Some(&fetched.live),
+        printer,
+    )?;
+    let outcome = run::report_apply(&now, &report, args.format, printer);
     if outcome == Outcome::Success {
-        run::wait(backend.as_ref(), &args.apply, printer)?;
+        if let Some(step) = &rollout {
+            run::announce_rollout(
+                step,
+                "plugsync plan --out FILE, review it, and plugsync apply FILE",
+                printer,
+            );
+            return Ok(outcome);
+        }
+        let baseline = baseline.filter(|_| now.has_changes());
+        run::wait(backend.as_ref(), &args.apply, baseline.as_ref(), printer)?;
     }
     Ok(outcome)
 }

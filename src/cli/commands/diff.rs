@@ -39,7 +39,7 @@ pub fn run(args: DiffArgs) -> Outcome {
     let printer = settings::printer(args.common.quiet, args.common.verbose);
     match diff(&args, &printer) {
         Ok(o) => o,
-        Err(e) => run::fail(&printer, e),
+        Err(e) => run::fail_with_report(&printer, args.common.format, "diff", e),
     }
 }
 

@@ -58,6 +58,12 @@ fn dump(args: &DumpArgs, printer: &crate::ui::Printer) -> Result<Outcome, Comman
         CommandError::new(e)
             .with_hint("nothing was written; rename the plugins on the control plane")
     })?;
+    for c in fetched.live.custom_plugins.iter().filter(|c| !c.streamed) {
+        printer.warn(&format!(
+            "`{}` is a hybrid-mode plugin: its handler.lua is a placeholder (the control plane holds only the schema); copy the data planes' handler in before `plugsync bundle`",
+            c.name
+        ));
+    }
     let state_file = args.dir.join("plugsync.yaml");
     if !args.force {
         for (path, _) in &files {
@@ -188,11 +194,19 @@ pub fn render(live: &LiveState, select_tags: &[String]) -> Result<Vec<(PathBuf, 
             continue;
         };
         let dir = Path::new("plugins").join(safe_dir_name(&c.name));
-        files.push((dir.join("handler.lua"), c.handler.clone().into_bytes()));
+        let handler = if c.streamed {
+            c.handler.clone()
+        } else {
+            hybrid_handler_placeholder(&c.name)
+        };
+        files.push((dir.join("handler.lua"), handler.into_bytes()));
         files.push((dir.join("schema.lua"), c.schema.clone().into_bytes()));
         let mut h = Hash::new();
         h.insert(y("name"), y(&c.name));
         h.insert(y("path"), y(&dir.to_string_lossy()));
+        if !c.streamed {
+            h.insert(y("streamed"), Yaml::Boolean(false));
+        }
         let tags = strip_select(&c.tags);
         if !tags.is_empty() {
             h.insert(y("tags"), Yaml::Array(tags.iter().map(|t| y(t)).collect()));
@@ -263,6 +277,16 @@ pub fn render(live: &LiveState, select_tags: &[String]) -> Result<Vec<(PathBuf, 
     let text = text.trim_start_matches("---\n").to_string() + "\n";
     files.insert(0, (PathBuf::from("plugsync.yaml"), text.into_bytes()));
     Ok(files)
+}
+
+/// The `handler.lua` a dump writes for a hybrid-mode plugin: the control plane holds only its
+/// schema, so the handler the data planes run must be copied in by hand before a `bundle`.
+pub fn hybrid_handler_placeholder(name: &str) -> String {
+    format!(
+        "-- plugsync dump: `{name}` is a hybrid-mode plugin; the control plane holds only its schema.\n\
+         -- Replace this file with the handler.lua its data planes run before `plugsync bundle`.\n\
+         return {{ PRIORITY = 1000, VERSION = \"0.0.0\" }}\n"
+    )
 }
 
 /// A directory name for a plugin: its name when it is a plain, short file name; otherwise

@@ -4,7 +4,7 @@ use clap::Args;
 
 use crate::cli::{CommonArgs, Format};
 use crate::error::Outcome;
-use crate::lint::{self, report, LintOptions};
+use crate::lint::{self, report};
 use crate::{settings, state};
 
 /// Arguments of `plugsync lint`.
@@ -12,9 +12,8 @@ use crate::{settings, state};
 pub struct LintArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Modules a handler may `require` (comma-separated; mirrors Kong's untrusted_lua_sandbox_requires).
-    #[arg(long = "sandbox-requires", value_name = "A,B", value_delimiter = ',')]
-    pub sandbox_requires: Vec<String>,
+    #[command(flatten)]
+    pub sandbox: crate::cli::run::SandboxArgs,
 }
 
 /// Runs the lint.
@@ -27,10 +26,12 @@ pub fn run(args: LintArgs) -> Outcome {
         };
     let loaded = state::load(&args.common.state, files.as_ref(), &settings::process_env);
     let mut diags = loaded.diagnostics.clone();
-    let options = LintOptions {
-        sandbox_requires: args.sandbox_requires.clone(),
+    let options = match args.sandbox.lint_options() {
+        Ok(o) => o,
+        Err(e) => return crate::cli::run::fail(&printer, e),
     };
     diags.extend(lint::lint(&loaded.state, &options));
+    let mut diags = loaded.without_consequences(diags);
     diags.sort();
     diags.dedup();
     let summary = report::Summary::of(&diags);

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod apply;
+pub mod bundle;
 pub mod diff;
 pub mod dump;
 pub mod lint;

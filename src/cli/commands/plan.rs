@@ -32,7 +32,7 @@ pub fn run(args: PlanCmdArgs) -> Outcome {
     let printer = settings::printer(args.common.quiet, args.common.verbose);
     match plan(&args, &printer) {
         Ok(o) => o,
-        Err(e) => run::fail(&printer, e),
+        Err(e) => run::fail_with_report(&printer, args.common.format, "plan", e),
     }
 }
 

@@ -29,7 +29,7 @@ pub fn run(args: SyncArgs) -> Outcome {
     let printer = settings::printer(args.common.quiet, args.common.verbose);
     match sync(&args, &printer) {
         Ok(o) => o,
-        Err(e) => run::fail(&printer, e),
+        Err(e) => run::fail_with_report(&printer, args.common.format, "sync", e),
     }
 }
 
@@ -43,16 +43,26 @@ fn sync(args: &SyncArgs, printer: &crate::ui::Printer) -> Result<Outcome, Comman
     )?;
     let mut secrets = args.target.secrets();
     secrets.extend(loaded.state.secrets.iter().cloned());
-    if args.common.format != Format::Json || args.dry_run {
+    // `-q` keeps the text plan out of a sync (the step lines are left out too; failures and
+    // the summary stay); a dry run shows it, as `diff` does. JSON and Markdown are reports.
+    let quiet_text = printer.quiet && args.common.format == Format::Text && !args.dry_run;
+    if (args.common.format != Format::Json || args.dry_run) && !quiet_text {
         printer.data(&run::render_plan(&plan, args.common.format, printer));
     }
     if args.dry_run {
         return Ok(Outcome::Success);
     }
-    let report = run::apply_plan(backend.as_ref(), &plan, &args.apply, &secrets, printer)?;
-    let outcome = run::report_apply(&plan, &report, args.common.format, printer);
+    let baseline = run::wait_baseline(backend.as_ref(), &args.apply)?;
+    let (now, rollout) = run::until_rollout(&plan, backend.as_ref(), &args.apply)?;
+    let report = run::apply_plan(backend.as_ref(), &now, &args.apply, &secrets, None, printer)?;
+    let outcome = run::report_apply(&now, &report, args.common.format, printer);
     if outcome == Outcome::Success {
-        run::wait(backend.as_ref(), &args.apply, printer)?;
+        if let Some(step) = &rollout {
+            run::announce_rollout(step, "plugsync sync", printer);
+            return Ok(outcome);
+        }
+        let baseline = baseline.filter(|_| now.has_changes());
+        run::wait(backend.as_ref(), &args.apply, baseline.as_ref(), printer)?;
     }
     Ok(outcome)
 }

@@ -1,4 +1,5 @@
-//! `lua-syntax`: handler and schema parse as LuaJIT source.
+//! `lua-syntax`: handler and schema compile with LuaJIT (2.1, Lua 5.2 compatibility), reported
+//! in Kong's words (`<field> compilation error ([string "<field>"]:<line>: <msg>)`).
 
 use super::Rule;
 use crate::lint::{Context, Diagnostic};
@@ -19,7 +20,10 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 out.push(Diagnostic::error(
                     RULE.id,
                     src.origin.span(f.line, f.column),
-                    format!("{what} of `{}`: {}", p.decl.name, f.message),
+                    format!(
+                        "{what} of `{}`: {what} compilation error ([string \"{what}\"]:{}: {})",
+                        p.decl.name, f.line, f.message
+                    ),
                 ));
             }
         }

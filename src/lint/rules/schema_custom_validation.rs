@@ -6,7 +6,7 @@ use crate::schema::{EntityCheck, Field};
 
 pub const RULE: Rule = Rule {
     id: "schema-custom-validation",
-    summary: "the schema holds custom_validator or custom_entity_check functions",
+    summary: "the schema holds custom_validator or custom_entity_check functions (a warning: Kong runs them, its docs advise validating in the handler)",
     check: Some(check),
 };
 
@@ -40,19 +40,31 @@ fn line_of(text: &str, needle: &str) -> usize {
 }
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
-    for p in &ctx.plugins {
-        let Some(schema) = p.schema() else { continue };
+    // Hybrid-mode schemas may hold custom validation: the control plane runs it.
+    for p in ctx.plugins.iter().filter(|p| p.decl.streamed) {
         let mut found = Vec::new();
-        field_paths("", &schema.fields, &mut found);
-        if schema
-            .entity_checks
-            .iter()
-            .any(|c| matches!(c, EntityCheck::CustomEntityCheck { .. }))
-        {
-            found.push("a top-level custom_entity_check".to_string());
-        }
-        if schema.has_check_function {
-            found.push("a top-level `check` function".to_string());
+        match p.schema() {
+            Some(schema) => {
+                field_paths("", &schema.fields, &mut found);
+                if schema
+                    .entity_checks
+                    .iter()
+                    .any(|c| matches!(c, EntityCheck::CustomEntityCheck { .. }))
+                {
+                    found.push("a top-level custom_entity_check".to_string());
+                }
+                if schema.has_check_function {
+                    found.push("a top-level `check` function".to_string());
+                }
+            }
+            // The schema does not evaluate: say what the source shows.
+            None => {
+                for key in ["custom_validator", "custom_entity_check"] {
+                    if p.decl.schema.text.contains(key) {
+                        found.push(format!("`{key}`"));
+                    }
+                }
+            }
         }
         if found.is_empty() {
             continue;
@@ -64,12 +76,12 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             .find(|l| *l > 1)
             .unwrap_or(1);
         out.push(
-            Diagnostic::error(
+            Diagnostic::warning(
                 RULE.id,
                 p.decl.schema.origin.span(line, 1),
                 format!("schema of `{}` has {}", p.decl.name, found.join(", ")),
             )
-            .with_hint("control planes do not run custom validation for streamed plugins: validate in handler.lua"),
+            .with_hint("Kong runs custom validation on every node that validates the config; its streaming docs advise validating in handler.lua instead"),
         );
     }
 }

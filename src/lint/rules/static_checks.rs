@@ -22,7 +22,7 @@ pub const FILESYSTEM: Rule = Rule {
 };
 pub const REQUIRE: Rule = Rule {
     id: "require",
-    summary: "the schema requires anything but kong.db.schema.typedefs, or the handler a module not allowed by --sandbox-requires",
+    summary: "the schema or handler requires a module outside the sandbox profile's allowlist (plus --sandbox-requires); every form of require counts",
     check: Some(require),
 };
 
@@ -31,7 +31,7 @@ fn hint(rule: &str) -> Option<&'static str> {
         "init-worker" => "streamed plugins cannot run in the init_worker phase; do the work lazily in access or another request phase",
         "timer" => "streamed plugins cannot create timers",
         "filesystem" => "streamed plugins have no filesystem or process access",
-        "require" => "allow a handler module with --sandbox-requires NAME (as Kong's untrusted_lua_sandbox_requires); a schema may require only kong.db.schema.typedefs",
+        "require" => "Kong's allowlists are fixed per version (docs/kong-fidelity.md): pick the profile your Kong runs with --sandbox-profile or --kong-version, or add a module your nodes allow with --sandbox-requires NAME; a schema may require only bit, string.buffer, table.*, kong.db.schema.typedefs and the redis schema modules",
         _ => return None,
     })
 }
@@ -43,12 +43,16 @@ fn emit(ctx: &Context<'_>, rule: &'static str, out: &mut Vec<Diagnostic>) {
             ("schema", &p.decl.schema, &p.schema_findings),
         ] {
             for f in findings.iter().filter(|f| f.rule == rule) {
-                let mut d = Diagnostic::error(
-                    rule,
-                    src.origin.span(f.line, f.column),
-                    format!("{what} of `{}`: {}", p.decl.name, f.message),
-                );
-                if let Some(h) = hint(rule) {
+                let span = src.origin.span(f.line, f.column);
+                let message = format!("{what} of `{}`: {}", p.decl.name, f.message);
+                let mut d = if f.warning {
+                    Diagnostic::warning(rule, span, message)
+                } else {
+                    Diagnostic::error(rule, span, message)
+                };
+                if f.message.contains("hybrid-mode schema") {
+                    d = d.with_hint("the control plane loads a hybrid-mode schema on its own: write typedef values such as `{ type = \"string\" }` inline instead of requiring modules");
+                } else if let Some(h) = hint(rule) {
                     d = d.with_hint(h);
                 }
                 out.push(d);

@@ -307,7 +307,7 @@ fn fuzz_schema_evaluator_and_config_validator() {
     proptest!(config(256), |(schema in lua_schema(), config in json_value(), protocols in json_value())| {
         let started = Instant::now();
         TRIED.fetch_add(1, Ordering::Relaxed);
-        if let Ok(parsed) = evaluate_schema(&schema, "schema.lua") {
+        if let Ok(parsed) = evaluate_schema(&schema) {
             EVALUATED.fetch_add(1, Ordering::Relaxed);
             let _ = process_config(&parsed, Some(&config));
             let _ = process_config(&parsed, None);
@@ -420,8 +420,8 @@ fn fuzz_schema_evaluator_with_lua_pieces() {
     proptest!(config(256), |(tokens in prop::collection::vec(prop::sample::select(LUA_TOKENS), 0..40))| {
         let source = tokens.join(" ");
         let started = Instant::now();
-        let _ = evaluate_schema(&source, "schema.lua");
-        let _ = plugsync::lua::load_handler(&source, "handler.lua");
+        let _ = evaluate_schema(&source);
+        let _ = plugsync::lua::load_handler(&source, plugsync::lua::DEFAULT_PROFILE, &[]);
         prop_assert!(started.elapsed() < Duration::from_secs(5), "{source}");
     });
 }

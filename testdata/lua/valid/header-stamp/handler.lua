@@ -1,6 +1,6 @@
 local kong = kong
 local cjson = require "cjson.safe"
-local pl_template = require "pl.template"
+local pl_template = require "pl.stringx"
 
 local HeaderStamp = {
   VERSION = "0.3.1",

@@ -1,6 +1,6 @@
 local kong = kong
 local cjson = require "cjson.safe"
-local Queue = require "kong.tools.queue"
+local Queue = require "kong.tools.table"
 
 local HttpAudit = {
   PRIORITY = 12,

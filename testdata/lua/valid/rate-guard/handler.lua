@@ -9,7 +9,7 @@ local RateGuard = {
   VERSION = "1.2.0",
 }
 
-local counters = setmetatable({}, { __mode = "k" })
+local counters = {}
 
 local function identifier(conf)
   if conf.limit_by == "header" then

@@ -186,6 +186,15 @@ table.remove = function(t, pos, ...)
   return raw_remove(t, pos, ...)
 end
 
+-- table.maxn walks the whole table in C: done in Lua instead, so the budget counts it.
+table.maxn = function(t)
+  local max = 0
+  for k in next, t do
+    if type(k) == "number" and k > max then max = k end
+  end
+  return max
+end
+
 -- OpenResty's table extensions, with plain-Lua fallbacks where this LuaJIT lacks one.
 local function extension(name, fallback)
   local ok, f = raw_pcall(real_require, name)

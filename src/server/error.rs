@@ -179,7 +179,12 @@ pub fn cap_echo(v: &mut Value) {
             items.truncate(ECHO_ITEMS);
             items.iter_mut().for_each(cap_echo);
             if extra > 0 {
-                items.push(Value::String(format!("… and {extra} more")));
+                // The marker keeps the list's item type (a list of error objects stays one).
+                let marker = format!("… and {extra} more");
+                items.push(match items.first() {
+                    Some(Value::Object(_)) => serde_json::json!({ "message": marker }),
+                    _ => Value::String(marker),
+                });
             }
         }
         Value::Object(members) => {

@@ -149,7 +149,9 @@ impl Backend for LocalBackend {
             .service
             .nodes(&self.cp)
             .map_err(|e| TargetError::Config(e.to_string()))?;
-        Ok(Some(super::remote::parse_propagation(&hash, &nodes)))
+        super::remote::parse_propagation(&hash, &nodes)
+            .map(Some)
+            .map_err(TargetError::Config)
     }
 
     fn supports_plugin_schemas(&self) -> bool {

@@ -165,8 +165,18 @@ pub trait Backend: Send + Sync {
     fn node_plugins(&self) -> Result<Option<Vec<NodePlugins>>, TargetError> {
         Ok(None)
     }
+    /// The node-information document of a Kong Admin API (`GET /`: `version`,
+    /// `configuration.untrusted_lua`, …), where the target has one.
+    fn node_info(&self) -> Result<Option<Value>, TargetError> {
+        Ok(None)
+    }
     /// Counters so far.
     fn stats(&self) -> Stats;
+    /// Why the target counts as unreachable, once a request gave up after all its retries:
+    /// the rest of a run is not attempted.
+    fn unreachable(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The live state in scope and what lies just outside it.

@@ -3,6 +3,7 @@
 mod action;
 mod deck;
 mod distrib;
+mod fidelity;
 mod git;
 mod hybrid;
 mod lint;

@@ -3,6 +3,31 @@
 
 use std::io::{self, Write};
 
+/// `eprintln!` that never panics: when stderr is closed (its reader went away), the line is
+/// lost instead of the process ending with a panic (exit 101).
+#[macro_export]
+macro_rules! eline {
+    ($($arg:tt)*) => {
+        $crate::ui::write_stderr(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `eprint!` that never panics (see [`eline!`](crate::eline)).
+#[macro_export]
+macro_rules! etext {
+    ($($arg:tt)*) => {
+        $crate::ui::write_stderr(&format!($($arg)*))
+    };
+}
+
+/// Writes to stderr, ignoring errors.
+pub fn write_stderr(text: &str) {
+    let text = terminal_safe(text);
+    let mut err = io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
+}
+
 /// Where and how output goes.
 #[derive(Debug, Clone)]
 pub struct Printer {
@@ -14,6 +39,41 @@ pub struct Printer {
     pub quiet: bool,
     /// `-v` count.
     pub verbose: u8,
+}
+
+/// Text as it may reach a terminal: control characters from the data a server or a file
+/// supplied (escape sequences that clear the screen, set the window title or move the cursor,
+/// bells, carriage returns that overwrite a line) are dropped. Newlines, tabs and colour
+/// (SGR: `ESC [ digits/; m`) sequences stay.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '\u{1b}' {
+            let seq = rest[1..]
+                .strip_prefix('[')
+                .map(|after| {
+                    after.len()
+                        - after
+                            .trim_start_matches(|d: char| d.is_ascii_digit() || d == ';')
+                            .len()
+                })
+                .filter(|n| rest[2 + n..].starts_with('m'));
+            if let Some(n) = seq {
+                out.push_str(&rest[..3 + n]);
+                rest = &rest[3 + n..];
+                continue;
+            }
+        } else if !unsafe_char(c) {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// ANSI styles used by the renderers.
@@ -53,6 +113,7 @@ impl Printer {
     /// Writes data to stdout (a broken pipe is not an error worth a panic).
     pub fn data(&self, text: &str) {
         let mut out = io::stdout().lock();
+        let text = terminal_safe(text);
         let _ = out.write_all(text.as_bytes());
         if !text.ends_with('\n') && !text.is_empty() {
             let _ = out.write_all(b"\n");
@@ -63,20 +124,20 @@ impl Printer {
     /// A status line on stderr, unless quiet.
     pub fn status(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{text}");
+            crate::eline!("{text}");
         }
     }
 
     /// A detail line on stderr with `-v`.
     pub fn verbose(&self, text: &str) {
         if self.verbose > 0 {
-            eprintln!("{text}");
+            crate::eline!("{text}");
         }
     }
 
     /// A warning on stderr (shown even when quiet).
     pub fn warn(&self, text: &str) {
-        eprintln!(
+        crate::eline!(
             "{}: {text}",
             paint(self.color_stderr, Style::Yellow, "warning")
         );
@@ -84,9 +145,27 @@ impl Printer {
 
     /// An error on stderr, with its hint on its own line.
     pub fn error(&self, text: &str, hint: Option<&str>) {
-        eprintln!("{}: {text}", paint(self.color_stderr, Style::Red, "error"));
+        crate::eline!("{}: {text}", paint(self.color_stderr, Style::Red, "error"));
         if let Some(h) = hint {
-            eprintln!("  hint: {h}");
+            crate::eline!("  hint: {h}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_safe_keeps_colours_and_drops_other_controls() {
+        assert_eq!(terminal_safe("plain\n\tline"), "plain\n\tline");
+        assert_eq!(
+            terminal_safe(&paint(true, Style::Red, "error")),
+            "\u{1b}[31merror\u{1b}[0m"
+        );
+        assert_eq!(
+            terminal_safe("a\u{1b}[2Jb\u{1b}]0;title\u{7}c\rd\u{9b}e\u{1b}"),
+            "a[2Jb]0;titlecde"
+        );
     }
 }

@@ -116,8 +116,23 @@ PLATFORM_404 = {
 # same API match (`/services//plugins` is `/services/{id}` with id `plugins`), which allows
 # other methods only.
 WITH_PARAM = r"\{[^}]+\}"
+LEGACY_ERROR = {
+    "description": "Konnect's legacy error body {message} (plugin-schemas)",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["message"],
+                "properties": {"message": {"type": "string"}},
+            }
+        }
+    },
+}
 DEVIATIONS = {
     "konnect": [
+        # D8: refusing to delete a hybrid-mode plugin schema that instances use is a 400 in
+        # the legacy shape of the plugin-schemas paths (the spec declares no 400 on DELETE).
+        ("delete", r"/plugin-schemas/", "400", LEGACY_ERROR),
         # D1: Kong and Konnect answer a refused write (schema violation, unknown reference,
         # unique or in-use conflict) and a malformed query parameter with 400; the specs
         # declare no 400 on core entities.

@@ -321,7 +321,15 @@ pub fn apply(
                             }
                         })
                         .collect();
-                    let (status, reason) = if !blocked_by.is_empty() {
+                    let (status, reason) = if let Some(why) = backend.unreachable() {
+                        (
+                            StepStatus::Blocked,
+                            Some(crate::model::mask_secrets(
+                                &format!("not attempted: the target is unreachable ({why})"),
+                                options.secrets,
+                            )),
+                        )
+                    } else if !blocked_by.is_empty() {
                         (
                             StepStatus::Blocked,
                             Some(format!(

@@ -64,7 +64,7 @@ fn load_base(
         .cloned()
         .collect();
     if !errors.is_empty() {
-        eprint!(
+        crate::etext!(
             "{}",
             crate::lint::report::text(&errors, printer.color_stderr)
         );

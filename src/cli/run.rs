@@ -57,6 +57,11 @@ pub struct SandboxArgs {
 }
 
 impl SandboxArgs {
+    /// Whether the flags (or their environment variables) choose the profile.
+    pub fn is_explicit(&self) -> bool {
+        self.sandbox_profile.is_some() || self.kong_version.is_some()
+    }
+
     /// The lint options these flags choose.
     pub fn lint_options(&self) -> Result<LintOptions, CommandError> {
         use crate::lua::ProfileName;
@@ -199,12 +204,29 @@ pub fn lint_loaded(
     if !loaded.has_errors() {
         diags.extend(lint::lint(&loaded.state, &options));
     }
-    let mut diags = loaded.without_consequences(diags);
+    let diags = loaded.without_consequences(diags);
+    stop_on_lint_errors(diags, printer)?;
+    let mut tags: BTreeSet<String> = loaded.state.select_tags.iter().cloned().collect();
+    tags.extend(common.select_tag.iter().cloned());
+    let source =
+        commit.unwrap_or_else(|| crate::git::worktree_source(&common.state, &loaded.state));
+    Ok(Loaded {
+        state: loaded.state,
+        select_tags: tags.into_iter().collect(),
+        source,
+    })
+}
+
+/// Prints the lint errors among `diags` and fails, or passes when there are none.
+fn stop_on_lint_errors(
+    mut diags: Vec<crate::model::Diagnostic>,
+    printer: &Printer,
+) -> Result<(), CommandError> {
     diags.sort();
     diags.dedup();
     let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
     if !errors.is_empty() {
-        eprint!(
+        crate::etext!(
             "{}",
             lint::report::text(
                 &errors.iter().map(|d| (*d).clone()).collect::<Vec<_>>(),
@@ -230,15 +252,62 @@ pub fn lint_loaded(
         .with_kind("lint")
         .with_entities(entities));
     }
-    let mut tags: BTreeSet<String> = loaded.state.select_tags.iter().cloned().collect();
-    tags.extend(common.select_tag.iter().cloned());
-    let source =
-        commit.unwrap_or_else(|| crate::git::worktree_source(&common.state, &loaded.state));
-    Ok(Loaded {
-        state: loaded.state,
-        select_tags: tags.into_iter().collect(),
-        source,
-    })
+    Ok(())
+}
+
+/// The sandbox profile for this target: the flags when given, else what the target reports
+/// (`GET /` on a Kong Admin API: `configuration.untrusted_lua`, then `version`), else the
+/// default. Printed with the target. When it differs from the profile the state was linted
+/// with, the state is linted again under it.
+pub fn target_profile(
+    loaded: &Loaded,
+    sandbox: &SandboxArgs,
+    backend: &dyn Backend,
+    secrets: &[String],
+    printer: &Printer,
+) -> Result<(), CommandError> {
+    let linted = sandbox.lint_options()?;
+    if sandbox.is_explicit() {
+        printer.status(&format!(
+            "sandbox profile: {} (from the flags)",
+            linted.profile
+        ));
+        return Ok(());
+    }
+    let reported = match backend.node_info() {
+        Ok(Some(info)) => crate::lua::profile::profile_from_node_info(&info),
+        Ok(None) => None,
+        Err(e) => {
+            printer.warn(&crate::model::mask_secrets(
+                &format!(
+                    "cannot read the target's Kong version ({e}); checking plugins with the default sandbox profile"
+                ),
+                secrets,
+            ));
+            None
+        }
+    };
+    let (profile, why) = match reported {
+        Some(Ok(found)) => found,
+        Some(Err(e)) => {
+            return Err(CommandError::new(e).with_hint(
+                "check the target's untrusted_lua setting, or pass --sandbox-profile to check plugins anyway",
+            ))
+        }
+        None => {
+            printer.status(&format!(
+                "sandbox profile: {} (default; pass --kong-version or --sandbox-profile to match your gateways)",
+                linted.profile
+            ));
+            return Ok(());
+        }
+    };
+    printer.status(&format!("sandbox profile: {profile} ({why})"));
+    if profile != linted.profile {
+        let options = LintOptions { profile, ..linted };
+        stop_on_lint_errors(lint::lint(&loaded.state, &options), printer)?;
+    }
+    Ok(())
 }
 
 /// Connects to the target and prints which it is.
@@ -254,7 +323,7 @@ pub fn connect(
     let secrets = targets.secrets();
     let notice = crate::target::http::RetryNotice(std::sync::Arc::new(move |first, line| {
         if !quiet && (first || verbose > 0) {
-            eprintln!("{}", crate::model::mask_secrets(line, &secrets));
+            crate::eline!("{}", crate::model::mask_secrets(line, &secrets));
         }
     }));
     let backend = targets.connect(
@@ -381,6 +450,7 @@ pub fn plan_against_target(
     let backend = connect(targets, Some(&loaded.state), rps, printer)?;
     let mut secrets = targets.secrets();
     secrets.extend(loaded.state.secrets.iter().cloned());
+    target_profile(&loaded, &args.sandbox, backend.as_ref(), &secrets, printer)?;
     let fetched = fetch(
         backend.as_ref(),
         &loaded.select_tags,
@@ -394,7 +464,8 @@ pub fn plan_against_target(
 /// Renders the plan in the chosen format.
 pub fn render_plan(plan: &Plan, format: Format, printer: &Printer) -> String {
     match format {
-        Format::Text => render::text(
+        // `--format sarif|github` is refused for every command but lint before it runs.
+        Format::Text | Format::Sarif | Format::Github => render::text(
             plan,
             &render::TextOptions {
                 color: printer.color_stdout,
@@ -465,12 +536,15 @@ pub fn apply_plan(
         match &bar {
             Some(b) => {
                 if r.status != StepStatus::Done {
-                    b.println(&line);
+                    b.println(crate::ui::terminal_safe(&line));
                 }
-                b.set_message(format!("{} {} {}", r.action, r.kind, r.name));
+                b.set_message(
+                    crate::ui::terminal_safe(&format!("{} {} {}", r.action, r.kind, r.name))
+                        .into_owned(),
+                );
                 b.inc(1);
             }
-            None => eprintln!("{line}"),
+            None => crate::eline!("{line}"),
         }
     };
     // The report counts every request of the run, the fetches before the apply included
@@ -567,7 +641,7 @@ pub fn report_apply(
     if format == Format::Markdown {
         printer.data(&report.markdown());
     }
-    eprintln!("{}", report.counts.line());
+    crate::eline!("{}", report.counts.line());
     if !report.ok() {
         printer.error(
             "the apply did not complete: the steps above that failed or were blocked left the rest unchanged",
@@ -605,7 +679,7 @@ pub fn fail_with_report(
         Format::Json if e.kind == "wait" => {}
         Format::Json => printer.data(&e.json_report(command)),
         Format::Markdown => printer.data(&e.markdown_report(command)),
-        Format::Text => {}
+        Format::Text | Format::Sarif | Format::Github => {}
     }
     fail(printer, e)
 }

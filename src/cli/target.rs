@@ -140,7 +140,7 @@ impl TargetArgs {
             tls_skip_verify: self.tls_skip_verify,
             ca_cert,
             rps: 0.0,
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::from_env(),
         };
         let backend = match kind {
             TargetKind::Kong => {

@@ -246,6 +246,81 @@ impl Inner {
 pub struct ControlPlanes {
     inner: Mutex<Inner>,
     default_id: String,
+    /// The exclusive lock on the store (`PATH.lock`), held while the store is open.
+    _lock: Option<std::fs::File>,
+}
+
+/// Takes the exclusive lock of the store at `path`: the file `PATH.lock`, which holds the PID
+/// of the process that has the store open. The operating system releases the lock when that
+/// process ends, however it ends.
+fn lock_store(path: &str) -> Result<std::fs::File, CpError> {
+    use std::io::{Read, Seek, Write};
+    let lock_path = format!("{path}.lock");
+    if let Some(parent) = std::path::Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).map_err(|e| CpError::Storage {
+                message: format!("creating {}: {e}", parent.display()),
+            })?;
+        }
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| CpError::Storage {
+            message: format!("cannot open {lock_path}: {e}"),
+        })?;
+    match try_lock(&file) {
+        Ok(true) => {}
+        Ok(false) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            let holder = match text.trim().parse::<u32>() {
+                Ok(pid) => format!("PID {pid}"),
+                Err(_) => "another process".to_string(),
+            };
+            return Err(CpError::Storage {
+                message: format!(
+                    "{path} is in use by {holder} (a `plugsync serve` or a run with --local); one process at a time may open a store: stop it, or send this run to that server over HTTP"
+                ),
+            });
+        }
+        Err(e) => {
+            return Err(CpError::Storage {
+                message: format!("cannot lock {lock_path}: {e}"),
+            })
+        }
+    }
+    let _ = file.set_len(0);
+    let _ = file.rewind();
+    let _ = writeln!(file, "{}", std::process::id());
+    let _ = file.flush();
+    Ok(file)
+}
+
+/// An exclusive, non-blocking lock on `file`: `Ok(false)` when another process holds it.
+#[cfg(unix)]
+fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: flock on a file descriptor this function borrows; no memory is passed.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+/// Without flock, the store is not locked.
+#[cfg(not(unix))]
+fn try_lock(_file: &std::fs::File) -> std::io::Result<bool> {
+    Ok(true)
 }
 
 /// Name of the control plane created on first start.
@@ -254,7 +329,16 @@ const DEFAULT_CP: &str = "default";
 impl ControlPlanes {
     /// Opens (or creates) the store at `path` (`:memory:` = ephemeral; the parent directory is
     /// created). Creates the control plane `default` on first start.
+    ///
+    /// One process at a time: the store's state is cached in memory, so a second writer would
+    /// work from a stale view. Opening a store another process holds fails with an error naming
+    /// that process.
     pub fn open(path: &str) -> Result<ControlPlanes, CpError> {
+        let lock = if path == ":memory:" {
+            None
+        } else {
+            Some(lock_store(path)?)
+        };
         let conn = store::open(path)?;
         let mut cps = Vec::new();
         for row in store::control_planes(&conn)? {
@@ -283,6 +367,7 @@ impl ControlPlanes {
                 schemas: HashMap::new(),
             }),
             default_id: String::new(),
+            _lock: lock,
         };
         let existing = planes
             .lock()

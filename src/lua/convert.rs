@@ -19,6 +19,9 @@ const MAX_DEPTH: usize = 32;
 const MAX_FIELDS: usize = 10_000;
 /// Most Lua values (defaults, `one_of` lists, JSON schemas…) one schema may hold.
 const MAX_VALUES: usize = 1_000_000;
+/// Entries one table may hold: the converter holds a reference to each value while it reads a
+/// table, and the Lua state has room for about 8,000 at once.
+pub(crate) const MAX_TABLE_ENTRIES: usize = 4_000;
 
 /// Top-level keys `MetaSubSchema` accepts (plus EE's `supported_partials`).
 const SCHEMA_KEYS: &[&str] = &[
@@ -189,9 +192,19 @@ impl Converter<'_> {
 
     /// All pairs of a table, read raw.
     fn pairs(&mut self, path: &str, table: &Table) -> Result<Vec<(Lua, Lua)>, String> {
+        if table.raw_len() > MAX_TABLE_ENTRIES {
+            return Err(format!(
+                "{path}: a table of more than {MAX_TABLE_ENTRIES} entries is more than the plugin sandbox converts"
+            ));
+        }
         let mut out = Vec::new();
         table
             .for_each::<Lua, Lua>(|k, v| {
+                if out.len() >= MAX_TABLE_ENTRIES {
+                    return Err(mlua::Error::runtime(format!(
+                        "more than {MAX_TABLE_ENTRIES} entries"
+                    )));
+                }
                 out.push((k, v));
                 Ok(())
             })

@@ -132,9 +132,12 @@ pub(crate) fn check(schema: &Table) -> Result<(), String> {
     }
 }
 
+/// The pairs of a table, at most [`super::convert::MAX_TABLE_ENTRIES`] of them (the converter
+/// refuses larger tables with a clear message).
 fn pairs(t: &Table) -> Vec<(Value, Value)> {
     t.clone()
         .pairs::<Value, Value>()
+        .take(super::convert::MAX_TABLE_ENTRIES)
         .filter_map(Result::ok)
         .collect()
 }

@@ -220,9 +220,18 @@ pub fn evaluate_schema(source: &str) -> Result<PluginSchema, SandboxError> {
             })
         }
     }
-    kong_meta::check(&table).map_err(|message| SandboxError::Validation { message })?;
-    let schema = convert::schema_from_value(&sandbox, value)
-        .map_err(|message| SandboxError::Metaschema { message })?;
+    // mlua panics when a conversion holds more Lua references than the state has room for;
+    // the limits in `convert` prevent it, and this keeps any case they miss an error.
+    let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        kong_meta::check(&table).map_err(|message| SandboxError::Validation { message })?;
+        convert::schema_from_value(&sandbox, value)
+            .map_err(|message| SandboxError::Metaschema { message })
+    }));
+    let schema = converted.unwrap_or_else(|_| {
+        Err(SandboxError::Metaschema {
+            message: "the schema is too large for the plugin sandbox to convert".into(),
+        })
+    })?;
     if let Ok(mut m) = schema_memo().lock() {
         if m.len() >= SCHEMA_MEMO_ENTRIES {
             m.clear();

@@ -186,6 +186,15 @@ table.remove = function(t, pos, ...)
   return raw_remove(t, pos, ...)
 end
 
+-- table.maxn walks the whole table in C: done in Lua instead, so the budget counts it.
+table.maxn = function(t)
+  local max = 0
+  for k in next, t do
+    if type(k) == "number" and k > max then max = k end
+  end
+  return max
+end
+
 -- OpenResty's table extensions, with plain-Lua fallbacks where this LuaJIT lacks one.
 local function extension(name, fallback)
   local ok, f = raw_pcall(real_require, name)
@@ -472,7 +481,10 @@ local MODULES = {
     return with_stub_fields {
       _NAME = "kong",
       _VERSION = kong_version,
-      version = kong_version,
+      -- Three parts, so `VERSION = require("kong.meta").version` passes Kong's VERSION check
+      -- (docs/kong-fidelity.md: the Enterprise four-part form is not modelled here).
+      version = major .. "." .. minor .. "." .. patch,
+      core_version = major .. "." .. minor .. "." .. patch,
       _VERSION_TABLE = { major = major, minor = minor, patch = patch },
       _SERVER_TOKENS = "kong/" .. kong_version,
       _DEPENDENCIES = {},

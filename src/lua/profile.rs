@@ -117,6 +117,44 @@ impl std::fmt::Display for ProfileName {
     }
 }
 
+/// The profile a Kong node runs streamed plugins with, from its node-information document
+/// (`GET /` on the Admin API): `configuration.untrusted_lua` when the node reports it
+/// (`sandbox` → `3.10`, `strict`, `lax`), else its `version`. `None` when the document says
+/// neither; `Err` when the node cannot run streamed plugins (`untrusted_lua = off`, or a
+/// version before 3.10).
+pub fn profile_from_node_info(
+    info: &serde_json::Value,
+) -> Option<Result<(ProfileName, String), String>> {
+    let version = info.get("version").and_then(|v| v.as_str());
+    let mode = info
+        .pointer("/configuration/untrusted_lua")
+        .and_then(|v| v.as_str());
+    let shown = |what: &str| match version {
+        Some(v) => format!("Kong {v}, {what}"),
+        None => what.to_string(),
+    };
+    match mode {
+        Some("sandbox") => {
+            let profile = match version.map(ProfileName::for_kong_version) {
+                Some(Err(e)) => return Some(Err(e)),
+                _ => ProfileName::Kong310,
+            };
+            Some(Ok((profile, shown("untrusted_lua = sandbox"))))
+        }
+        Some("strict") => Some(Ok((ProfileName::Strict, shown("untrusted_lua = strict")))),
+        Some("lax") => Some(Ok((ProfileName::Lax, shown("untrusted_lua = lax")))),
+        Some("off") => Some(Err(format!(
+            "the target has untrusted_lua = off ({}): Kong refuses every streamed plugin",
+            version.unwrap_or("unknown version")
+        ))),
+        Some("on") => Some(Ok((
+            ProfileName::Lax,
+            shown("untrusted_lua = on, checked as lax"),
+        ))),
+        _ => version.map(|v| ProfileName::for_kong_version(v).map(|p| (p, format!("Kong {v}")))),
+    }
+}
+
 /// `(major, minor)` of a version string such as `3.10.0.1-enterprise-edition` or `v3.14`.
 pub fn major_minor(version: &str) -> Option<(u32, u32)> {
     let start = version.find(|c: char| c.is_ascii_digit())?;
@@ -419,6 +457,28 @@ mod tests {
         assert!(lax.handler_globals.contains("kong.cache.get"));
         assert!(p310.handler_globals.contains("kong.cache.get"));
         assert!(!p310.handler_globals.contains("kong.request.get_id"));
+    }
+
+    #[test]
+    fn node_info_chooses_profiles() {
+        use serde_json::json;
+        let pick = |v: serde_json::Value| profile_from_node_info(&v).map(|r| r.map(|(p, _)| p));
+        assert_eq!(
+            pick(json!({"version": "3.15.0.0"})),
+            Some(Ok(ProfileName::Strict))
+        );
+        assert_eq!(
+            pick(json!({"version": "3.15.0.0", "configuration": {"untrusted_lua": "sandbox"}})),
+            Some(Ok(ProfileName::Kong310))
+        );
+        assert_eq!(
+            pick(json!({"version": "3.14.1", "configuration": {"untrusted_lua": "lax"}})),
+            Some(Ok(ProfileName::Lax))
+        );
+        assert!(pick(json!({"configuration": {"untrusted_lua": "off"}}))
+            .unwrap()
+            .is_err());
+        assert_eq!(pick(json!({"tagline": "x"})), None);
     }
 
     #[test]

@@ -1465,3 +1465,65 @@ fn handlers_cannot_set_metatables_in_kongs_sandbox() {
     assert_eq!(info.priority, Some(700.0));
     assert_eq!(info.phases, ["access", "helper", "log"]);
 }
+
+// ----- hostile Lua on LuaJIT (issue 13's Lua cases) -----
+
+fn hostile_schema(body: &str) -> Result<(), SandboxError> {
+    eval(&format!("{body}\nreturn {{ name = \"h\", fields = {{ {{ config = {{ type = \"record\", fields = {{}} }} }} }} }}")).map(|_| ())
+}
+
+#[test]
+fn pattern_recursion_is_bounded_before_it_overflows_the_stack() {
+    for n in [20_000usize, 100_000] {
+        let started = std::time::Instant::now();
+        let err = hostile_schema(&format!("string.find('', string.rep('a*', {n}))")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("quantifiers is more than the plugin sandbox allows"),
+            "{n}: {err:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn unbounded_c_loops_end_quickly() {
+    for source in [
+        "local s = string.rep('', 2^31 - 1)",
+        "local s = string.rep('', 2^31 - 1, 'x')",
+        "local t = {} table.insert(t, -2^31 + 1, 1)",
+        "local t = {} table.remove(t, -2^31 + 1)",
+        "local t = {} for i = 1, 300000 do t[i] = i end for i = 1, 200 do table.maxn(t) end",
+    ] {
+        let started = std::time::Instant::now();
+        let _ = within_bound(source, || hostile_schema(source));
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(1500),
+            "{source}: took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn a_schema_list_of_many_entries_is_an_error_not_a_panic() {
+    let entries: String = (0..9000).map(|i| format!("\"v{i}\",")).collect();
+    let source = format!(
+        "return {{ name = \"big\", fields = {{ {{ config = {{ type = \"record\", fields = {{ {{ m = {{ type = \"string\", one_of = {{ {entries} }} }} }} }} }} }} }} }}"
+    );
+    let result = std::panic::catch_unwind(|| eval(&source));
+    let err = result.expect("the evaluation does not panic").unwrap_err();
+    assert!(
+        err.to_string().contains("more than 4000 entries"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn evaluation_is_deterministic() {
+    let source = "local r = math.random(1, 1000000)\nreturn { name = 'r' .. r, fields = { { config = { type = 'record', fields = {} } } } }";
+    let first = eval(source).expect("schema").name;
+    for _ in 0..5 {
+        assert_eq!(eval(source).expect("schema").name, first);
+    }
+}

@@ -30,6 +30,9 @@ pub struct DesiredState {
     pub files: Vec<Arc<PathBuf>>,
     /// Values substituted from the environment: secrets, never to be shown.
     pub secrets: Vec<String>,
+    /// The same values with the variable each came from, so a plan file can keep the
+    /// template instead of the value.
+    pub secret_vars: Vec<(String, String)>,
 }
 
 impl DesiredState {
@@ -174,7 +177,8 @@ pub struct InstanceDecl {
     /// Where the entry starts.
     pub span: Span,
     /// Where each config value is written, by dotted path (`config.redis.host`).
-    pub config_spans: Vec<(String, Span)>,
+    /// (A map: lint looks up one path per finding, and a config can have 100,000 keys.)
+    pub config_spans: std::collections::HashMap<String, Span>,
 }
 
 impl InstanceDecl {
@@ -183,7 +187,7 @@ impl InstanceDecl {
     pub fn span_of(&self, path: &str) -> Span {
         let mut p = path;
         loop {
-            if let Some((_, s)) = self.config_spans.iter().find(|(k, _)| k == p) {
+            if let Some(s) = self.config_spans.get(p) {
                 return s.clone();
             }
             match p.rfind('.') {

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::Value;
+
 use crate::diff::{self, DiffError, DiffInput};
 use crate::lua;
 use crate::model::{DesiredState, LiveState};
@@ -76,5 +78,80 @@ pub fn prepare(
         select_tags: &options.select_tags,
     };
     let d = diff::diff(&input, new_id).map_err(PrepareError::Diff)?;
-    build(&d, live, &desired.secrets, target, source, options).map_err(PrepareError::Plan)
+    let plan =
+        build(&d, live, &desired.secrets, target, source, options).map_err(PrepareError::Plan)?;
+    Ok(protect(plan, &desired.secret_vars))
+}
+
+/// Keeps every substituted value out of the plan, wherever it was written (`config`, and also
+/// `instance_name`, `tags`, `condition`, `service`, custom plugin tags): the rendered parts are
+/// masked, and the step bodies — what a plan file stores and `apply` sends — hold the template
+/// `${{ env "NAME" }}` again in place of the value, resolved anew at apply. (`config` already
+/// holds its templates as written.)
+pub fn protect(mut plan: Plan, secret_vars: &[(String, String)]) -> Plan {
+    let mut vars: Vec<&(String, String)> =
+        secret_vars.iter().filter(|(_, v)| !v.is_empty()).collect();
+    if vars.is_empty() {
+        return plan;
+    }
+    vars.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+    let values: Vec<String> = vars.iter().map(|(_, v)| v.clone()).collect();
+    let mask = |s: &mut String| *s = crate::model::mask_secrets(s, &values);
+    let mask_all = |v: &mut Vec<String>| v.iter_mut().for_each(mask);
+    // Names cannot hold templates (the loader refuses them), so they are left as they are.
+    for c in &mut plan.custom_plugins {
+        if let Some((old, new)) = &mut c.detail.tags {
+            mask_all(old);
+            mask_all(new);
+        }
+        for (old, new) in [&mut c.detail.handler, &mut c.detail.schema]
+            .into_iter()
+            .flatten()
+        {
+            mask(old);
+            mask(new);
+        }
+    }
+    for p in &mut plan.plugins {
+        p.instance_name.iter_mut().for_each(mask);
+        p.scope.values_mut().for_each(mask);
+        for c in &mut p.changes {
+            for v in [&mut c.old, &mut c.new].into_iter().flatten() {
+                walk(v, &|s| crate::model::mask_secrets(s, &values));
+            }
+        }
+    }
+    let template = |s: &str| {
+        let mut out = s.to_string();
+        for (name, value) in &vars {
+            if out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), &format!("${{{{ env \"{name}\" }}}}"));
+            }
+        }
+        out
+    };
+    for step in &mut plan.steps {
+        let Some(Value::Object(body)) = &mut step.body else {
+            continue;
+        };
+        for key in TEMPLATED_OUTSIDE_CONFIG {
+            if let Some(v) = body.get_mut(*key) {
+                walk(v, &template);
+            }
+        }
+    }
+    plan
+}
+
+/// The body fields besides `config` that a state file can fill from `${{ env }}`.
+const TEMPLATED_OUTSIDE_CONFIG: &[&str] = &["instance_name", "condition", "tags", "ordering"];
+
+/// Rewrites every string of `v` with `f`.
+fn walk(v: &mut Value, f: &dyn Fn(&str) -> String) {
+    match v {
+        Value::String(s) => *s = f(s),
+        Value::Array(a) => a.iter_mut().for_each(|x| walk(x, f)),
+        Value::Object(m) => m.values_mut().for_each(|x| walk(x, f)),
+        _ => {}
+    }
 }

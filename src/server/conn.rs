@@ -8,6 +8,7 @@
 //! writing the response, and the socket is closed: the client sees the connection end before
 //! any byte of a response.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -46,12 +47,33 @@ impl Connected<IncomingStream<'_, DroppableListener>> for Dropper {
 #[derive(Debug)]
 pub struct DroppableListener {
     inner: TcpListener,
+    idle: Option<Duration>,
+    /// Connections open at once; further ones wait in the kernel's backlog.
+    limit: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl DroppableListener {
     /// Wraps a bound listener.
     pub fn new(inner: TcpListener) -> DroppableListener {
-        DroppableListener { inner }
+        DroppableListener {
+            inner,
+            idle: None,
+            limit: None,
+        }
+    }
+
+    /// Serves at most `n` connections at once: file descriptors cannot run out, and the
+    /// connections over the limit are accepted as earlier ones close.
+    pub fn with_connection_limit(mut self, n: usize) -> DroppableListener {
+        self.limit = Some(Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+        self
+    }
+
+    /// Closes a connection once it makes no progress for `idle`: a request whose headers
+    /// never finish, a client that never reads its answer, or an idle keep-alive connection.
+    pub fn with_idle_timeout(mut self, idle: Duration) -> DroppableListener {
+        self.idle = Some(idle);
+        self
     }
 }
 
@@ -60,6 +82,10 @@ impl Listener for DroppableListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (DroppableStream, SocketAddr) {
+        let permit = match &self.limit {
+            Some(limit) => Arc::clone(limit).acquire_owned().await.ok(),
+            None => None,
+        };
         loop {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
@@ -68,6 +94,9 @@ impl Listener for DroppableListener {
                     let stream = DroppableStream {
                         inner: stream,
                         dropper: Dropper::default(),
+                        idle: self.idle,
+                        deadline: None,
+                        _permit: permit,
                     };
                     return (stream, addr);
                 }
@@ -87,6 +116,40 @@ impl Listener for DroppableListener {
 pub struct DroppableStream {
     inner: TcpStream,
     dropper: Dropper,
+    /// The idle timeout, and the timer running while I/O waits.
+    idle: Option<Duration>,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The connection's place under the listener's limit, given back when it closes.
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl DroppableStream {
+    /// Called when I/O is pending: true once the connection has waited longer than the idle
+    /// timeout since its last progress.
+    fn stalled(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(idle) = self.idle else {
+            return false;
+        };
+        let sleep = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+        sleep.as_mut().poll(cx).is_ready()
+    }
+
+    /// Maps a poll result: progress resets the timer, waiting too long fails the I/O.
+    fn track<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match poll {
+            Poll::Pending if self.stalled(cx) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connection idle for too long",
+            ))),
+            Poll::Pending => Poll::Pending,
+            ready => {
+                self.deadline = None;
+                ready
+            }
+        }
+    }
 }
 
 /// The error every I/O call returns once the connection was dropped.
@@ -106,7 +169,8 @@ impl AsyncRead for DroppableStream {
         if self.dropper.tripped() {
             return Poll::Ready(Err(dropped()));
         }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.track(cx, poll)
     }
 }
 
@@ -119,7 +183,8 @@ impl AsyncWrite for DroppableStream {
         if self.dropper.tripped() {
             return Poll::Ready(Err(dropped()));
         }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.track(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -130,7 +195,8 @@ impl AsyncWrite for DroppableStream {
         if self.dropper.tripped() {
             return Poll::Ready(Err(dropped()));
         }
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.track(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -259,6 +259,7 @@ pub async fn root(State(app): State<AppState>) -> Response {
         "configuration": {
             "database": "sqlite",
             "custom_plugin_streaming_enabled": true,
+            "untrusted_lua": crate::lua::ProfileName::default().untrusted_lua(),
         },
         "plugsync": {
             "version": env!("CARGO_PKG_VERSION"),

@@ -117,16 +117,17 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Problem::Store(CpError::Storage { message }) = &self.problem {
-            eprintln!("error: storage failure while serving a request: {message}");
+            crate::eline!("error: storage failure while serving a request: {message}");
         }
         if let Problem::Internal(message) = &self.problem {
-            eprintln!("error: internal failure while serving a request: {message}");
+            crate::eline!("error: internal failure while serving a request: {message}");
         }
-        let (status, body) = match self.shape {
+        let (status, mut body) = match self.shape {
             Shape::Konnect => konnect(&self.problem),
             Shape::Platform => platform(&self.problem),
             Shape::Admin => admin(&self.problem),
         };
+        cap_echo(&mut body);
         let problem_json = self.shape == Shape::Platform
             && !matches!(
                 self.problem,
@@ -153,6 +154,56 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+/// Most list items, object members and characters an error body echoes back: a request
+/// with thousands of unknown keys, or a name of megabytes, must not be answered with an error
+/// larger than itself.
+const ECHO_ITEMS: usize = 50;
+const ECHO_CHARS: usize = 1000;
+
+/// Cuts an error body to [`ECHO_ITEMS`] items and members per level and [`ECHO_CHARS`]
+/// characters per string, saying how much was left out.
+pub fn cap_echo(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            let n = s.chars().count();
+            if n > ECHO_CHARS {
+                let cut: String = s.chars().take(ECHO_CHARS).collect();
+                *s = format!("{cut}… ({} more characters)", n - ECHO_CHARS);
+            }
+        }
+        Value::Array(items) => {
+            let extra = items.len().saturating_sub(ECHO_ITEMS);
+            items.truncate(ECHO_ITEMS);
+            items.iter_mut().for_each(cap_echo);
+            if extra > 0 {
+                // The marker keeps the list's item type (a list of error objects stays one).
+                let marker = format!("… and {extra} more");
+                items.push(match items.first() {
+                    Some(Value::Object(_)) => serde_json::json!({ "message": marker }),
+                    _ => Value::String(marker),
+                });
+            }
+        }
+        Value::Object(members) => {
+            let extra = members.len().saturating_sub(ECHO_ITEMS);
+            let mut kept = Map::new();
+            for (k, mut v) in std::mem::take(members).into_iter().take(ECHO_ITEMS) {
+                cap_echo(&mut v);
+                let mut key = Value::String(k);
+                cap_echo(&mut key);
+                if let Value::String(k) = key {
+                    kept.insert(k, v);
+                }
+            }
+            if extra > 0 {
+                kept.insert("…".into(), Value::String(format!("{extra} more")));
+            }
+            *members = kept;
+        }
+        _ => {}
     }
 }
 

@@ -255,7 +255,7 @@ pub async fn misbehave(
         .as_ref()
         .map_or(Duration::ZERO, |plan| plan.delay);
     // One stderr line per fault, so a test (or a person) can count what the client saw.
-    eprintln!(
+    crate::eline!(
         "fault injected: {} on {} {}",
         fault.label(),
         request.method(),

@@ -18,8 +18,12 @@ fn legacy(status: StatusCode, message: impl Into<String>) -> Response {
     json_response(status, &json!({ "message": message.into() }))
 }
 
-/// A store error in the legacy shape.
-fn legacy_error(e: CpError) -> Response {
+/// A store error in the legacy shape. An unknown control plane (`cp`) is answered as every
+/// core-entity path answers it (docs/conformance.md, deviation D2).
+fn legacy_error(e: CpError, cp: &str) -> Response {
+    if matches!(&e, CpError::NotFound { id, .. } if id == cp) {
+        return super::error::ApiError::store(Shape::Konnect, e).into_response();
+    }
     match e {
         CpError::NotFound { .. } => legacy(StatusCode::NOT_FOUND, "Not Found"),
         CpError::Unique { message, .. } => legacy(StatusCode::CONFLICT, message),
@@ -29,7 +33,7 @@ fn legacy_error(e: CpError) -> Response {
 }
 
 /// Runs a store call on the blocking pool; errors in the legacy shape.
-async fn call<T, F>(app: &AppState, f: F) -> Result<T, Response>
+async fn call<T, F>(app: &AppState, cp: String, f: F) -> Result<T, Response>
 where
     T: Send + 'static,
     F: FnOnce(&crate::controlplane::ControlPlanes) -> Result<T, CpError> + Send + 'static,
@@ -37,15 +41,50 @@ where
     app.call(Shape::Konnect, f)
         .await
         .map_err(|e| match e.problem {
-            Problem::Store(inner) => legacy_error(inner),
+            Problem::Store(inner) => legacy_error(inner, &cp),
             _ => e.into_response(),
         })
+}
+
+/// As [`call`], for the list: its 400 (a bad `page[after]` cursor) is a platform error
+/// (`application/problem+json`), as the spec documents.
+async fn call_list<T, F>(app: &AppState, cp: String, f: F) -> Result<T, Response>
+where
+    T: Send + 'static,
+    F: FnOnce(&crate::controlplane::ControlPlanes) -> Result<T, CpError> + Send + 'static,
+{
+    app.call(Shape::Konnect, f)
+        .await
+        .map_err(|e| match e.problem {
+            Problem::Store(CpError::BadRequest { message }) => problem_json(
+                StatusCode::BAD_REQUEST,
+                &json!({
+                    "status": 400,
+                    "title": "Bad Request",
+                    "instance": format!("konnect:trace:{}", crate::model::hash::sha256_hex(message.as_bytes()).get(..16).unwrap_or("0")),
+                    "detail": message,
+                    "invalid_parameters": [{"field": "page[after]", "reason": "is not a valid cursor", "source": "query"}],
+                }),
+            ),
+            Problem::Store(inner) => legacy_error(inner, &cp),
+            _ => e.into_response(),
+        })
+}
+
+/// A platform error body (`application/problem+json`).
+fn problem_json(status: StatusCode, body: &Value) -> Response {
+    let mut response = json_response(status, body);
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/problem+json"),
+    );
+    response
 }
 
 /// `page[size]` (1..=1000, default 100) and `page[after]` (an opaque cursor).
 fn page_params(uri: &Uri) -> Result<(usize, Option<String>), Box<Response>> {
     let pairs =
-        query_pairs(Shape::Konnect, uri).map_err(|e| Box::new(IntoResponse::into_response(e)))?;
+        query_pairs(Shape::Platform, uri).map_err(|e| Box::new(IntoResponse::into_response(e)))?;
     let mut size = 100;
     let mut after = None;
     for (k, v) in pairs {
@@ -54,7 +93,7 @@ fn page_params(uri: &Uri) -> Result<(usize, Option<String>), Box<Response>> {
                 Ok(n) if (1..=1000).contains(&n) => size = n,
                 _ => {
                     // The list's 400 is a platform error (problem+json), unlike the others.
-                    return Err(Box::new(json_response(
+                    return Err(Box::new(problem_json(
                         StatusCode::BAD_REQUEST,
                         &json!({
                             "status": 400,
@@ -80,7 +119,7 @@ pub async fn list(State(app): State<AppState>, scope: Scope, uri: Uri) -> Respon
         Err(r) => return *r,
     };
     let cp = scope.cp.clone();
-    let result = call(&app, move |store| {
+    let result = call_list(&app, cp.clone(), move |store| {
         let first = store.list(
             &cp,
             Kind::PluginSchema,
@@ -127,7 +166,7 @@ pub async fn list(State(app): State<AppState>, scope: Scope, uri: Uri) -> Respon
 pub async fn create(State(app): State<AppState>, scope: Scope, body: JsonBody) -> Response {
     let JsonBody(body) = body;
     let cp = scope.cp.clone();
-    match call(&app, move |store| {
+    match call(&app, cp.clone(), move |store| {
         store.create(&cp, Kind::PluginSchema, body, None)
     })
     .await
@@ -143,7 +182,7 @@ pub async fn get_one(State(app): State<AppState>, scope: Scope) -> Response {
         scope.cp.clone(),
         scope.param("name").unwrap_or("").to_string(),
     );
-    match call(&app, move |store| {
+    match call(&app, cp.clone(), move |store| {
         store.get(&cp, Kind::PluginSchema, &name, None)
     })
     .await
@@ -161,7 +200,7 @@ pub async fn put(State(app): State<AppState>, scope: Scope, body: JsonBody) -> R
         scope.cp.clone(),
         scope.param("name").unwrap_or("").to_string(),
     );
-    match call(&app, move |store| {
+    match call(&app, cp.clone(), move |store| {
         store.upsert(&cp, Kind::PluginSchema, &name, body, None)
     })
     .await
@@ -177,7 +216,7 @@ pub async fn delete(State(app): State<AppState>, scope: Scope) -> Response {
         scope.cp.clone(),
         scope.param("name").unwrap_or("").to_string(),
     );
-    match call(&app, move |store| {
+    match call(&app, cp.clone(), move |store| {
         store.get(&cp, Kind::PluginSchema, &name, None)?;
         store.delete(&cp, Kind::PluginSchema, &name, None)
     })
@@ -205,7 +244,7 @@ pub async fn node_plugins(State(app): State<AppState>, uri: Uri) -> Response {
         Ok(cp) => cp,
         Err(r) => return *r,
     };
-    match call(&app, move |store| store.node_plugins(&cp)).await {
+    match call(&app, cp.clone(), move |store| store.node_plugins(&cp)).await {
         Ok(list) => json_response(StatusCode::OK, &Value::Array(list)),
         Err(r) => r,
     }
@@ -239,7 +278,7 @@ pub async fn install(
         .get("handler")
         .and_then(Value::as_str)
         .map(str::to_string);
-    match call(&app, move |store| {
+    match call(&app, cp.clone(), move |store| {
         store.install_node_plugin(&cp, &name, handler.as_deref(), &schema)
     })
     .await
@@ -256,7 +295,11 @@ pub async fn remove(State(app): State<AppState>, scope: Scope, uri: Uri) -> Resp
         Err(r) => return *r,
     };
     let name = scope.param("name").unwrap_or("").to_string();
-    match call(&app, move |store| store.remove_node_plugin(&cp, &name)).await {
+    match call(&app, cp.clone(), move |store| {
+        store.remove_node_plugin(&cp, &name)
+    })
+    .await
+    {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(r) => r,
     }

@@ -209,16 +209,40 @@ pub fn router(state: AppState, options: &Options) -> Router {
         .with_state(state)
 }
 
+/// How long a connection may make no progress (headers that never finish, an answer never
+/// read, an idle keep-alive connection) before the server closes it.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes the requests in flight
 /// (for at most ten seconds) and returns.
 pub async fn serve<F>(listener: TcpListener, app: Router, shutdown: F) -> io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    serve_with(listener, app, shutdown, IDLE_TIMEOUT, MAX_CONNECTIONS).await
+}
+
+/// Connections served at once by default; more wait in the kernel's backlog.
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// [`serve`], closing connections idle for `idle` and serving at most `max_connections`
+/// at once.
+pub async fn serve_with<F>(
+    listener: TcpListener,
+    app: Router,
+    shutdown: F,
+    idle: Duration,
+    max_connections: usize,
+) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let stopping = Arc::new(tokio::sync::Notify::new());
     let signal = Arc::clone(&stopping);
     let server = axum::serve(
-        DroppableListener::new(listener),
+        DroppableListener::new(listener)
+            .with_idle_timeout(idle)
+            .with_connection_limit(max_connections),
         app.into_make_service_with_connect_info::<Dropper>(),
     )
     .with_graceful_shutdown(async move {

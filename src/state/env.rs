@@ -11,10 +11,33 @@ pub fn has_template(text: &str) -> bool {
     text.contains("${{")
 }
 
+/// plugsync's (and decK's) own credentials: a state file must not copy them into a config
+/// that is uploaded to the control plane (the GitHub Action exports them to every step).
+pub const CREDENTIAL_VARIABLES: &[&str] = &[
+    "PLUGSYNC_KONNECT_TOKEN",
+    "PLUGSYNC_KONNECT_TOKEN_FILE",
+    "PLUGSYNC_KONG_ADMIN_TOKEN",
+    "PLUGSYNC_SERVE_TOKEN",
+    "DECK_KONNECT_TOKEN",
+    "DECK_KONNECT_TOKEN_FILE",
+    "DECK_KONNECT_PASSWORD",
+    "DECK_KONNECT_PASSWORD_FILE",
+    "DECK_HEADERS",
+];
+
 /// Substitutes every template in `text`. Returns the new text and the values substituted.
 /// Errors are messages naming the problem (an unset variable, a malformed template, a name
-/// outside `PLUGSYNC_*`/`DECK_*`).
+/// outside `PLUGSYNC_*`/`DECK_*`, one of plugsync's own credentials).
 pub fn substitute(text: &str, env: EnvLookup<'_>) -> Result<(String, Vec<String>), String> {
+    substitute_named(text, env)
+        .map(|(out, found)| (out, found.into_iter().map(|(_, v)| v).collect()))
+}
+
+/// [`substitute`], returning each value with the name of its variable.
+pub fn substitute_named(
+    text: &str,
+    env: EnvLookup<'_>,
+) -> Result<(String, Vec<(String, String)>), String> {
     let mut out = String::with_capacity(text.len());
     let mut secrets = Vec::new();
     let mut rest = text;
@@ -33,9 +56,14 @@ pub fn substitute(text: &str, env: EnvLookup<'_>) -> Result<(String, Vec<String>
                 "template names `{name}`: only variables named PLUGSYNC_* or DECK_* can be used"
             ));
         }
+        if CREDENTIAL_VARIABLES.contains(&name) {
+            return Err(format!(
+                "template names `{name}`, plugsync's own credential: it cannot be copied into the state (use a variable of its own)"
+            ));
+        }
         let value = env(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
         out.push_str(&value);
-        secrets.push(value);
+        secrets.push((name.to_string(), value));
         rest = &after[end + 2..];
     }
     out.push_str(rest);
@@ -99,6 +127,12 @@ mod tests {
             ("${{ env PLUGSYNC_KEY }}", "malformed template"),
             ("${{ env \"PLUGSYNC_KEY\" ", "unterminated template"),
             ("${{ envx \"PLUGSYNC_KEY\" }}", "malformed template"),
+            (
+                "Bearer ${{ env \"PLUGSYNC_KONG_ADMIN_TOKEN\" }}",
+                "plugsync's own credential",
+            ),
+            ("${{ env \"PLUGSYNC_KONNECT_TOKEN\" }}", "own credential"),
+            ("${{ env \"DECK_KONNECT_TOKEN\" }}", "own credential"),
         ];
         for (text, want) in cases {
             let err = substitute(text, &env).unwrap_err();

@@ -168,7 +168,12 @@ pub fn load(paths: &[PathBuf], source: &dyn FileSource, env: EnvLookup<'_>) -> L
     }
     loaded.state.select_tags = select_tags.into_iter().collect();
     loaded.state.konnect_control_plane_name = cp_name.map(|(n, _)| n);
-    loaded.state.secrets = secrets.into_iter().collect();
+    let values: BTreeSet<String> = secrets
+        .iter()
+        .map(|(_, v): &(String, String)| v.clone())
+        .collect();
+    loaded.state.secrets = values.into_iter().collect();
+    loaded.state.secret_vars = secrets.into_iter().collect();
     check_duplicates(&mut loaded);
     loaded
 }
@@ -283,12 +288,13 @@ struct FileLoader<'a> {
     source: &'a dyn FileSource,
     env: EnvLookup<'a>,
     diags: &'a mut Vec<Diagnostic>,
-    secrets: &'a mut BTreeSet<String>,
+    /// (variable, value) of every substitution.
+    secrets: &'a mut BTreeSet<(String, String)>,
     rejected_plugins: &'a mut BTreeSet<String>,
     unresolved_instances: &'a mut Vec<Span>,
 }
 
-const TOP_KEYS: &[&str] = &[
+pub const TOP_KEYS: &[&str] = &[
     "_format_version",
     "_konnect",
     "_info",
@@ -297,7 +303,7 @@ const TOP_KEYS: &[&str] = &[
     "custom_plugins",
     "plugins",
 ];
-const DECK_ENTITY_KEYS: &[&str] = &[
+pub const DECK_ENTITY_KEYS: &[&str] = &[
     "services",
     "routes",
     "consumers",
@@ -314,14 +320,14 @@ const DECK_ENTITY_KEYS: &[&str] = &[
     "cloned_plugins",
     "_plugin_configs",
 ];
-const INFO_KEYS: &[&str] = &[
+pub const INFO_KEYS: &[&str] = &[
     "select_tags",
     "defaults",
     "include_plugin_definitions",
     "default_lookup_tags",
 ];
-const KONNECT_KEYS: &[&str] = &["control_plane_name", "runtime_group_name"];
-const CUSTOM_PLUGIN_KEYS: &[&str] = &[
+pub const KONNECT_KEYS: &[&str] = &["control_plane_name", "runtime_group_name"];
+pub const CUSTOM_PLUGIN_KEYS: &[&str] = &[
     "name",
     "path",
     "handler",
@@ -334,7 +340,7 @@ const CUSTOM_PLUGIN_KEYS: &[&str] = &[
     "created_at",
     "updated_at",
 ];
-const INSTANCE_KEYS: &[&str] = &[
+pub const INSTANCE_KEYS: &[&str] = &[
     "name",
     "instance_name",
     "config",
@@ -390,6 +396,11 @@ impl FileLoader<'_> {
                 );
                 return None;
             }
+        };
+        // A UTF-8 byte order mark (Windows editors write one) is not part of the YAML.
+        let text = match text.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_string(),
+            None => text,
         };
         if let Some(i) = text.find('\0') {
             self.error(
@@ -545,11 +556,42 @@ impl FileLoader<'_> {
         }
     }
 
+    /// A plugin's name (or the name it `replaces`): a [`Self::name`] without templates. Names
+    /// identify entities in plans and on the control plane; a secret cannot be one.
+    fn identity(&mut self, v: &Node, what: &str) -> Option<String> {
+        if v.as_str().is_some_and(env::has_template) {
+            self.error(
+                v.pos,
+                format!("`{what}` cannot use `${{{{ env … }}}}`: names are shown in every plan and are not secrets"),
+            );
+            return None;
+        }
+        self.name(v, what)
+    }
+
+    /// A name: a string without control characters (a NUL, say, written `"\0"` in YAML),
+    /// which no control plane accepts and no terminal shows.
+    fn name(&mut self, v: &Node, what: &str) -> Option<String> {
+        let s = self.string(v, what)?;
+        if let Some(c) = s.chars().find(|c| c.is_control()) {
+            self.error(
+                v.pos,
+                format!(
+                    "`{what}` holds the control character U+{:04X}{}; names must be printable",
+                    c as u32,
+                    if c == '\0' { " (NUL)" } else { "" }
+                ),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
     fn substitute(&mut self, value: &str, pos: Pos) -> Option<String> {
         if !env::has_template(value) {
             return Some(value.to_string());
         }
-        match env::substitute(value, self.env) {
+        match env::substitute_named(value, self.env) {
             Ok((out, secrets)) => {
                 self.secrets.extend(secrets);
                 Some(out)
@@ -656,12 +698,12 @@ impl FileLoader<'_> {
         for (k, v) in entries {
             let key = k.key_text();
             match key.as_str() {
-                "name" => name = self.string(v, "name"),
+                "name" => name = self.identity(v, "name"),
                 "path" => path = self.string(v, "path").map(|p| (p, v.pos)),
                 "handler" => handler = self.lua_inline(v, "handler"),
                 "schema" => schema = self.lua_inline(v, "schema"),
                 "replaces" => {
-                    replaces = self.string(v, "replaces");
+                    replaces = self.identity(v, "replaces");
                     replaces_span = Some(self.span(v.pos));
                 }
                 "tags" => tags = self.tags(v),
@@ -884,14 +926,14 @@ impl FileLoader<'_> {
             tags: Vec::new(),
             id: None,
             span: self.span(item.pos),
-            config_spans: Vec::new(),
+            config_spans: Default::default(),
         };
         let mut name = None;
         for (k, v) in entries {
             let key = k.key_text();
             match key.as_str() {
-                "name" => name = self.string(v, "name"),
-                "instance_name" => p.instance_name = self.string(v, "instance_name"),
+                "name" => name = self.identity(v, "name"),
+                "instance_name" => p.instance_name = self.name(v, "instance_name"),
                 "config" => {
                     if !matches!(v.value, NodeValue::Map(_) | NodeValue::Null) {
                         self.error(
@@ -902,7 +944,12 @@ impl FileLoader<'_> {
                     }
                     let mut spans = vec![("config".to_string(), self.span(k.pos))];
                     self.collect_spans(v, "config", &mut spans);
-                    p.config_spans = spans;
+                    // The first place a path is written wins.
+                    let mut map = std::collections::HashMap::with_capacity(spans.len());
+                    for (path, span) in spans {
+                        map.entry(path).or_insert(span);
+                    }
+                    p.config_spans = map;
                     match v.to_json() {
                         Ok(raw) => {
                             let mut ok = true;

@@ -32,6 +32,18 @@ pub struct WorkTree;
 impl FileSource for WorkTree {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let meta = std::fs::metadata(path)?;
+        // A FIFO would block the read forever, a device could be endless: only regular
+        // files are read.
+        if !meta.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                if meta.is_dir() {
+                    "it is a directory, not a file"
+                } else {
+                    "it is not a regular file (a FIFO, socket or device)"
+                },
+            ));
+        }
         if meta.len() > MAX_FILE_BYTES {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -42,7 +54,18 @@ impl FileSource for WorkTree {
                 ),
             ));
         }
-        std::fs::read(path)
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(path)?, MAX_FILE_BYTES + 1),
+            &mut bytes,
+        )?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("file grew past the {MAX_FILE_BYTES} byte limit while read"),
+            ));
+        }
+        Ok(bytes)
     }
 
     fn is_dir(&self, path: &Path) -> bool {

@@ -162,7 +162,31 @@ enum Frame {
         pos: Pos,
         entries: Vec<(Node, Node)>,
         pending_key: Option<Node>,
+        /// Scalar keys seen so far, for duplicate checks in constant time (a config can have
+        /// 100,000 keys); other keys are compared one by one.
+        seen: std::collections::HashMap<ScalarKey, Pos>,
     },
+}
+
+/// A map key that can be hashed: every scalar but floats (whose equality is not hashable).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ScalarKey {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Str(String),
+}
+
+impl ScalarKey {
+    fn of(v: &NodeValue) -> Option<ScalarKey> {
+        match v {
+            NodeValue::Null => Some(ScalarKey::Null),
+            NodeValue::Bool(b) => Some(ScalarKey::Bool(*b)),
+            NodeValue::Int(i) => Some(ScalarKey::Int(*i)),
+            NodeValue::Str { value, .. } => Some(ScalarKey::Str(value.clone())),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -209,13 +233,23 @@ impl Builder {
             Some(Frame::Map {
                 entries,
                 pending_key,
+                seen,
                 ..
             }) => match pending_key.take() {
                 None => {
-                    let dup = entries
-                        .iter()
-                        .find(|(k, _)| k.value == node.value)
-                        .map(|(k, _)| k.pos);
+                    let dup = match ScalarKey::of(&node.value) {
+                        Some(key) => match seen.get(&key) {
+                            Some(first) => Some(*first),
+                            None => {
+                                seen.insert(key, node.pos);
+                                None
+                            }
+                        },
+                        None => entries
+                            .iter()
+                            .find(|(k, _)| k.value == node.value)
+                            .map(|(k, _)| k.pos),
+                    };
                     if let Some(first) = dup {
                         let (text, pos) = (node.key_text(), node.pos);
                         self.fail(
@@ -313,6 +347,7 @@ impl MarkedEventReceiver for Builder {
                         pos,
                         entries: Vec::new(),
                         pending_key: None,
+                        seen: Default::default(),
                     });
                 }
             }

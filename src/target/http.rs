@@ -38,6 +38,21 @@ impl Default for RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// The default policy; `PLUGSYNC_RETRY_BASE_MS` (undocumented, for tests of faults) sets
+    /// the first backoff, so a suite can run a whole retry schedule in well under a second.
+    pub fn from_env() -> Self {
+        let mut policy = RetryPolicy::default();
+        if let Some(ms) = std::env::var("PLUGSYNC_RETRY_BASE_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            policy.base = Duration::from_millis(ms.max(1));
+        }
+        policy
+    }
+}
+
 /// Connection settings.
 /// Where the transport tells people that it is retrying: `(first, line)`, where `first` is
 /// true for the first retry of a request (shown by default; the later ones with `-v`).
@@ -82,6 +97,7 @@ pub struct Transport {
     requests: AtomicU64,
     retries: AtomicU64,
     seed: AtomicU64,
+    unreachable: Mutex<Option<String>>,
     /// Whether the target has answered at all in this run.
     answered: AtomicBool,
     notice: Option<RetryNotice>,
@@ -108,7 +124,8 @@ impl Transport {
             } else {
                 settings.timeout
             })
-            .danger_accept_invalid_certs(settings.tls_skip_verify);
+            .danger_accept_invalid_certs(settings.tls_skip_verify)
+            .redirect(reqwest::redirect::Policy::none());
         if let Some(pem) = &settings.ca_cert {
             for cert in reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| TargetError::Config(format!("cannot read --ca-cert: {e}")))?
@@ -135,6 +152,7 @@ impl Transport {
             requests: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             seed: AtomicU64::new(nanos | 1),
+            unreachable: Mutex::new(None),
             answered: AtomicBool::new(false),
             notice: settings.notice.clone(),
         })
@@ -173,8 +191,12 @@ impl Transport {
         (x >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// Sends a request, retrying 429, 500, 502, 503, 504, connection errors and timeouts.
-    /// Returns the status and the parsed JSON body (`Null` when empty).
+    /// Sends a request, retrying 429, 500, 502, 503, 504, connection errors, timeouts and
+    /// bodies cut short. Returns the status and the parsed JSON body (`Null` when empty).
+    ///
+    /// Redirects are never followed (they are reported); a body over [`MAX_BODY`] is refused.
+    /// Once one request has given up on a retryable failure the target counts as
+    /// unreachable, and every later request fails at once (see [`Transport::unreachable`]).
     pub fn send(
         &self,
         method: Method,
@@ -184,6 +206,13 @@ impl Transport {
         let started = Instant::now();
         let mut attempt = 0u32;
         loop {
+            if let Some(why) = self.unreachable() {
+                return Err(TargetError::Transport {
+                    method: method.to_string(),
+                    url: url.to_string(),
+                    message: format!("not sent: the target is unreachable ({why})"),
+                });
+            }
             attempt += 1;
             self.pace();
             self.requests.fetch_add(1, Ordering::Relaxed);
@@ -191,55 +220,81 @@ impl Transport {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let outcome = req.send();
+            let api = |status: u16, message: String| TargetError::Api {
+                method: method.to_string(),
+                url: url.to_string(),
+                status,
+                message,
+            };
+            let transport = |message: String| TargetError::Transport {
+                method: method.to_string(),
+                url: url.to_string(),
+                message,
+            };
             let mut max_attempts = self.retry.max_attempts;
-            let (retryable, retry_after, err) = match outcome {
+            let (retryable, retry_after, err) = match req.send() {
                 Ok(resp) => {
                     self.answered.store(true, Ordering::Relaxed);
                     let status = resp.status().as_u16();
                     let retry_after = parse_retry_after(&resp);
-                    let text = resp.text().unwrap_or_default();
-                    if (200..300).contains(&status) {
-                        let v = if text.trim().is_empty() {
-                            Value::Null
-                        } else {
-                            serde_json::from_str(&text).map_err(|e| TargetError::Api {
-                                method: method.to_string(),
-                                url: url.to_string(),
-                                status,
-                                message: format!("the response is not JSON: {e}"),
-                            })?
-                        };
-                        return Ok((status, v));
-                    }
-                    let retryable = matches!(status, 429 | 500 | 502 | 503 | 504);
-                    (
-                        retryable,
-                        retry_after,
-                        TargetError::Api {
-                            method: method.to_string(),
-                            url: url.to_string(),
+                    if (300..400).contains(&status) {
+                        // Konnect and Kong never redirect API calls; following one would send
+                        // the token, and a body of resolved secrets, wherever it points.
+                        let location = resp
+                            .headers()
+                            .get(reqwest::header::LOCATION)
+                            .map(|v| String::from_utf8_lossy(v.as_bytes()).to_string())
+                            .unwrap_or_default();
+                        return Err(api(
                             status,
-                            message: error_message(status, &text),
-                        },
-                    )
+                            format!(
+                                "the server redirects to `{}`; plugsync does not follow redirects (they would carry the token and the request body elsewhere): use the final address as the target",
+                                clean_text(&location, 300)
+                            ),
+                        ));
+                    }
+                    match read_body(resp, MAX_BODY) {
+                        Err(BodyError::TooLarge(declared)) => {
+                            return Err(transport(format!(
+                                "the answer is larger than {} MiB{}; refused",
+                                MAX_BODY / (1024 * 1024),
+                                declared
+                                    .map(|n| format!(" (Content-Length: {n})"))
+                                    .unwrap_or_default()
+                            )))
+                        }
+                        // A body cut short or slower than the timeout is no answer at all: it
+                        // is retried like a dropped connection, never read as data.
+                        Err(BodyError::Read(e)) => (
+                            true,
+                            None,
+                            transport(format!("the {status} answer was cut short: {e}")),
+                        ),
+                        Ok(text) if (200..300).contains(&status) => {
+                            let v = if text.trim().is_empty() {
+                                Value::Null
+                            } else {
+                                serde_json::from_str(&text).map_err(|e| {
+                                    api(status, format!("the response is not JSON: {e}"))
+                                })?
+                            };
+                            return Ok((status, v));
+                        }
+                        Ok(text) => (
+                            matches!(status, 429 | 500 | 502 | 503 | 504),
+                            retry_after,
+                            api(status, error_message(status, &text)),
+                        ),
+                    }
                 }
                 Err(e) => {
                     if e.is_connect() && !self.answered.load(Ordering::Relaxed) {
                         max_attempts = max_attempts.min(FIRST_CONTACT_ATTEMPTS);
                     }
-                    (
-                        true,
-                        None,
-                        TargetError::Transport {
-                            method: method.to_string(),
-                            url: url.to_string(),
-                            message: describe_reqwest_error(&e),
-                        },
-                    )
+                    (true, None, transport(describe_reqwest_error(&e)))
                 }
             };
-            let give_up = |err: TargetError| {
+            let with_tail = |err: TargetError| {
                 if attempt == 1 {
                     return err;
                 }
@@ -271,8 +326,11 @@ impl Transport {
                     other => other,
                 }
             };
-            if !retryable || attempt >= max_attempts {
-                return Err(give_up(err));
+            if !retryable {
+                return Err(err);
+            }
+            if attempt >= max_attempts {
+                return Err(self.give_up(with_tail(err)));
             }
             let backoff = self
                 .retry
@@ -285,7 +343,7 @@ impl Transport {
                 wait = wait.max(ra.min(self.retry.max_delay * 4));
             }
             if started.elapsed() + wait > self.retry.max_total {
-                return Err(give_up(err));
+                return Err(self.give_up(with_tail(err)));
             }
             if let Some(n) = &self.notice {
                 (n.0)(
@@ -301,6 +359,100 @@ impl Transport {
             std::thread::sleep(wait);
         }
     }
+
+    /// Called when `err` exhausted its retries. When it says the target is gone — no answer
+    /// at all, or a gateway's 502, 503 or 504 — the target counts as unreachable from now
+    /// on. A 500 or 429 that persists for one request does not stop the others.
+    fn give_up(&self, err: TargetError) -> TargetError {
+        let gone = match &err {
+            TargetError::Transport { .. } => true,
+            TargetError::Api { status, .. } => matches!(status, 502..=504),
+            TargetError::Config(_) => false,
+        };
+        if gone {
+            let mut dead = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
+            if dead.is_none() {
+                *dead = Some(err.to_string());
+            }
+        }
+        err
+    }
+
+    /// Why the target counts as unreachable: the error of the first request that gave up
+    /// after all its retries without an answer (or with a gateway's 502, 503, 504). A run
+    /// stops there instead of retrying every later step in turn.
+    pub fn unreachable(&self) -> Option<String> {
+        self.unreachable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// The largest response body plugsync reads: a page of 1,000 custom plugins at Kong's limit
+/// of 100 KB of Lua each, JSON-escaped, fits.
+pub const MAX_BODY: u64 = 512 * 1024 * 1024;
+
+enum BodyError {
+    /// Over the limit (with the declared length, if any).
+    TooLarge(Option<u64>),
+    /// The body could not be read whole (cut short, timed out, reset).
+    Read(String),
+}
+
+/// Reads a whole body, at most `limit` bytes.
+fn read_body(resp: Response, limit: u64) -> Result<String, BodyError> {
+    use std::io::Read;
+    let declared = resp.content_length();
+    if declared.is_some_and(|n| n > limit) {
+        return Err(BodyError::TooLarge(declared));
+    }
+    let mut buf = Vec::new();
+    resp.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| BodyError::Read(describe_io_error(&e)))?;
+    if buf.len() as u64 > limit {
+        return Err(BodyError::TooLarge(declared));
+    }
+    if declared.is_some_and(|n| n != buf.len() as u64) {
+        return Err(BodyError::Read(format!(
+            "{} of {} bytes",
+            buf.len(),
+            declared.unwrap_or_default()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+fn describe_io_error(e: &std::io::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !msg.contains(&s_text) {
+            msg = format!("{msg}: {s_text}");
+        }
+        source = s.source();
+    }
+    if msg.to_ascii_lowercase().contains("timed out") || e.kind() == std::io::ErrorKind::TimedOut {
+        format!("timed out: {msg}")
+    } else {
+        msg
+    }
+}
+
+/// Server text made safe for a terminal: control characters (escape sequences, carriage
+/// returns, bells, newlines) become spaces, and it is cut to `max` characters.
+pub fn clean_text(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 fn describe_reqwest_error(e: &reqwest::Error) -> String {
@@ -349,7 +501,14 @@ pub fn retry_after_value(v: &str, now: SystemTime) -> Option<Duration> {
 /// (`{code, message, details: [{field, messages}]}`), its platform shape
 /// (`{status, title, detail, invalid_parameters}`), its gateway 401 shape
 /// (`{message, status}`), Kong's (`{code, name, message, fields}`), or the raw text.
+///
+/// The result is safe to print: control characters are replaced and it is at most 2,000
+/// characters long.
 pub fn error_message(status: u16, text: &str) -> String {
+    clean_text(error_message_raw(status, text).trim(), 2000)
+}
+
+fn error_message_raw(status: u16, text: &str) -> String {
     let Ok(v) = serde_json::from_str::<Value>(text) else {
         let t = text.trim();
         return if t.is_empty() {

@@ -9,6 +9,10 @@ use super::http::{HttpSettings, Transport};
 use super::{Backend, Kind, NodePlugins, Propagation, Stats, TargetError};
 use crate::plan::TargetInfo;
 
+/// The most pages one list may take: five million entities at 1,000 a page, far beyond any
+/// real control plane, and a bound on a server whose `offset` never ends.
+pub const MAX_PAGES: usize = 5_000;
+
 /// Which API the backend speaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoteFlavor {
@@ -82,10 +86,19 @@ impl HttpBackend {
                         let mut url = Url::parse(&format!("{address}/v2/control-planes"))
                             .map_err(|e| TargetError::Config(e.to_string()))?;
                         url.query_pairs_mut().append_pair("filter[name][eq]", &name);
-                        let (_, v) = transport.send(Method::GET, url.as_str(), None)?;
-                        let found = v
-                            .get("data")
-                            .and_then(Value::as_array)
+                        let (status, v) = transport.send(Method::GET, url.as_str(), None)?;
+                        let Some(list) = v.get("data").and_then(Value::as_array) else {
+                            return Err(TargetError::Api {
+                                method: "GET".into(),
+                                url: url.to_string(),
+                                status,
+                                message: format!(
+                                    "the answer is not a list (no array `data`): {}",
+                                    super::http::clean_text(&v.to_string(), 200)
+                                ),
+                            });
+                        };
+                        let found = Some(list)
                             .and_then(|d| {
                                 d.iter().find(|cp| {
                                     cp.get("name").and_then(Value::as_str) == Some(name.as_str())
@@ -136,6 +149,65 @@ impl Backend for HttpBackend {
         self.info.clone()
     }
 
+    fn about(&self) -> Result<super::About, TargetError> {
+        let Some(cp) = &self.cp_id else {
+            // Kong's Admin API says its own version at the root.
+            let (_, v) = self
+                .transport
+                .send(Method::GET, &format!("{}/", self.address), None)?;
+            let mut facts = Vec::new();
+            for key in ["edition", "hostname"] {
+                if let Some(x) = v.get(key).and_then(Value::as_str) {
+                    facts.push((key.to_string(), x.to_string()));
+                }
+            }
+            if let Some(mode) = v.pointer("/configuration/role").and_then(Value::as_str) {
+                facts.push(("role".into(), mode.to_string()));
+            }
+            return Ok(super::About {
+                kong_version: v.get("version").and_then(Value::as_str).map(str::to_string),
+                version_source: "the Admin API (GET /)".into(),
+                facts,
+            });
+        };
+        // A Konnect control plane has no version of its own: its data plane nodes run one each,
+        // and a streamed plugin must load on the oldest of them.
+        let base = format!("{}/v2/control-planes/{cp}", self.address);
+        let (_, info) = self.transport.send(Method::GET, &base, None)?;
+        let mut facts = vec![("control plane id".to_string(), cp.clone())];
+        if let Some(t) = info.pointer("/config/cluster_type").and_then(Value::as_str) {
+            facts.push(("cluster type".into(), t.to_string()));
+        }
+        let (_, nodes) = self
+            .transport
+            .send(Method::GET, &format!("{base}/nodes"), None)?;
+        let items = nodes
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let versions: Vec<&str> = items
+            .iter()
+            .filter_map(|n| n.get("version").and_then(Value::as_str))
+            .collect();
+        facts.push(("data plane nodes".into(), items.len().to_string()));
+        let mut distinct: Vec<&str> = versions.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() > 1 {
+            facts.push(("node versions".into(), distinct.join(", ")));
+        }
+        Ok(super::About {
+            kong_version: super::lowest_version(versions).map(str::to_string),
+            version_source: if items.is_empty() {
+                "no data plane node is connected".into()
+            } else {
+                "the oldest connected data plane node".into()
+            },
+            facts,
+        })
+    }
+
     fn for_each_page(
         &self,
         kind: Kind,
@@ -143,6 +215,8 @@ impl Backend for HttpBackend {
         on_page: &mut dyn FnMut(Vec<Value>) -> Result<(), TargetError>,
     ) -> Result<(), TargetError> {
         let mut offset: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
+        let mut pages = 0usize;
         loop {
             let mut url = Url::parse(&self.url(kind, None))
                 .map_err(|e| TargetError::Config(format!("invalid URL: {e}")))?;
@@ -156,12 +230,55 @@ impl Backend for HttpBackend {
                     q.append_pair("offset", o);
                 }
             }
-            let (_, mut v) = self.transport.send(Method::GET, url.as_str(), None)?;
-            if let Some(Value::Array(data)) = v.get_mut("data").map(Value::take) {
-                on_page(data)?;
+            pages += 1;
+            let fail = |status: u16, message: String| TargetError::Api {
+                method: "GET".into(),
+                url: url.to_string(),
+                status,
+                message,
+            };
+            if pages > MAX_PAGES {
+                return Err(fail(
+                    200,
+                    format!("the list did not end after {MAX_PAGES} pages (an `offset` that keeps changing); refusing to read on"),
+                ));
             }
+            let (status, mut v) = self.transport.send(Method::GET, url.as_str(), None)?;
+            // A list answer without an array `data` (a proxy's maintenance page, an error in a
+            // 200) is not an empty list.
+            let empty = match v.get_mut("data").map(Value::take) {
+                Some(Value::Array(data)) => {
+                    let empty = data.is_empty();
+                    on_page(data)?;
+                    empty
+                }
+                _ => {
+                    let preview = super::http::clean_text(&v.to_string(), 200);
+                    return Err(fail(
+                        status,
+                        format!("the answer is not a list (no array `data`): {preview}"),
+                    ));
+                }
+            };
             match v.get("offset").and_then(Value::as_str) {
-                Some(o) if !o.is_empty() && Some(o) != offset.as_deref() => {
+                // Without a tag filter a page is only empty at the end of the list.
+                Some(o) if !o.is_empty() && empty && tags.is_none() => {
+                    return Err(fail(
+                        status,
+                        "an empty page that points to a next one (`offset`): the list does not end"
+                            .into(),
+                    ));
+                }
+                Some(o) if !o.is_empty() => {
+                    if !seen.insert(o.to_string()) {
+                        return Err(fail(
+                            status,
+                            format!(
+                                "the list's pages loop (offset `{}` came back)",
+                                super::http::clean_text(o, 100)
+                            ),
+                        ));
+                    }
                     offset = Some(o.to_string())
                 }
                 _ => return Ok(()),
@@ -186,6 +303,16 @@ impl Backend for HttpBackend {
         }
     }
 
+    fn node_info(&self) -> Result<Option<Value>, TargetError> {
+        if self.info.kind != "kong" {
+            return Ok(None);
+        }
+        let (_, v) = self
+            .transport
+            .send(Method::GET, &format!("{}/", self.address), None)?;
+        Ok(Some(v))
+    }
+
     fn propagation(&self) -> Result<Option<Propagation>, TargetError> {
         let Some(cp) = &self.cp_id else {
             // Kong's Admin API of a hybrid-mode control plane lists its data planes; a
@@ -200,13 +327,20 @@ impl Backend for HttpBackend {
             };
         };
         let base = format!("{}/v2/control-planes/{cp}", self.address);
-        let (_, hash) =
+        let (status, hash) =
             self.transport
                 .send(Method::GET, &format!("{base}/expected-config-hash"), None)?;
         let (_, nodes) = self
             .transport
             .send(Method::GET, &format!("{base}/nodes"), None)?;
-        Ok(Some(parse_propagation(&hash, &nodes)))
+        parse_propagation(&hash, &nodes)
+            .map(Some)
+            .map_err(|message| TargetError::Api {
+                method: "GET".into(),
+                url: format!("{base}/expected-config-hash, {base}/nodes"),
+                status,
+                message,
+            })
     }
 
     fn stats(&self) -> Stats {
@@ -302,6 +436,10 @@ impl Backend for HttpBackend {
             plugins: parse_node_plugins(items),
         }]))
     }
+
+    fn unreachable(&self) -> Option<String> {
+        self.transport.unreachable()
+    }
 }
 
 /// The cursor of a `page.next` value: the `page[after]` of a URI, or the value itself.
@@ -388,14 +526,23 @@ pub fn parse_kong_data_planes(v: &Value) -> Propagation {
     p
 }
 
-/// The expected hash and nodes from Konnect's `expected-config-hash` and `nodes` bodies, with
-/// the issues each node reports in `compatibility_status`.
-pub fn parse_propagation(hash: &Value, nodes: &Value) -> Propagation {
-    let issues = nodes
-        .get("items")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+/// The expected hash and nodes from Konnect's `expected-config-hash` and `nodes` bodies. An
+/// answer of another shape is an error, never "no node is behind".
+pub fn parse_propagation(hash: &Value, nodes: &Value) -> Result<Propagation, String> {
+    let Some(expected_hash) = hash.get("expected_hash").and_then(Value::as_str) else {
+        return Err(format!(
+            "the expected config hash answer has no string `expected_hash`: {}",
+            super::http::clean_text(&hash.to_string(), 200)
+        ));
+    };
+    let Some(items) = nodes.get("items").and_then(Value::as_array) else {
+        return Err(format!(
+            "the nodes answer has no array `items`: {}",
+            super::http::clean_text(&nodes.to_string(), 200)
+        ));
+    };
+    let issues = items
+        .iter()
         .flat_map(|n| {
             let id = n
                 .get("id")
@@ -411,16 +558,10 @@ pub fn parse_propagation(hash: &Value, nodes: &Value) -> Propagation {
                 .collect::<Vec<_>>()
         })
         .collect();
-    Propagation {
+    Ok(Propagation {
         issues,
-        expected_hash: hash
-            .get("expected_hash")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        nodes: nodes
-            .get("items")
-            .and_then(Value::as_array)
+        expected_hash: expected_hash.to_string(),
+        nodes: Some(items)
             .map(|items| {
                 items
                     .iter()
@@ -438,7 +579,7 @@ pub fn parse_propagation(hash: &Value, nodes: &Value) -> Propagation {
                     .collect()
             })
             .unwrap_or_default(),
-    }
+    })
 }
 
 /// The address as it may be shown (status lines, plans, errors): without a URL password, and

@@ -2,6 +2,8 @@
 
 mod action;
 mod deck;
+mod distrib;
+mod fidelity;
 mod git;
 mod hybrid;
 mod lint;

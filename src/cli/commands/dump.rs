@@ -54,7 +54,10 @@ fn dump(args: &DumpArgs, printer: &crate::ui::Printer) -> Result<Outcome, Comman
     tags.sort();
     tags.dedup();
     let fetched = run::fetch(backend.as_ref(), &tags, None, &args.target.secrets())?;
-    let files = render(&fetched.live, &tags);
+    let files = render(&fetched.live, &tags).map_err(|e| {
+        CommandError::new(e)
+            .with_hint("nothing was written; rename the plugins on the control plane")
+    })?;
     for c in fetched.live.custom_plugins.iter().filter(|c| !c.streamed) {
         printer.warn(&format!(
             "`{}` is a hybrid-mode plugin: its handler.lua is a placeholder (the control plane holds only the schema); copy the data planes' handler in before `plugsync bundle`",
@@ -146,9 +149,22 @@ pub fn strip_defaults(field: &Field, value: &Value) -> Option<Value> {
     }
 }
 
-/// The files of a dump: `plugsync.yaml` and each plugin's Lua, byte for byte.
-pub fn render(live: &LiveState, select_tags: &[String]) -> Vec<(PathBuf, Vec<u8>)> {
+/// The files of a dump: `plugsync.yaml` and each plugin's Lua, byte for byte. Every plugin
+/// gets a directory of its own; when that cannot be (two names that would share one, on a
+/// file system that ignores case too), the dump is refused before anything is written.
+pub fn render(live: &LiveState, select_tags: &[String]) -> Result<Vec<(PathBuf, Vec<u8>)>, String> {
     let mut files = Vec::new();
+    let mut taken: std::collections::BTreeMap<String, &str> = Default::default();
+    for c in &live.custom_plugins {
+        let dir = safe_dir_name(&c.name);
+        if let Some(other) = taken.insert(dir.to_lowercase(), &c.name) {
+            return Err(format!(
+                "custom plugins `{}` and `{}` would both be dumped to plugins/{dir}",
+                crate::target::http::clean_text(other, 120),
+                crate::target::http::clean_text(&c.name, 120)
+            ));
+        }
+    }
     let schemas = crate::plan::prepare::live_schemas(live);
     let strip_select = |tags: &[String]| -> Vec<String> {
         tags.iter()
@@ -260,10 +276,9 @@ pub fn render(live: &LiveState, select_tags: &[String]) -> Vec<(PathBuf, Vec<u8>
     }
     let text = text.trim_start_matches("---\n").to_string() + "\n";
     files.insert(0, (PathBuf::from("plugsync.yaml"), text.into_bytes()));
-    files
+    Ok(files)
 }
 
-/// A directory name for a plugin: its name when it is a plain file name.
 /// The `handler.lua` a dump writes for a hybrid-mode plugin: the control plane holds only its
 /// schema, so the handler the data planes run must be copied in by hand before a `bundle`.
 pub fn hybrid_handler_placeholder(name: &str) -> String {
@@ -274,24 +289,50 @@ pub fn hybrid_handler_placeholder(name: &str) -> String {
     )
 }
 
+/// A directory name for a plugin: its name when it is a plain, short file name; otherwise
+/// the name with every other character replaced, cut to 64 bytes, and a short hash of the
+/// whole name, so names that differ only in replaced characters or past the cut stay apart.
 fn safe_dir_name(name: &str) -> String {
-    let ok = !name.is_empty()
+    let plain = !name.is_empty()
+        && name.len() <= 100
         && name != "."
         && name != ".."
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        name.to_string()
-    } else {
-        name.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b == b'-' {
-                    b as char
-                } else {
-                    '_'
-                }
-            })
-            .collect()
+    if plain {
+        return name.to_string();
+    }
+    let base: String = name
+        .bytes()
+        .take(64)
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' {
+                b as char
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let hash = crate::model::hash::sha256_hex(name.as_bytes());
+    format!("{base}-{}", &hash[..12])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_dir_name;
+
+    #[test]
+    fn every_name_gets_a_directory_of_its_own() {
+        assert_eq!(safe_dir_name("rate-guard_v2.1"), "rate-guard_v2.1");
+        let a = safe_dir_name("a/b");
+        let b = safe_dir_name("a_b");
+        assert_ne!(a, b);
+        assert!(a.starts_with("a_b-"), "{a}");
+        let long1 = safe_dir_name(&"x".repeat(300));
+        let long2 = safe_dir_name(&format!("{}y", "x".repeat(299)));
+        assert_ne!(long1, long2);
+        assert!(long1.len() < 100, "{long1}");
+        assert_ne!(safe_dir_name(".."), "..");
     }
 }

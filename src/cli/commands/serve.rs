@@ -47,6 +47,13 @@ pub struct ServeArgs {
     /// For tests: answer 429 with Retry-After above this many requests per second.
     #[arg(long, value_name = "RPS", value_parser = positive)]
     pub rate_limit: Option<f64>,
+    /// Close a connection that makes no progress for this many seconds: headers that never
+    /// finish, an answer never read, an idle keep-alive connection.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Serve at most this many connections at once; more wait until one closes.
+    #[arg(long, value_name = "N", default_value_t = crate::server::MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
 }
 
 /// Parses a fraction in `0..=1`.
@@ -155,9 +162,15 @@ fn serve(args: ServeArgs, printer: &Printer) -> Result<(), CommandError> {
         printer.data(&format!(
             "plugsync serve listening on http://{bound} (control plane default: {default_cp})"
         ));
-        server::serve(listener, app, server::shutdown_signal())
-            .await
-            .map_err(|e| CommandError::new(format!("serving on {bound} failed: {e}")))?;
+        server::serve_with(
+            listener,
+            app,
+            server::shutdown_signal(),
+            std::time::Duration::from_secs(args.idle_timeout),
+            args.max_connections,
+        )
+        .await
+        .map_err(|e| CommandError::new(format!("serving on {bound} failed: {e}")))?;
         printer.status("plugsync serve stopped");
         Ok(())
     })

@@ -23,11 +23,20 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             .map(|p| serde_json::Value::from(p.clone()));
         let bound = inst.scope.bound();
         for e in validate::validate_instance_fields(schema, protocols.as_ref(), &bound) {
-            out.push(Diagnostic::error(
+            let mut d = Diagnostic::error(
                 RULE.id,
                 inst.span.clone(),
                 format!("{}: {}: {}", inst.label(), e.path, e.message),
-            ));
+            );
+            if e.message == "value must be null" {
+                let scope = e.path.as_str();
+                d = d.with_hint(format!(
+                    "the schema of `{}` declares `{{ {scope} = typedefs.no_{scope} }}`: the plugin cannot be applied per {}; bind the instance elsewhere or drop no_{scope} from the schema",
+                    inst.name,
+                    scope.replace('_', " ")
+                ));
+            }
+            out.push(d);
         }
     }
 }

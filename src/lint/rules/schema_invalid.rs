@@ -5,6 +5,29 @@
 use super::Rule;
 use crate::lint::{Context, Diagnostic};
 use crate::lua::SandboxError;
+use crate::schema::{Field, FieldType};
+
+/// Fields whose type lacks its companion declaration: Kong accepts them, but validating a
+/// value of them raises (`attempt to index field 'elements' (a nil value)`).
+fn incomplete(prefix: &str, fields: &[(String, Field)], out: &mut Vec<String>) {
+    for (name, f) in fields {
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        let missing = match f.ty {
+            FieldType::Array | FieldType::Set if f.elements.is_none() => Some("elements"),
+            FieldType::Map if f.keys.is_none() => Some("keys"),
+            FieldType::Map if f.values.is_none() => Some("values"),
+            _ => None,
+        };
+        if let Some(m) = missing {
+            out.push(format!("`{path}` ({} without `{m}`)", f.ty.as_str()));
+        }
+        incomplete(&path, &f.fields, out);
+    }
+}
 
 pub const RULE: Rule = Rule {
     id: "schema-invalid",
@@ -43,6 +66,24 @@ pub fn hint(source: &str, error: &SandboxError) -> Option<&'static str> {
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     for p in &ctx.plugins {
+        if let Some(schema) = p.schema() {
+            let mut found = Vec::new();
+            incomplete("", &schema.fields, &mut found);
+            if !found.is_empty() {
+                out.push(
+                    Diagnostic::warning(
+                        RULE.id,
+                        p.decl.schema.origin.span(1, 1),
+                        format!(
+                            "schema of `{}`: Kong accepts {}, but validating a value of it fails (attempt to index a nil declaration)",
+                            p.decl.name,
+                            found.join(", ")
+                        ),
+                    )
+                    .with_hint("declare the companion attribute (`elements = { type = \"string\" }`, `keys`/`values`)"),
+                );
+            }
+        }
         if let Some(Err(e)) = &p.schema {
             // A forbidden top-level require is reported once, by the `require` rule.
             if matches!(e, SandboxError::ForbiddenModule { .. })

@@ -139,8 +139,8 @@ pub(super) fn validate_field(
             }
         }
         FieldType::Function => return Err(msg("expected a function".to_string())),
-        // Any JSON is accepted; a `json_schema` is not enforced.
-        FieldType::Json => return Ok(()),
+        // Validated against an inline `json_schema` when the field has one.
+        FieldType::Json => return json_field(field, value),
         FieldType::Any => {}
     }
 
@@ -159,8 +159,11 @@ pub(super) fn validate_record(
     let mut errors = ErrTable::default();
     for (key, value) in input {
         match lookup(fields, key) {
-            // `json` fields are only checked against their JSON schema by Kong (not enforced).
-            Some(field) if field.ty == FieldType::Json => {}
+            Some(field) if field.ty == FieldType::Json => {
+                if let Err(e) = json_field(field, value) {
+                    errors.fields.insert(key.clone(), e);
+                }
+            }
             Some(field) => {
                 if let Err(e) = validate_field(field, value, required_at(field, rr), rr) {
                     errors.fields.insert(key.clone(), e);
@@ -484,5 +487,15 @@ fn or_default(err: &str, fallback: impl Fn() -> String) -> String {
         fallback()
     } else {
         err.to_string()
+    }
+}
+
+/// A `json` field: any JSON, checked against the inline schema of its `json_schema`.
+fn json_field(field: &Field, value: &Value) -> Result<(), ErrNode> {
+    let inline = field.json_schema.as_ref().and_then(|j| j.get("inline"));
+    match inline {
+        Some(schema) if !value.is_null() => super::json_schema::check(schema, value)
+            .map_err(|e| msg(format!("JSON schema validation failed: {e}"))),
+        _ => Ok(()),
     }
 }

@@ -27,13 +27,14 @@
 //! * Tables in messages (an `eq` with a table) render as JSON, not `table: 0x…`.
 //! * A validator on a value of a kind it cannot handle is skipped where Kong would raise a Lua
 //!   error; a malformed Lua pattern fails the field with the pattern engine's message.
-//! * `json` fields accept any JSON (`json_schema` is not enforced); `foreign` fields are checked
+//! * `json` fields are checked against an inline `json_schema` ([`json_schema`]); `foreign` fields are checked
 //!   as `{ "id": "<uuid>" }`; a schema's `check` function and `custom_validator` /
 //!   `custom_entity_check` functions are never run; shorthand fields are not in the model.
 
 mod defaults;
 mod entity_checks;
 mod field;
+mod json_schema;
 mod lua;
 mod regex;
 

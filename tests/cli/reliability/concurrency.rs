@@ -169,3 +169,29 @@ fn apply_of_a_plan_made_before_another_run_exits_3() {
         "a refused apply wrote something"
     );
 }
+
+/// Two processes on one store: the second is refused with the PID of the first, instead of
+/// writing from a stale view (`UNIQUE constraint failed` on every write until a restart).
+#[test]
+fn a_store_in_use_is_refused_naming_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("cp.db").to_string_lossy().to_string();
+    std::fs::write(d.join("plugsync.yaml"), family_state("lk", 1, 1, "lock")).unwrap();
+    let server = Server::start(&db, &[]);
+    let pid = server.child.id();
+    let (code, _, err) = run(d, &["sync", "--local", &db], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("in use by PID {pid}")), "{err}");
+    let second = Command::new(env!("CARGO_BIN_EXE_plugsync"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data", &db])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("in use by PID {pid}")), "{err}");
+    server.stop();
+    // Once the server is gone, the store is free again.
+    let (code, _, err) = run(d, &["sync", "--local", &db], &[]);
+    assert_eq!(code, 0, "{err}");
+}

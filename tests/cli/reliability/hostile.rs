@@ -361,3 +361,205 @@ fn serve_refuses_hostile_json_bodies_and_keeps_serving() {
         .expect("still serving");
     assert_eq!(r.status().as_u16(), 200);
 }
+
+/// What an error echoes back is capped: thousands of unknown config keys, or a name of
+/// megabytes, give a small error, not one bigger than the request.
+#[test]
+fn serve_caps_what_errors_echo() {
+    let server = Server::start(":memory:", &[]);
+    let c = super::client();
+    let schema = r#"return { name = "echo", fields = { { config = { type = "record", fields = { { v = { type = "string" } } } } } } }"#;
+    let created = c
+        .post(server.url("/custom-plugins"))
+        .json(&serde_json::json!({"name": "echo", "schema": schema,
+            "handler": "return { PRIORITY = 1, VERSION = \"1.0.0\" }"}))
+        .send()
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let mut config = serde_json::Map::new();
+    for i in 0..20_000 {
+        config.insert(format!("unknown_key_{i:05}_{}", "k".repeat(80)), 1.into());
+    }
+    let body = serde_json::json!({"name": "echo", "config": config}).to_string();
+    for path in [server.url("/plugins"), server.v2("/plugins")] {
+        let r = c
+            .post(&path)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{path}");
+        let text = r.text().unwrap();
+        assert!(
+            text.len() < 64 * 1024,
+            "{path}: a {} byte request gave a {} byte error",
+            body.len(),
+            text.len()
+        );
+        assert!(
+            text.contains("unknown_key_00000"),
+            "{path}: {}",
+            &text[..200.min(text.len())]
+        );
+    }
+    let huge_name = "n".repeat(3 * 1024 * 1024);
+    let r = c
+        .post(server.url("/custom-plugins"))
+        .json(&serde_json::json!({"name": huge_name, "schema": schema, "handler": "return {}"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let text = r.text().unwrap();
+    assert!(
+        text.len() < 64 * 1024,
+        "a 3 MiB name gave a {} byte error",
+        text.len()
+    );
+}
+
+/// A connection that never finishes its headers, or sits idle, is closed after
+/// `--idle-timeout`: half-open connections cannot pile up until file descriptors run out.
+#[test]
+fn serve_closes_connections_that_stall() {
+    use std::io::{Read, Write};
+    let server = Server::start(":memory:", &["--idle-timeout", "1"]);
+    let addr = server.base.trim_start_matches("http://").to_string();
+    // Half a request line, then nothing; and a connection that never sends a byte.
+    let mut half = std::net::TcpStream::connect(&addr).unwrap();
+    half.write_all(b"GET /custom-plugins HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut silent = std::net::TcpStream::connect(&addr).unwrap();
+    for (what, s) in [
+        ("half a request", &mut half),
+        ("a silent connection", &mut silent),
+    ] {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 256];
+        match s.read(&mut buf) {
+            Ok(_) => {}
+            Err(e) => panic!("{what}: still open after {:?}: {e}", started.elapsed()),
+        }
+        assert!(started.elapsed() < Duration::from_secs(4), "{what}");
+    }
+    // And it still serves.
+    let r = super::client()
+        .get(server.url("/custom-plugins"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+/// A FIFO named `handler.lua` would block a read forever: it is refused as not a file.
+#[cfg(unix)]
+#[test]
+fn a_fifo_as_handler_lua_does_not_block_lint() {
+    let dir = tempfile::tempdir().unwrap();
+    plugin_state(dir.path(), GOOD_SCHEMA, GOOD_HANDLER);
+    let handler = dir.path().join("plugins/evil/handler.lua");
+    std::fs::remove_file(&handler).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(&handler)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let text = lint_fails(dir.path(), "fifo handler.lua");
+    assert!(text.contains("not a regular file"), "{text}");
+}
+
+/// A closed stderr (its reader left, as `plugsync … 2>&1 | head -1` does) loses the
+/// messages, never ends in a panic (exit 101).
+#[test]
+fn a_closed_stderr_is_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("plugsync.yaml"),
+        "custom_plugins: [1, 2, 3]\n",
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_plugsync"))
+            .args(["lint", "-v"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(1), "{status:?}");
+    }
+}
+
+/// A state file saved with a UTF-8 byte order mark reads as without one.
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    plugin_state(dir.path(), GOOD_SCHEMA, GOOD_HANDLER);
+    let state = std::fs::read(dir.path().join("plugsync.yaml")).unwrap();
+    let mut with_bom = b"\xef\xbb\xbf".to_vec();
+    with_bom.extend(state);
+    std::fs::write(dir.path().join("plugsync.yaml"), with_bom).unwrap();
+    let out = plugsync(dir.path()).args(["lint"]).output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+}
+
+/// A NUL in a name is reported as such, not as a failure to load Lua.
+#[test]
+fn a_nul_in_a_name_is_reported_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    plugin_state(dir.path(), GOOD_SCHEMA, GOOD_HANDLER);
+    std::fs::write(
+        dir.path().join("plugsync.yaml"),
+        "_format_version: \"3.0\"\ncustom_plugins:\n  - name: \"ev\\0il\"\n    path: plugins/evil\n",
+    )
+    .unwrap();
+    let text = lint_fails(dir.path(), "NUL in a name");
+    assert!(text.contains("U+0000 (NUL)"), "{text}");
+    assert!(!text.to_lowercase().contains("lua"), "{text}");
+}
+
+/// Lint is linear in the number of config keys: 100,000 unknown keys are reported in
+/// seconds (it was quadratic: the YAML reader compared each key with every earlier one).
+#[test]
+fn lint_is_linear_in_config_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    plugin_state(dir.path(), GOOD_SCHEMA, GOOD_HANDLER);
+    let mut state = String::from(
+        "_format_version: \"3.0\"\ncustom_plugins:\n  - name: evil\n    path: plugins/evil\nplugins:\n  - name: evil\n    config:\n",
+    );
+    for i in 0..100_000 {
+        state.push_str(&format!("      k{i}: 1\n"));
+    }
+    std::fs::write(dir.path().join("plugsync.yaml"), state).unwrap();
+    let text = lint_fails(dir.path(), "100,000 config keys");
+    assert!(text.contains("k99999"), "{}", &text[..300.min(text.len())]);
+}
+
+/// `serve` holds at most `--max-connections` at once, so stalled connections cannot use up
+/// its file descriptors; a request over the limit waits for a place instead of failing.
+#[test]
+fn serve_bounds_the_connections_it_holds() {
+    let server = Server::start(
+        ":memory:",
+        &["--idle-timeout", "1", "--max-connections", "2"],
+    );
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let _a = std::net::TcpStream::connect(&addr).unwrap();
+    let _b = std::net::TcpStream::connect(&addr).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    let r = super::client()
+        .get(server.url("/custom-plugins"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // It was served once the idle timeout closed a stalled connection.
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+}

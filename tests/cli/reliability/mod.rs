@@ -9,7 +9,9 @@ mod crash;
 mod faults;
 mod fuzz;
 mod hostile;
+mod scripted;
 mod secrets;
+mod server;
 
 use std::path::Path;
 use std::time::Duration;

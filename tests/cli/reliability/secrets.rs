@@ -482,3 +482,127 @@ fn a_rotated_secret_is_masked_on_both_sides_of_the_diff() {
         );
     }
 }
+
+/// `${{ env }}` values outside `config` — `instance_name`, `tags`, `condition`, custom plugin
+/// tags — are masked in every format and kept as templates in plan files; `apply` resolves
+/// them again, so the control plane gets the values.
+#[test]
+fn env_values_outside_config_never_appear() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("plugsync.yaml"),
+        r#"_format_version: "3.0"
+custom_plugins:
+  - name: outside
+    tags: ['${{ env "PLUGSYNC_T_CPTAG" }}']
+    handler: 'return { PRIORITY = 1, VERSION = "1.0.0" }'
+    schema: 'return { name = "outside", fields = { { config = { type = "record", fields = { { v = { type = "string" } } } } } } }'
+plugins:
+  - name: outside
+    instance_name: ${{ env "PLUGSYNC_T_INAME" }}
+    condition: ${{ env "PLUGSYNC_T_COND" }}
+    tags: [plain, '${{ env "PLUGSYNC_T_TAG" }}']
+    config: { v: x }
+"#,
+    )
+    .unwrap();
+    let secrets = [
+        ("PLUGSYNC_T_CPTAG", "cptag-5ec4e7"),
+        ("PLUGSYNC_T_INAME", "iname-5ec4e7"),
+        ("PLUGSYNC_T_COND", "http.path == \"/cond-5ec4e7\""),
+        ("PLUGSYNC_T_TAG", "tag-5ec4e7"),
+    ];
+    let run = |args: &[&str]| {
+        let out = plugsync(d)
+            .args(args)
+            .args(["--local", "cp.db"])
+            .envs(secrets)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    for format in ["text", "json", "markdown"] {
+        let (code, text) = run(&["diff", "--format", format]);
+        assert_eq!(code, Some(0), "{text}");
+        assert!(!text.contains("5ec4e7"), "diff --format {format}:\n{text}");
+    }
+    let (code, text) = run(&["plan", "--out", "plan.json"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!text.contains("5ec4e7"), "{text}");
+    let plan = std::fs::read_to_string(d.join("plan.json")).unwrap();
+    assert!(!plan.contains("5ec4e7"), "{plan}");
+    assert!(plan.contains("PLUGSYNC_T_INAME"), "{plan}");
+    let (code, text) = run(&["apply", "plan.json"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!text.contains("5ec4e7"), "{text}");
+    // The control plane got the values: the next diff has nothing to do.
+    let (code, text) = run(&["diff", "--exit-code"]);
+    assert_eq!(code, Some(0), "{text}");
+}
+
+/// A state file cannot copy plugsync's own credentials into an uploaded config.
+#[test]
+fn plugsyncs_own_credentials_are_refused_in_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for var in ["PLUGSYNC_KONG_ADMIN_TOKEN", "PLUGSYNC_KONNECT_TOKEN"] {
+        std::fs::write(
+            d.join("plugsync.yaml"),
+            format!(
+                r#"_format_version: "3.0"
+custom_plugins:
+  - name: thief
+    handler: 'return {{ PRIORITY = 1, VERSION = "1.0.0" }}'
+    schema: 'return {{ name = "thief", fields = {{ {{ config = {{ type = "record", fields = {{ {{ v = {{ type = "string" }} }} }} }} }} }} }}'
+plugins:
+  - name: thief
+    config: {{ v: '${{{{ env "{var}" }}}}' }}
+"#
+            ),
+        )
+        .unwrap();
+        for cmd in [&["lint"][..], &["diff", "--local", "cp.db"][..]] {
+            let out = plugsync(d).args(cmd).env(var, TOKEN).output().unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), Some(1), "{var} {cmd:?}: {text}");
+            assert!(text.contains("own credential"), "{text}");
+            assert!(!text.contains(TOKEN), "{text}");
+        }
+    }
+}
+
+/// Names cannot come from the environment: they identify entities in every plan.
+#[test]
+fn templates_in_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("plugsync.yaml"),
+        r#"_format_version: "3.0"
+custom_plugins:
+  - name: '${{ env "PLUGSYNC_T_NAME" }}'
+    handler: 'return { PRIORITY = 1, VERSION = "1.0.0" }'
+    schema: 'return { name = "n", fields = { { config = { type = "record", fields = { } } } } }'
+"#,
+    )
+    .unwrap();
+    let out = plugsync(d)
+        .args(["lint"])
+        .env("PLUGSYNC_T_NAME", "n")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("`name` cannot use"), "{text}");
+}

@@ -1,0 +1,4 @@
+return {
+  name = "leaky-mods",
+  fields = { { config = { type = "record", fields = {} } } },
+}

@@ -1527,3 +1527,17 @@ fn evaluation_is_deterministic() {
         assert_eq!(eval(source).expect("schema").name, first);
     }
 }
+
+#[test]
+fn ordinary_pattern_work_on_bodies_is_allowed() {
+    let body = "x".repeat(300);
+    for source in [
+        format!("local s = ' {body} ' local t = s:match('^%s*(.-)%s*$') assert(#t == 300)"),
+        format!("local s = '{body}' local t = s:gsub('%s+', ' ') "),
+        format!("local s = '{{{{a}}}} {body}' local t = s:gsub('{{{{(.-)}}}}', 'v')"),
+    ] {
+        let started = std::time::Instant::now();
+        hostile_schema(&source).unwrap_or_else(|e| panic!("{source}: {e}"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+}

@@ -27,7 +27,7 @@
 //! catching, so a script cannot outlive its budget. C functions run without hooks, so those whose
 //! cost a script controls are bounded up front: `string.rep` results over 8 MiB, pattern
 //! functions whose estimated backtracking (subject length to the power of the pattern's
-//! quantifiers) exceeds 10⁸ steps, and `table.sort` on more than 100,000 elements are refused.
+//! quantifiers, at most three counted) exceeds 10⁹ steps or that hold more than 200 quantifiers, and `table.sort` on more than 100,000 elements are refused.
 //!
 //! # Builtin markers
 //!

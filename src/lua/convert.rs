@@ -11,7 +11,7 @@ use serde_json::{Map, Number, Value as Json};
 
 use super::sandbox::Sandbox;
 use crate::schema::model::{MatchAny, PatternErr};
-use crate::schema::{Builtin, EntityCheck, Field, FieldType, PluginSchema};
+use crate::schema::{Builtin, EntityCheck, Field, FieldType, PluginSchema, Shorthand};
 
 /// Deepest nesting of field definitions (and of values) accepted.
 const MAX_DEPTH: usize = 32;
@@ -122,6 +122,40 @@ struct Converter<'a> {
     sandbox: &'a Sandbox,
     fields: usize,
     values: usize,
+}
+
+/// What a shorthand's `func` does with a value, found by calling it (in the sandbox, under its
+/// budget) with a probe string: the path of record keys where the probe comes back, when the
+/// function simply moves the value there.
+fn probe_shorthand(func: &mlua::Function) -> Option<Vec<String>> {
+    const PROBE: &str = "\u{1}plugsync shorthand probe";
+    let Ok(Lua::Table(result)) = func.call::<Lua>(PROBE) else {
+        return None;
+    };
+    fn find(t: &Table, depth: usize) -> Option<Vec<String>> {
+        if depth > 4 {
+            return None;
+        }
+        let mut found = None;
+        let _ = t.for_each::<Lua, Lua>(|k, v| {
+            let Lua::String(k) = k else { return Ok(()) };
+            let key = k.to_string_lossy();
+            let path = match &v {
+                Lua::String(s) if s.to_string_lossy() == PROBE => Some(vec![key]),
+                Lua::Table(inner) => find(inner, depth + 1).map(|mut p| {
+                    p.insert(0, key);
+                    p
+                }),
+                _ => None,
+            };
+            if found.is_none() {
+                found = path;
+            }
+            Ok(())
+        });
+        found
+    }
+    find(&result, 0)
 }
 
 /// Joins a path and a key (`""` + `config` → `config`).
@@ -523,7 +557,7 @@ impl Converter<'_> {
                 "deprecation" => {
                     self.table(&at, value, "a record")?;
                 }
-                "shorthand_fields" => self.shorthand_fields(&at, value)?,
+                "shorthand_fields" => field.shorthands = self.shorthand_fields(&at, value)?,
                 "json_schema" => {
                     self.table(&at, value, "a record")?;
                     field.json_schema = Some(self.json(&at, value, depth)?);
@@ -685,9 +719,10 @@ impl Converter<'_> {
     }
 
     /// `shorthand_fields`: accepted (single-key maps of definitions with a `func`) and ignored.
-    fn shorthand_fields(&mut self, path: &str, value: &Lua) -> Result<(), String> {
+    fn shorthand_fields(&mut self, path: &str, value: &Lua) -> Result<Vec<Shorthand>, String> {
         let table = self.table(path, value, "an array")?;
         let items = self.sequence(path, table, "an array")?;
+        let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let at = format!("{path}[{}]", i + 1);
             let entry = self.table(&at, item, "a map with one shorthand field")?;
@@ -696,11 +731,15 @@ impl Converter<'_> {
                 return Err(format!("{at}: length must be 1"));
             };
             let definition = self.table(&join(&at, name), definition, "a table")?;
-            if !matches!(definition.raw_get::<Lua>("func"), Ok(Lua::Function(_))) {
+            let Ok(Lua::Function(func)) = definition.raw_get::<Lua>("func") else {
                 return Err(format!("{at}.{name}.func: required field missing"));
-            }
+            };
+            out.push(Shorthand {
+                name: name.clone(),
+                target: probe_shorthand(&func),
+            });
         }
-        Ok(())
+        Ok(out)
     }
 
     // ----- entity checks -----

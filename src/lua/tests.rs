@@ -1541,3 +1541,33 @@ fn ordinary_pattern_work_on_bodies_is_allowed() {
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 }
+
+#[test]
+fn shorthand_fields_are_applied_as_kong_applies_them() {
+    let schema = eval(
+        r#"return { name = "sh", fields = { { config = { type = "record",
+            fields = {
+              { timeout = { type = "integer", default = 1000 } },
+              { redis = { type = "record", fields = { { host = { type = "string" } }, { port = { type = "integer", default = 6379 } } } } },
+            },
+            shorthand_fields = {
+              { old_timeout = { type = "integer", func = function(v) return { timeout = v } end } },
+              { redis_host = { type = "string", func = function(v) return { redis = { host = v } } end } },
+              { opaque = { type = "string", func = function(v) return { timeout = #v } end } },
+            } } } } }"#,
+    )
+    .expect("schema");
+    let config = serde_json::json!({ "old_timeout": 5, "redis_host": "cache.internal" });
+    let filled = crate::schema::validate::process_config(&schema, Some(&config)).expect("valid");
+    assert_eq!(filled["timeout"], 5);
+    assert_eq!(filled["redis"]["host"], "cache.internal");
+    assert_eq!(filled["redis"]["port"], 6379);
+    assert!(filled.get("old_timeout").is_none());
+    // A shorthand whose function does more than move the value cannot be replayed offline.
+    let err = crate::schema::validate::process_config(
+        &schema,
+        Some(&serde_json::json!({ "opaque": "abc" })),
+    )
+    .unwrap_err();
+    assert!(err.iter().any(|e| e.path == "config.opaque"), "{err:?}");
+}

@@ -8,4 +8,4 @@ pub mod lua_pattern;
 pub mod model;
 pub mod validate;
 
-pub use model::{Builtin, EntityCheck, Field, FieldType, PluginSchema, Validators};
+pub use model::{Builtin, EntityCheck, Field, FieldType, PluginSchema, Shorthand, Validators};

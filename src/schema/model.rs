@@ -120,8 +120,19 @@ pub struct Field {
     pub description: Option<String>,
     /// The field had a `custom_validator` function (not a typedef builtin).
     pub has_custom_validator: bool,
-    /// A `json` field's `json_schema` (kept as data; not enforced).
+    /// A `json` field's `json_schema` (validated for inline schemas).
     pub json_schema: Option<Value>,
+    /// `shorthand_fields` of a `record`: input keys Kong maps onto real fields on write.
+    pub shorthands: Vec<Shorthand>,
+}
+
+/// One `shorthand_fields` entry: an input key that Kong's `func` turns into real fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shorthand {
+    pub name: String,
+    /// Where `func` puts the value (a path of record keys), when it simply moves it there;
+    /// `None` when it does something else, which cannot be replayed offline.
+    pub target: Option<Vec<String>>,
 }
 
 impl Field {
@@ -146,6 +157,7 @@ impl Field {
             description: None,
             has_custom_validator: false,
             json_schema: None,
+            shorthands: Vec::new(),
         }
     }
 

@@ -37,6 +37,7 @@ mod field;
 mod json_schema;
 mod lua;
 mod regex;
+mod shorthand;
 
 #[cfg(test)]
 mod tests;
@@ -101,7 +102,8 @@ pub fn process_config(
     schema: &PluginSchema,
     config: Option<&Value>,
 ) -> Result<Value, Vec<FieldError>> {
-    let (filled, errors) = validate_entity(schema, config, None, &[]);
+    let config = with_shorthands(schema, config);
+    let (filled, errors) = validate_entity(schema, config.as_ref(), None, &[]);
     let errors: Vec<FieldError> = errors
         .into_iter()
         .filter(|e| e.path == ENTITY || e.path == "config" || e.path.starts_with("config."))
@@ -123,7 +125,8 @@ pub fn validate_plugin(
     protocols: Option<&Value>,
     bound: &[&str],
 ) -> Result<Value, Vec<FieldError>> {
-    let (filled, errors) = validate_entity(schema, config, protocols, bound);
+    let config = with_shorthands(schema, config);
+    let (filled, errors) = validate_entity(schema, config.as_ref(), protocols, bound);
     if errors.is_empty() {
         Ok(filled)
     } else {
@@ -134,12 +137,23 @@ pub fn validate_plugin(
 /// Fills defaults into `config` as Kong stores it on insert, without validating (see
 /// [`process_config`] for the rules). Invalid parts are kept as they are.
 pub fn fill_config(schema: &PluginSchema, config: Option<&Value>) -> Value {
+    let config = with_shorthands(schema, config);
+    let config = config.as_ref();
     match schema.config() {
         Some(field) => {
             adjust(field, config.cloned(), required_at(field, true), true).unwrap_or(Value::Null)
         }
         None => config.cloned().unwrap_or(Value::Null),
     }
+}
+
+/// `config` with the `shorthand_fields` of the config record applied, as Kong does on write.
+fn with_shorthands(schema: &PluginSchema, config: Option<&Value>) -> Option<Value> {
+    let config = config?;
+    Some(match schema.config() {
+        Some(field) => shorthand::apply(field, config),
+        None => config.clone(),
+    })
 }
 
 /// The schema's default for `protocols`: its top-level `protocols` field's default, else Kong's

@@ -22,6 +22,7 @@ pub mod git;
 pub mod lint;
 pub mod lua;
 pub mod model;
+pub mod pdktest;
 pub mod plan;
 pub mod render;
 pub mod schema;

@@ -5,8 +5,9 @@ Standard library only. Subcommands:
 
   split-args STRING            shell-like words of STRING, each ended by NUL
   analyze PLAN_JSON            has_changes=… and has_breaking_changes=… lines
-  sync-report SYNC_JSON PLAN   writes the plan of a `sync --format json` run to PLAN and prints
-                               a Markdown report of the plan and the apply
+  sync-report SYNC_JSON PLAN [COMMAND]
+                               writes the plan of a `sync --format json` (or `apply`) run to
+                               PLAN and prints a Markdown report of the plan and the apply
   fit IN OUT LIMIT UNIT NOTE   copies IN to OUT cut to LIMIT bytes (UNIT=bytes) or characters
                                (UNIT=chars), closing open code fences and <details>, ending with
                                NOTE when cut
@@ -74,7 +75,7 @@ def md_code(text):
 SYMBOLS = {"create": "+", "update": "~", "migrate": "±", "delete": "-"}
 
 
-def sync_report(sync_path, plan_out):
+def sync_report(sync_path, plan_out, command="sync"):
     doc = load_json(sync_path)
     if not isinstance(doc, dict) or not isinstance(doc.get("plan"), dict):
         return
@@ -84,7 +85,7 @@ def sync_report(sync_path, plan_out):
         f.write("\n")
     result = doc.get("result") or {}
     target = plan.get("target") or {}
-    out = [f"## plugsync sync to {target.get('kind', '')} control plane {md_code(target.get('control_plane', ''))}", ""]
+    out = [f"## plugsync {command} to {target.get('kind', '')} control plane {md_code(target.get('control_plane', ''))}", ""]
     source = plan.get("source") or {}
     if source.get("git_commit"):
         out.append(f"State: commit {md_code(source['git_commit'])}" + (" (with uncommitted changes)" if source.get("dirty") else ""))

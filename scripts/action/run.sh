@@ -2,20 +2,25 @@
 # The step of the plugsync GitHub Action (action.yml): runs one plugsync command and reports it.
 #
 #   * masks the tokens it is given (::add-mask::) before anything else;
-#   * runs `plugsync lint|diff|plan|sync` with the action's inputs (INPUT_* variables, set by
+#   * runs `plugsync lint|diff|plan|apply|sync|test` with the action's inputs (INPUT_* variables, set by
 #     action.yml); tokens reach plugsync through its environment variables, never its arguments;
 #   * keeps the plan JSON as a file (output `plan-file`) for an artifact step;
+#   * `lint` also prints GitHub annotations (`::error file=…,line=…,col=…::`), so findings show
+#     on the pull request's files;
+#   * `apply` applies the reviewed plan file of input `plan-file`; a stale plan (exit 3) sets
+#     the output `stale-plan` and fails the step with a message saying what to do;
 #   * writes the Markdown report to $GITHUB_STEP_SUMMARY, cut safely under GitHub's 1 MiB limit;
 #   * with `comment: true` on a pull request, posts one sticky comment, found again on later runs
 #     by a hidden marker and updated in place (GitHub's REST API at $GITHUB_API_URL, via curl);
-#   * sets the outputs exit-code, has-changes, has-breaking-changes and plan-file.
+#   * sets the outputs exit-code, has-changes, has-breaking-changes, plan-file, stale-plan and
+#     plugsync-version.
 #
 # Exit status: 0 when plugsync exited 0, or 2 for "there are changes" (reported through
 # `has-changes` instead of failing the step); plugsync's own code otherwise.
 #
 # Environment: INPUT_COMMAND, INPUT_STATE, INPUT_SELECT_TAG, INPUT_KONNECT_TOKEN,
 # INPUT_KONNECT_ADDR, INPUT_KONNECT_CONTROL_PLANE_NAME, INPUT_KONG_ADDR, INPUT_KONG_ADMIN_TOKEN,
-# INPUT_BASE_REF, INPUT_ARGS, INPUT_COMMENT, INPUT_GITHUB_TOKEN; PLUGSYNC_BIN (the binary,
+# INPUT_BASE_REF, INPUT_ARGS, INPUT_COMMENT, INPUT_GITHUB_TOKEN, INPUT_PLAN_FILE; PLUGSYNC_BIN (the binary,
 # default `plugsync` on PATH); GitHub's GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, GITHUB_EVENT_PATH,
 # GITHUB_REPOSITORY, GITHUB_API_URL, GITHUB_WORKFLOW, GITHUB_JOB, GITHUB_SERVER_URL,
 # GITHUB_RUN_ID, RUNNER_TEMP. PLUGSYNC_ACTION_SUMMARY_LIMIT (bytes, default 1000000) and
@@ -50,29 +55,36 @@ output() {
   fi
 }
 
-case "$command" in
-  lint | diff | plan | sync) ;;
-  *)
-    echo "::error title=plugsync::input command must be lint, diff, plan or sync, not '$command'"
-    output exit-code 1
-    output has-changes false
-    output has-breaking-changes false
-    output plan-file ""
-    exit 1
-    ;;
-esac
-if [ -n "$base_ref" ] && [ "$command" != diff ] && [ "$command" != lint ]; then
-  echo "::error title=plugsync::input base-ref is for command: diff (an offline review), not $command"
+# A failure before plugsync runs: an error, the outputs, exit 1.
+refuse() {
+  echo "::error title=plugsync::$1"
   output exit-code 1
   output has-changes false
   output has-breaking-changes false
   output plan-file ""
+  output stale-plan false
   exit 1
+}
+
+case "$command" in
+  lint | diff | plan | apply | sync | test) ;;
+  *) refuse "input command must be lint, diff, plan, apply, sync or test, not '$command'" ;;
+esac
+if [ -n "$base_ref" ] && [ "$command" != diff ] && [ "$command" != lint ]; then
+  refuse "input base-ref is for command: diff (an offline review), not $command"
+fi
+plan_input=${INPUT_PLAN_FILE:-}
+if [ "$command" = apply ]; then
+  [ -n "$plan_input" ] ||
+    refuse "command apply needs input plan-file: the plan JSON of a plan step (its output plan-file, passed between jobs as an artifact)"
+  [ -f "$plan_input" ] || refuse "input plan-file: no such file: $plan_input"
+elif [ -n "$plan_input" ]; then
+  refuse "input plan-file is for command: apply, not $command"
 fi
 
 # diff, plan and sync need a control plane: without one, plugsync would plan against an
 # embedded database created on the runner and stay green whatever the state says.
-if [ "$command" != lint ] && [ -z "$base_ref" ]; then
+if [ "$command" != lint ] && [ "$command" != test ] && [ -z "$base_ref" ]; then
   target_given=false
   for value in "${INPUT_KONNECT_TOKEN:-}" "${INPUT_KONG_ADDR:-}" "${PLUGSYNC_KONNECT_TOKEN:-}" \
     "${PLUGSYNC_KONG_ADDR:-}" "${PLUGSYNC_LOCAL:-}"; do
@@ -82,12 +94,7 @@ if [ "$command" != lint ] && [ -z "$base_ref" ]; then
     *" --local"* | *" --kong-addr"* | *" --konnect-token"*) target_given=true ;;
   esac
   if [ "$target_given" = false ]; then
-    echo "::error title=plugsync::command $command needs a control plane: set the inputs konnect-token and konnect-control-plane-name (Konnect) or kong-addr (and kong-admin-token) (Kong Gateway); or, with command diff, base-ref for an offline review of the pull request"
-    output exit-code 1
-    output has-changes false
-    output has-breaking-changes false
-    output plan-file ""
-    exit 1
+    refuse "command $command needs a control plane: set the inputs konnect-token and konnect-control-plane-name (Konnect) or kong-addr (and kong-admin-token) (Kong Gateway); or, with command diff, base-ref for an offline review of the pull request"
   fi
 fi
 
@@ -106,6 +113,7 @@ while IFS= read -r path; do
   path=$(echo "$path" | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//')
   [ -n "$path" ] && common+=(-s "$path")
 done <<<"${INPUT_STATE:-}"
+states=("${common[@]}") # test takes the state paths only
 while IFS= read -r tag; do
   tag=$(echo "$tag" | sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//')
   [ -n "$tag" ] && common+=(--select-tag "$tag")
@@ -127,6 +135,8 @@ fi
 [ -n "${INPUT_KONG_ADMIN_TOKEN:-}" ] && export PLUGSYNC_KONG_ADMIN_TOKEN="$INPUT_KONG_ADMIN_TOKEN"
 export NO_COLOR=1
 
+version_line=$("$bin" --version 2>/dev/null | head -n 1) || version_line=""
+output plugsync-version "$version_line"
 echo "::group::plugsync $command"
 rc=0
 case "$command" in
@@ -134,6 +144,8 @@ case "$command" in
     [ -n "$base_ref" ] && common+=(--git-ref "$base_ref") && echo "::warning title=plugsync::base-ref with command lint lints that revision"
     "$bin" lint "${common[@]}" --format markdown "${extra[@]}" >"$report" 2>"$log"
     rc=$?
+    # Annotations on the pull request's files (workflow commands on stdout).
+    "$bin" lint "${common[@]}" --format github "${extra[@]}" 2>/dev/null || true
     ;;
   diff)
     if [ -n "$base_ref" ]; then
@@ -157,6 +169,16 @@ case "$command" in
       >"$report" 2>"$log"
     rc=$?
     ;;
+  test)
+    # Offline: runs the handlers against tests/*.test.yaml (no control plane needed).
+    "$bin" test "${states[@]}" --format markdown "${extra[@]}" >"$report" 2>"$log"
+    rc=$?
+    ;;
+  apply)
+    "$bin" apply "$plan_input" --format json "${extra[@]}" >"$work/apply.json" 2>"$log"
+    rc=$?
+    helper sync-report "$work/apply.json" "$plan_file" "apply" >"$report"
+    ;;
   sync)
     "$bin" sync "${common[@]}" --format json "${extra[@]}" >"$work/sync.json" 2>"$log"
     rc=$?
@@ -168,6 +190,8 @@ echo "::endgroup::"
 
 # Outputs.
 [ -s "$plan_file" ] || plan_file=""
+# apply: the plan it was given, when plugsync did not get as far as applying it.
+if [ "$command" = apply ] && [ -z "$plan_file" ]; then plan_file=$plan_input; fi
 has_changes=false
 has_breaking=false
 if [ -n "$plan_file" ]; then
@@ -183,6 +207,12 @@ output exit-code "$rc"
 output has-changes "$has_changes"
 output has-breaking-changes "$has_breaking"
 output plan-file "$plan_file"
+stale=false
+if [ "$command" = apply ] && [ "$rc" = 3 ]; then
+  stale=true
+  echo "::error title=plugsync::the plan is stale: the control plane changed since the plan was made, and nothing was applied. Make a new plan, review it, and apply that one."
+fi
+output stale-plan "$stale"
 
 # The report: plugsync's Markdown, and its log when it failed or said nothing.
 full="$work/summary-full.md"

@@ -12,9 +12,27 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::Outcome;
 
+/// `0.1.0 (commit 1a2b3c4d5e6f, built 2026-12-02)` when built from a git checkout of plugsync,
+/// `0.1.0` otherwise (a crates.io build). Set by `build.rs`.
+pub fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        let commit = env!("PLUGSYNC_GIT_COMMIT");
+        let date = env!("PLUGSYNC_BUILD_DATE");
+        let mut v = env!("CARGO_PKG_VERSION").to_string();
+        match (commit.is_empty(), date.is_empty()) {
+            (false, false) => v.push_str(&format!(" (commit {commit}, built {date})")),
+            (false, true) => v.push_str(&format!(" (commit {commit})")),
+            (true, false) => v.push_str(&format!(" (built {date})")),
+            (true, true) => {}
+        }
+        v
+    })
+}
+
 /// GitOps reconciler for Kong Gateway streamed custom plugins.
 #[derive(Debug, Parser)]
-#[command(name = "plugsync", version, about, propagate_version = true)]
+#[command(name = "plugsync", version = version(), about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -39,6 +57,30 @@ pub enum Command {
     Serve(commands::serve::ServeArgs),
     /// Write the data-plane files of hybrid-mode plugins (`streamed: false`).
     Bundle(commands::bundle::BundleArgs),
+    /// Run custom plugins' handlers against sample requests offline (tests/*.test.yaml).
+    Test(commands::test::TestArgs),
+    /// Check the target's address, token and permissions; print its Kong version and the
+    /// sandbox profile that applies.
+    Ping(commands::ping::PingArgs),
+    /// Print shell completions for bash, zsh, fish or powershell.
+    Completions(commands::completions::CompletionsArgs),
+    /// Write man pages for plugsync and each command into a directory.
+    #[command(hide = true)]
+    Man(commands::completions::ManArgs),
+}
+
+impl Command {
+    /// The `--format` the command was given, for commands that take the common one.
+    fn format(&self) -> Option<Format> {
+        match self {
+            Command::Diff(a) => Some(a.common.format),
+            Command::Plan(a) => Some(a.common.format),
+            Command::Sync(a) => Some(a.common.format),
+            Command::Apply(a) => Some(a.format),
+            Command::Ping(a) => Some(a.format),
+            _ => None,
+        }
+    }
 }
 
 /// Output format of a command's report.
@@ -48,6 +90,17 @@ pub enum Format {
     Text,
     Json,
     Markdown,
+    /// SARIF 2.1.0, for GitHub code scanning (lint only).
+    Sarif,
+    /// GitHub Actions workflow commands: annotations on files (lint only).
+    Github,
+}
+
+impl Format {
+    /// Formats only `lint` writes.
+    pub fn lint_only(self) -> bool {
+        matches!(self, Format::Sarif | Format::Github)
+    }
 }
 
 /// Flags every state-reading command takes.
@@ -133,8 +186,19 @@ pub fn main() -> Outcome {
             };
         }
     };
+    if let Some(format) = cli.command.format().filter(|f| f.lint_only()) {
+        let value = format.to_possible_value().map(|v| v.get_name().to_string());
+        eprintln!(
+            "error: --format {} is for `plugsync lint` only; this command writes text, json or markdown",
+            value.unwrap_or_default()
+        );
+        return Outcome::Failure;
+    }
     match cli.command {
         Command::Lint(args) => commands::lint::run(args),
+        Command::Ping(args) => commands::ping::run(args),
+        Command::Completions(args) => commands::completions::run(args),
+        Command::Man(args) => commands::completions::man(args),
         Command::Diff(args) => commands::diff::run(args),
         Command::Plan(args) => commands::plan::run(args),
         Command::Apply(args) => commands::apply::run(args),
@@ -142,6 +206,7 @@ pub fn main() -> Outcome {
         Command::Dump(args) => commands::dump::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Bundle(args) => commands::bundle::run(args),
+        Command::Test(args) => commands::test::run(args),
     }
 }
 

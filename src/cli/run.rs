@@ -464,7 +464,8 @@ pub fn plan_against_target(
 /// Renders the plan in the chosen format.
 pub fn render_plan(plan: &Plan, format: Format, printer: &Printer) -> String {
     match format {
-        Format::Text => render::text(
+        // `--format sarif|github` is refused for every command but lint before it runs.
+        Format::Text | Format::Sarif | Format::Github => render::text(
             plan,
             &render::TextOptions {
                 color: printer.color_stdout,
@@ -678,7 +679,7 @@ pub fn fail_with_report(
         Format::Json if e.kind == "wait" => {}
         Format::Json => printer.data(&e.json_report(command)),
         Format::Markdown => printer.data(&e.markdown_report(command)),
-        Format::Text => {}
+        Format::Text | Format::Sarif | Format::Github => {}
     }
     fail(printer, e)
 }

@@ -44,8 +44,11 @@ mod depth;
 mod handler;
 mod kong_meta;
 pub mod profile;
+mod run_phases;
 mod sandbox;
 
+#[cfg(test)]
+mod pdk_tests;
 #[cfg(test)]
 mod tests;
 
@@ -61,6 +64,9 @@ pub use checks::{
 };
 pub use handler::{parse_kong_version, HandlerInfo};
 pub use profile::{ProfileName, DEFAULT_PROFILE};
+pub use run_phases::{
+    run_request, Exchange, LogLine, SentRequest, SimRequest, SimResponse, SimUpstream,
+};
 
 /// Lua memory cap per evaluation, in bytes.
 pub const MEMORY_LIMIT: usize = 32 * 1024 * 1024;

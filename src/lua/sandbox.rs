@@ -221,6 +221,26 @@ impl Sandbox {
             .map_err(|e| self.map_error(e, chunk_name))
     }
 
+    /// The state itself, for layers built on the prepared environment (the PDK stand-in of
+    /// `plugsync test`).
+    pub(crate) fn lua(&self) -> &Lua {
+        &self.lua
+    }
+
+    /// The environment user chunks run in.
+    pub(crate) fn env(&self) -> &Table {
+        &self.env
+    }
+
+    /// A Lua function returning whether the budget is spent (trusted layers re-raise after a
+    /// protected call once it is, as the prelude does).
+    pub(crate) fn tripped_function(&self) -> Result<mlua::Function, SandboxError> {
+        let guard = Rc::clone(&self.guard);
+        self.lua
+            .create_function(move |_, ()| Ok(guard.tripped.get()))
+            .map_err(|e| internal("cannot prepare the sandbox", &e))
+    }
+
     /// Whether the instruction or time budget has been spent.
     pub(crate) fn budget_spent(&self) -> bool {
         self.guard.tripped.get()
@@ -246,7 +266,7 @@ impl Sandbox {
     }
 
     /// Turns an mlua error into the sandbox's error, checking the budget and memory first.
-    fn map_error(&self, error: mlua::Error, chunk_name: &str) -> SandboxError {
+    pub(crate) fn map_error(&self, error: mlua::Error, chunk_name: &str) -> SandboxError {
         if self.guard.tripped.get() {
             return SandboxError::Budget;
         }

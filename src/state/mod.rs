@@ -294,7 +294,7 @@ struct FileLoader<'a> {
     unresolved_instances: &'a mut Vec<Span>,
 }
 
-const TOP_KEYS: &[&str] = &[
+pub const TOP_KEYS: &[&str] = &[
     "_format_version",
     "_konnect",
     "_info",
@@ -303,7 +303,7 @@ const TOP_KEYS: &[&str] = &[
     "custom_plugins",
     "plugins",
 ];
-const DECK_ENTITY_KEYS: &[&str] = &[
+pub const DECK_ENTITY_KEYS: &[&str] = &[
     "services",
     "routes",
     "consumers",
@@ -320,14 +320,14 @@ const DECK_ENTITY_KEYS: &[&str] = &[
     "cloned_plugins",
     "_plugin_configs",
 ];
-const INFO_KEYS: &[&str] = &[
+pub const INFO_KEYS: &[&str] = &[
     "select_tags",
     "defaults",
     "include_plugin_definitions",
     "default_lookup_tags",
 ];
-const KONNECT_KEYS: &[&str] = &["control_plane_name", "runtime_group_name"];
-const CUSTOM_PLUGIN_KEYS: &[&str] = &[
+pub const KONNECT_KEYS: &[&str] = &["control_plane_name", "runtime_group_name"];
+pub const CUSTOM_PLUGIN_KEYS: &[&str] = &[
     "name",
     "path",
     "handler",
@@ -340,7 +340,7 @@ const CUSTOM_PLUGIN_KEYS: &[&str] = &[
     "created_at",
     "updated_at",
 ];
-const INSTANCE_KEYS: &[&str] = &[
+pub const INSTANCE_KEYS: &[&str] = &[
     "name",
     "instance_name",
     "config",

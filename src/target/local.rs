@@ -69,6 +69,22 @@ impl LocalBackend {
 }
 
 impl Backend for LocalBackend {
+    fn about(&self) -> Result<super::About, TargetError> {
+        let nodes = self
+            .service
+            .nodes(&self.cp)
+            .map_err(|e| self.err("GET", Kind::CustomPlugin, None, e))?;
+        let versions: Vec<&str> = nodes["items"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|n| n["version"].as_str()).collect())
+            .unwrap_or_default();
+        Ok(super::About {
+            kong_version: super::lowest_version(versions).map(str::to_string),
+            version_source: "the simulated data plane node of the embedded control plane".into(),
+            facts: vec![("store".into(), self.path.clone())],
+        })
+    }
+
     fn info(&self) -> TargetInfo {
         TargetInfo {
             kind: "local".into(),

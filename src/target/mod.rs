@@ -85,8 +85,38 @@ pub struct NodePlugins {
     pub plugins: Vec<(String, String, Option<String>)>,
 }
 
+/// What `plugsync ping` learns about a target beyond reaching it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct About {
+    /// The Kong Gateway version that runs the plugins: the Admin API's own, or the lowest one
+    /// a data plane node of a Konnect control plane reports (`None`: no node connected).
+    pub kong_version: Option<String>,
+    /// Where `kong_version` comes from.
+    pub version_source: String,
+    /// More facts about the target, as (name, value).
+    pub facts: Vec<(String, String)>,
+}
+
+/// The lowest of Kong versions such as `3.14.0.1` or `3.10.0.3-enterprise-edition`, compared
+/// by their numeric components.
+pub fn lowest_version<'a>(versions: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    fn key(v: &str) -> Vec<u64> {
+        v.split(|c: char| !c.is_ascii_digit() && c != '.')
+            .next()
+            .unwrap_or("")
+            .split('.')
+            .map(|p| p.parse().unwrap_or(0))
+            .collect()
+    }
+    versions.into_iter().min_by_key(|v| key(v))
+}
+
 /// The low-level operations a target supports.
 pub trait Backend: Send + Sync {
+    /// The target's Kong version and other facts, for `plugsync ping`.
+    fn about(&self) -> Result<About, TargetError> {
+        Ok(About::default())
+    }
     /// What this target is, for plans and messages.
     fn info(&self) -> TargetInfo;
     /// Every entity of a kind, one page at a time, optionally filtered by tags (`a,b` = all).

@@ -149,6 +149,65 @@ impl Backend for HttpBackend {
         self.info.clone()
     }
 
+    fn about(&self) -> Result<super::About, TargetError> {
+        let Some(cp) = &self.cp_id else {
+            // Kong's Admin API says its own version at the root.
+            let (_, v) = self
+                .transport
+                .send(Method::GET, &format!("{}/", self.address), None)?;
+            let mut facts = Vec::new();
+            for key in ["edition", "hostname"] {
+                if let Some(x) = v.get(key).and_then(Value::as_str) {
+                    facts.push((key.to_string(), x.to_string()));
+                }
+            }
+            if let Some(mode) = v.pointer("/configuration/role").and_then(Value::as_str) {
+                facts.push(("role".into(), mode.to_string()));
+            }
+            return Ok(super::About {
+                kong_version: v.get("version").and_then(Value::as_str).map(str::to_string),
+                version_source: "the Admin API (GET /)".into(),
+                facts,
+            });
+        };
+        // A Konnect control plane has no version of its own: its data plane nodes run one each,
+        // and a streamed plugin must load on the oldest of them.
+        let base = format!("{}/v2/control-planes/{cp}", self.address);
+        let (_, info) = self.transport.send(Method::GET, &base, None)?;
+        let mut facts = vec![("control plane id".to_string(), cp.clone())];
+        if let Some(t) = info.pointer("/config/cluster_type").and_then(Value::as_str) {
+            facts.push(("cluster type".into(), t.to_string()));
+        }
+        let (_, nodes) = self
+            .transport
+            .send(Method::GET, &format!("{base}/nodes"), None)?;
+        let items = nodes
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let versions: Vec<&str> = items
+            .iter()
+            .filter_map(|n| n.get("version").and_then(Value::as_str))
+            .collect();
+        facts.push(("data plane nodes".into(), items.len().to_string()));
+        let mut distinct: Vec<&str> = versions.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() > 1 {
+            facts.push(("node versions".into(), distinct.join(", ")));
+        }
+        Ok(super::About {
+            kong_version: super::lowest_version(versions).map(str::to_string),
+            version_source: if items.is_empty() {
+                "no data plane node is connected".into()
+            } else {
+                "the oldest connected data plane node".into()
+            },
+            facts,
+        })
+    }
+
     fn for_each_page(
         &self,
         kind: Kind,

@@ -586,9 +586,19 @@ fn failures_fail_the_step_after_reporting() {
         step.summary
     );
 
+    let step = run_step(&work, temp.path(), &github, &[("command", "destroy")]);
+    assert_eq!(step.code, 1);
+    assert!(step
+        .stdout
+        .contains("must be lint, diff, plan, apply, sync or test"));
     let step = run_step(&work, temp.path(), &github, &[("command", "apply")]);
     assert_eq!(step.code, 1);
-    assert!(step.stdout.contains("must be lint, diff, plan or sync"));
+    assert!(
+        step.stdout.contains("command apply needs input plan-file"),
+        "{}",
+        step.stdout
+    );
+    assert_eq!(step.output("stale-plan"), "false");
     assert!(github.requests().is_empty(), "no comment was asked for");
 }
 
@@ -598,8 +608,14 @@ fn diff_plan_and_sync_without_a_target_or_base_ref_fail_naming_the_inputs() {
     let work = temp.path().join("repo");
     copy_dir(&root().join("examples/quickstart"), &work);
     let github = FakeGitHub::start();
-    for command in ["diff", "plan", "sync"] {
-        let step = run_step(&work, temp.path(), &github, &[("command", command)]);
+    std::fs::write(temp.path().join("plan.json"), "{}").expect("plan");
+    let plan = temp.path().join("plan.json");
+    for command in ["diff", "plan", "sync", "apply"] {
+        let mut inputs = vec![("command", command)];
+        if command == "apply" {
+            inputs.push(("plan-file", plan.to_str().expect("utf-8")));
+        }
+        let step = run_step(&work, temp.path(), &github, &inputs);
         assert_eq!(step.code, 1, "{command}: {}", step.stdout);
         assert_eq!(step.output("exit-code"), "1");
         for input in ["konnect-token", "kong-addr", "base-ref"] {
@@ -624,6 +640,43 @@ fn diff_plan_and_sync_without_a_target_or_base_ref_fail_naming_the_inputs() {
         &[("command", "diff"), ("args", args.as_str())],
     );
     assert_eq!(step.code, 0, "{}\n{}", step.stdout, step.stderr);
+}
+
+#[test]
+fn command_test_runs_the_plugin_tests_offline_and_fails_on_a_wrong_expectation() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let work = temp.path().join("repo");
+    copy_dir(&root().join("examples/quickstart"), &work);
+    let github = FakeGitHub::start();
+    let step = run_step(
+        &work,
+        temp.path(),
+        &github,
+        &[("command", "test"), ("select-tag", "quickstart")],
+    );
+    assert_eq!(step.code, 0, "{}\n{}", step.stdout, step.stderr);
+    assert_eq!(step.output("exit-code"), "0");
+    assert!(
+        step.summary.contains("test result: 8 passed, 0 failed"),
+        "{}",
+        step.summary
+    );
+    let file = work.join("tests/request-tagger.test.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("X-Request-Tag: blue", "X-Request-Tag: green"),
+    )
+    .unwrap();
+    let step = run_step(&work, temp.path(), &github, &[("command", "test")]);
+    assert_eq!(step.code, 1);
+    assert!(step.summary.contains("❌ fail"), "{}", step.summary);
+    assert!(
+        step.summary
+            .contains("| `upstream_request.headers.X-Request-Tag` | `\"green\"` | `\"blue\"` |"),
+        "{}",
+        step.summary
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -786,7 +839,9 @@ fn action_yml_declares_everything_it_uses() {
         }
     }
 
-    // Tokens are masked before plugsync runs; the build is cached on Cargo.lock and the source.
+    // Tokens are masked before plugsync runs; the binary is cached under the key the resolve
+    // step chose (a release and target, or Cargo.lock and the source), and actions are pinned
+    // by commit.
     let first = &steps[0];
     assert!(first["run"].as_str().unwrap_or("").contains("::add-mask::"));
     let cache = steps
@@ -797,6 +852,135 @@ fn action_yml_declares_everything_it_uses() {
         .as_str()
         .unwrap_or("")
         .starts_with("actions/cache@"));
-    let key = cache["with"]["key"].as_str().unwrap_or("");
-    assert!(key.contains("steps.source.outputs.lock") && key.contains("steps.source.outputs.src"));
+    assert_eq!(
+        cache["with"]["key"].as_str(),
+        Some("${{ steps.resolve.outputs.cache-key }}")
+    );
+    assert_eq!(
+        cache["with"]["path"].as_str(),
+        Some("${{ steps.resolve.outputs.cache-path }}")
+    );
+    for step in steps {
+        if let Some(uses) = step["uses"].as_str() {
+            let sha = uses.split('@').nth(1).unwrap_or("");
+            assert!(
+                sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+                "{uses} is not pinned to a commit"
+            );
+        }
+    }
+    let install = steps
+        .iter()
+        .find(|s| s["id"].as_str() == Some("install"))
+        .expect("the install step");
+    assert!(install["run"]
+        .as_str()
+        .unwrap_or("")
+        .contains("scripts/action/install.sh\" install"));
+    assert_eq!(
+        run["env"]["PLUGSYNC_BIN"].as_str(),
+        Some("${{ steps.install.outputs.bin || steps.resolve.outputs.bin }}")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// lint annotations, apply of a reviewed plan
+
+#[test]
+fn lint_annotates_the_files_of_the_pull_request() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let work = temp.path().join("repo");
+    copy_dir(&root().join("testdata/lint/instance-config"), &work);
+    let github = FakeGitHub::start();
+    let step = run_step(&work, temp.path(), &github, &[("command", "lint")]);
+    assert_eq!(step.code, 1, "{}", step.stderr);
+    let annotations: Vec<&str> = step
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error file="))
+        .collect();
+    assert!(!annotations.is_empty(), "{}", step.stdout);
+    for a in &annotations {
+        assert!(
+            a.starts_with("::error file=plugsync.yaml,line=") && a.contains(",col="),
+            "{a}"
+        );
+        assert!(a.contains("title=plugsync "), "{a}");
+    }
+    assert!(
+        annotations
+            .iter()
+            .any(|a| a.contains("title=plugsync instance-config::")),
+        "{annotations:?}"
+    );
+    assert!(
+        step.summary.contains("instance-config"),
+        "the Markdown report is still written: {}",
+        step.summary
+    );
+}
+
+#[test]
+fn apply_runs_a_reviewed_plan_and_reports_a_stale_one() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let work = temp.path().join("repo");
+    copy_dir(&root().join("examples/quickstart"), &work);
+    let data = temp.path().join("serve.db");
+    let server = Server::start(data.to_str().expect("utf-8"), &["--token", ADMIN_TOKEN]);
+    let github = FakeGitHub::start();
+    let target = [
+        ("kong-addr", server.base.as_str()),
+        ("kong-admin-token", ADMIN_TOKEN),
+    ];
+    let with = |extra: &[(&'static str, &str)]| -> Vec<(String, String)> {
+        target
+            .iter()
+            .copied()
+            .chain(extra.iter().copied())
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let run = |inputs: Vec<(String, String)>| {
+        let refs: Vec<(&str, &str)> = inputs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        run_step(&work, temp.path(), &github, &refs)
+    };
+
+    // The plan job: its plan file goes to the apply job (as an artifact would).
+    let step = run(with(&[("command", "plan")]));
+    assert_eq!(step.code, 0, "{}\n{}", step.stdout, step.stderr);
+    assert_eq!(step.output("has-changes"), "true");
+    let reviewed = temp.path().join("reviewed-plan.json");
+    std::fs::copy(step.output("plan-file"), &reviewed).expect("keep the plan");
+    let reviewed_path = reviewed.to_str().expect("utf-8").to_string();
+
+    // The apply job.
+    let step = run(with(&[("command", "apply"), ("plan-file", &reviewed_path)]));
+    assert_eq!(step.code, 0, "{}\n{}", step.stdout, step.stderr);
+    assert_eq!(step.output("exit-code"), "0");
+    assert_eq!(step.output("stale-plan"), "false");
+    assert!(
+        step.summary
+            .contains("plugsync apply to kong control plane"),
+        "{}",
+        step.summary
+    );
+    assert!(step.output("plugsync-version").starts_with("plugsync "));
+
+    // A second apply of the same plan: the control plane changed since it was made.
+    let step = run(with(&[("command", "apply"), ("plan-file", &reviewed_path)]));
+    assert_eq!(step.code, 3, "{}\n{}", step.stdout, step.stderr);
+    assert_eq!(step.output("exit-code"), "3");
+    assert_eq!(step.output("stale-plan"), "true");
+    assert_eq!(step.output("plan-file"), reviewed_path);
+    assert!(
+        step.stdout
+            .contains("::error title=plugsync::the plan is stale"),
+        "{}",
+        step.stdout
+    );
+    assert!(step.summary.contains("stale"), "{}", step.summary);
+    server.stop();
 }

@@ -77,8 +77,8 @@ fn every_rule_is_documented() {
     let doc = std::fs::read_to_string(root().join("docs/lints.md")).expect("docs/lints.md");
     for rule in plugsync::lint::rules::RULES {
         assert!(
-            doc.contains(&format!("| `{}` |", rule.id)),
-            "docs/lints.md lacks {}",
+            doc.contains(&format!("| <a id=\"{0}\"></a>`{0}` |", rule.id)),
+            "docs/lints.md lacks a row for {} with its anchor (SARIF help links point at it)",
             rule.id
         );
     }

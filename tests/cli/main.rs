@@ -2,10 +2,12 @@
 
 mod action;
 mod deck;
+mod distrib;
 mod fidelity;
 mod git;
 mod hybrid;
 mod lint;
+mod pdktest;
 mod reconcile;
 mod reliability;
 mod scenarios;

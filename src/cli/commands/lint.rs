@@ -48,6 +48,13 @@ pub fn run(args: LintArgs) -> Outcome {
         }
         Format::Json => printer.data(&report::json(&diags)),
         Format::Markdown => printer.data(&report::markdown(&diags)),
+        Format::Sarif => printer.data(&report::sarif(&diags)),
+        Format::Github => printer.data(&report::github(
+            &diags,
+            std::env::var_os("GITHUB_WORKSPACE")
+                .map(std::path::PathBuf::from)
+                .as_deref(),
+        )),
     }
     if summary.errors > 0 {
         Outcome::Failure

@@ -16,7 +16,7 @@ mod schema_name_mismatch;
 mod static_checks;
 mod yaml;
 
-use super::{Context, Diagnostic};
+use super::{Context, Diagnostic, Severity};
 
 /// One lint rule.
 #[derive(Debug, Clone, Copy)]
@@ -49,3 +49,31 @@ pub const RULES: &[Rule] = &[
     instance_scope::RULE,
     replaces::RULE,
 ];
+
+/// The page that documents the rules: `docs/lints.md` of the repository, with an anchor per
+/// rule (`#ID`).
+pub const DOCS_URL: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/lints.md");
+
+/// The rules whose findings are warnings unless they say otherwise.
+const WARNING_RULES: &[&str] = &["schema-custom-validation"];
+
+/// The rule of id `id`, if the registry has it.
+pub fn find(id: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.id == id)
+}
+
+impl Rule {
+    /// The link to this rule's line in `docs/lints.md`.
+    pub fn help_uri(&self) -> String {
+        format!("{DOCS_URL}#{}", self.id)
+    }
+
+    /// The severity of most of this rule's findings (some rules also report milder ones).
+    pub fn default_severity(&self) -> Severity {
+        if WARNING_RULES.contains(&self.id) {
+            Severity::Warning
+        } else {
+            Severity::Error
+        }
+    }
+}

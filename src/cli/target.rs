@@ -11,6 +11,8 @@ use crate::target::{Backend, HttpBackend, LocalBackend, RemoteFlavor};
 
 /// The embedded local control plane's default store.
 pub const DEFAULT_LOCAL: &str = ".plugsync/local.db";
+/// The pace a Konnect target starts at before its answers say more (requests a second).
+pub const KONNECT_START_RPS: f64 = 30.0;
 
 /// Flags that choose and reach the control plane.
 #[derive(Debug, Clone, Args)]
@@ -105,8 +107,9 @@ impl TargetArgs {
         out
     }
 
-    /// Connects to the chosen target. `rps` is the client-side rate limit (`None`: the
-    /// default for the target: 30 for Konnect, unlimited otherwise).
+    /// Connects to the chosen target. `rps` is the client-side rate limit, a hard cap
+    /// (`None`: the default for the target: for Konnect an adaptive pace from 30 requests a
+    /// second, unlimited otherwise).
     pub fn connect(
         &self,
         state_cp_name: Option<&str>,
@@ -140,6 +143,7 @@ impl TargetArgs {
             tls_skip_verify: self.tls_skip_verify,
             ca_cert,
             rps: 0.0,
+            adaptive_start: None,
             retry: RetryPolicy::from_env(),
         };
         let backend = match kind {
@@ -183,7 +187,12 @@ impl TargetArgs {
                         "pass --konnect-token-file PATH or set PLUGSYNC_KONNECT_TOKEN (or use --local for the embedded control plane)",
                     ));
                 };
-                settings.rps = rps.unwrap_or(30.0);
+                // Konnect: adaptive from 30 a second by the server's rate-limit headers and
+                // 429s; an explicit --rps is a hard cap (and the starting rate).
+                settings.rps = rps.unwrap_or(0.0);
+                if rps.is_none() {
+                    settings.adaptive_start = Some(KONNECT_START_RPS);
+                }
                 settings.auth = Some(("Authorization".to_string(), format!("Bearer {token}")));
                 let name = self
                     .konnect_control_plane_name

@@ -200,7 +200,14 @@ impl RateLimiter {
     }
 
     /// Takes a token, or says in how many whole seconds (at least 1) one will be there.
+    #[cfg(test)]
     pub fn take(&self) -> Result<(), u64> {
+        self.take_with_budget().0
+    }
+
+    /// Takes a token like [`RateLimiter::take`], and says what is left: whole tokens, and
+    /// whole seconds (at least 1) until the bucket is full again.
+    pub fn take_with_budget(&self) -> (Result<(), u64>, Budget) {
         let mut bucket = self
             .bucket
             .lock()
@@ -209,12 +216,48 @@ impl RateLimiter {
         let elapsed = now.duration_since(bucket.1).as_secs_f64();
         bucket.0 = (bucket.0 + elapsed * self.rps).min(self.rps.max(1.0));
         bucket.1 = now;
-        if bucket.0 >= 1.0 {
+        let capacity = self.rps.max(1.0);
+        let taken = if bucket.0 >= 1.0 {
             bucket.0 -= 1.0;
             Ok(())
         } else {
             let wait = Duration::from_secs_f64((1.0 - bucket.0) / self.rps);
             Err(wait.as_secs_f64().ceil().max(1.0) as u64)
+        };
+        let budget = Budget {
+            limit: capacity.floor() as u64,
+            remaining: bucket.0.max(0.0).floor() as u64,
+            reset_secs: ((capacity - bucket.0) / self.rps).ceil().max(1.0) as u64,
+        };
+        (taken, budget)
+    }
+}
+
+/// What a rate-limited server tells about its budget on every answer, as Kong's rate limiting
+/// does: `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and the per-second
+/// `X-RateLimit-Limit-Second` / `X-RateLimit-Remaining-Second`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Requests a window (one second) allows.
+    pub limit: u64,
+    /// Requests left now.
+    pub remaining: u64,
+    /// Seconds until the budget is whole again.
+    pub reset_secs: u64,
+}
+
+impl Budget {
+    /// Adds the headers to `response`.
+    pub fn stamp(self, response: &mut Response) {
+        let h = response.headers_mut();
+        for (name, value) in [
+            ("ratelimit-limit", self.limit),
+            ("ratelimit-remaining", self.remaining),
+            ("ratelimit-reset", self.reset_secs),
+            ("x-ratelimit-limit-second", self.limit),
+            ("x-ratelimit-remaining-second", self.remaining),
+        ] {
+            h.insert(name, HeaderValue::from(value));
         }
     }
 }
@@ -238,11 +281,31 @@ pub async fn misbehave(
         return next.run(request).await;
     }
     let shape = Shape::of_path(request.uri().path());
+    let mut budget = None;
     if let Some(limiter) = &misbehaviour.limiter {
-        if let Err(retry_after_secs) = limiter.take() {
-            return ApiError::new(shape, Problem::RateLimited { retry_after_secs }).into_response();
+        let (taken, left) = limiter.take_with_budget();
+        if let Err(retry_after_secs) = taken {
+            let mut response =
+                ApiError::new(shape, Problem::RateLimited { retry_after_secs }).into_response();
+            left.stamp(&mut response);
+            return response;
         }
+        budget = Some(left);
     }
+    let mut response = misbehave_faults(&misbehaviour, shape, request, next).await;
+    if let Some(budget) = budget {
+        budget.stamp(&mut response);
+    }
+    response
+}
+
+/// Fault injection, after the rate limiter.
+async fn misbehave_faults(
+    misbehaviour: &Misbehaviour,
+    shape: Shape,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(fault) = misbehaviour.faults.as_ref().and_then(FaultPlan::draw) else {
         return next.run(request).await;
     };
@@ -381,5 +444,16 @@ mod tests {
         assert!(limiter.take().is_ok());
         assert!(limiter.take().is_ok());
         assert_eq!(limiter.take(), Err(1));
+    }
+
+    #[test]
+    fn the_bucket_tells_its_budget() {
+        let limiter = RateLimiter::new(5.0);
+        let (taken, budget) = limiter.take_with_budget();
+        assert!(taken.is_ok());
+        assert_eq!(
+            (budget.limit, budget.remaining, budget.reset_secs),
+            (5, 4, 1)
+        );
     }
 }

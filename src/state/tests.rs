@@ -338,3 +338,51 @@ fn tidy_removes_dot_segments() {
     assert_eq!(tidy(Path::new("../x/../y")), PathBuf::from("../y"));
     assert_eq!(tidy(Path::new("/r/a/../b")), PathBuf::from("/r/b"));
 }
+
+/// One state file of `n` instances as a decK dump writes them: no aliases, W1's shape (a
+/// config of several fields, a service, tags) — over the old guard's million nodes at 50,000.
+fn large_state(dir: &Path, n: usize) -> PathBuf {
+    let mut y = String::with_capacity(n * 160);
+    y.push_str("_format_version: \"3.0\"\ncustom_plugins:\n  - name: guard\n");
+    y.push_str("    handler: 'return { PRIORITY = 10, VERSION = \"1.0.0\" }'\n");
+    y.push_str("    schema: 'return { name = \"guard\", fields = { { config = { type = \"record\", fields = {} } } } }'\n");
+    y.push_str("plugins:\n");
+    for i in 0..n {
+        y.push_str(&format!(
+            "  - name: guard\n    instance_name: guard-{i:05}\n    service: svc-{i:05}\n    config: {{\"limit\": {i}, \"window\": 60, \"mode\": \"local\", \"paths\": [\"/a\", \"/b\"]}}\n    tags: [team-a, w1]\n"
+        ));
+    }
+    write(dir, "plugsync.yaml", &y)
+}
+
+fn loads_large_state(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = large_state(dir.path(), n);
+    let loaded = load_paths(&[path]);
+    assert_eq!(errors(&loaded), Vec::<String>::new());
+    assert_eq!(loaded.state.plugins.len(), n);
+}
+
+/// A large organisation's dump in one file: about a million YAML nodes, which the old guard
+/// refused. About 4 s in a debug build on a busy 2-core machine.
+#[test]
+fn a_state_file_of_50000_instances_loads() {
+    loads_large_state(50_000);
+}
+
+#[test]
+fn an_alias_bomb_in_a_state_file_is_still_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut y =
+        String::from("_format_version: \"3.0\"\n_info:\n  a: &a [x, x, x, x, x, x, x, x, x]\n");
+    let mut prev = 'a';
+    for name in ['b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'] {
+        y.push_str(&format!(
+            "  {name}: &{name} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+        ));
+        prev = name;
+    }
+    let path = write(dir.path(), "plugsync.yaml", &y);
+    let errs = errors(&load_paths(&[path]));
+    assert!(errs.iter().any(|e| e.contains("alias bomb")), "{errs:?}");
+}

@@ -12,6 +12,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Method;
 use serde_json::Value;
 
+use super::pacing::{Pacer, RateHeaders};
 use super::{Stats, TargetError};
 
 /// How requests are retried.
@@ -83,8 +84,12 @@ pub struct HttpSettings {
     pub tls_skip_verify: bool,
     /// PEM bundle of extra trusted CAs.
     pub ca_cert: Option<Vec<u8>>,
-    /// Client-side requests per second (0 = unlimited).
+    /// Client-side requests per second, a hard cap (0 = none).
     pub rps: f64,
+    /// Pace adaptively from this rate (Konnect's default, 30): rise while the server allows,
+    /// fall on 429s, follow its rate-limit headers (see [`super::pacing`]). `None` with a
+    /// cap: start at the cap. `None` without one: unpaced.
+    pub adaptive_start: Option<f64>,
     pub retry: RetryPolicy,
 }
 
@@ -92,8 +97,8 @@ pub struct HttpSettings {
 pub struct Transport {
     client: Client,
     retry: RetryPolicy,
-    limiter: Option<Mutex<Instant>>,
-    interval: Duration,
+    /// The shared pace of every worker thread (none: unpaced).
+    pacer: Option<Mutex<Pacer>>,
     requests: AtomicU64,
     retries: AtomicU64,
     seed: AtomicU64,
@@ -143,12 +148,11 @@ impl Transport {
         Ok(Transport {
             client,
             retry: settings.retry.clone(),
-            limiter: (settings.rps > 0.0).then(|| Mutex::new(Instant::now())),
-            interval: if settings.rps > 0.0 {
-                Duration::from_secs_f64(1.0 / settings.rps)
-            } else {
-                Duration::ZERO
-            },
+            pacer: (settings.rps > 0.0 || settings.adaptive_start.is_some()).then(|| {
+                let cap = (settings.rps > 0.0).then_some(settings.rps);
+                let start = settings.adaptive_start.or(cap).unwrap_or(30.0);
+                Mutex::new(Pacer::new(start, cap, true, Instant::now()))
+            }),
             requests: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             seed: AtomicU64::new(nanos | 1),
@@ -167,18 +171,47 @@ impl Transport {
     }
 
     fn pace(&self) {
-        if let Some(lock) = &self.limiter {
-            let wait = {
-                let mut next = lock.lock().unwrap_or_else(|e| e.into_inner());
-                let now = Instant::now();
-                let slot = (*next).max(now);
-                *next = slot + self.interval;
-                slot.saturating_duration_since(now)
-            };
+        if let Some(lock) = &self.pacer {
+            let wait = lock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .slot(Instant::now());
             if !wait.is_zero() {
                 std::thread::sleep(wait);
             }
         }
+    }
+
+    /// Feeds an answer's status and rate-limit headers to the shared pace; a change worth
+    /// telling goes to the notice (shown with `-v`).
+    fn observe(&self, status: u16, headers: &HeaderMap, retry_after: Option<Duration>) {
+        let Some(lock) = &self.pacer else {
+            return;
+        };
+        let parsed = RateHeaders::parse(
+            headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
+        );
+        let told = {
+            let mut pacer = lock.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            if status == 429 {
+                pacer.on_throttled(retry_after, &parsed, now)
+            } else {
+                pacer.on_response(&parsed, now)
+            }
+        };
+        if let (Some(line), Some(n)) = (told, &self.notice) {
+            (n.0)(false, &line);
+        }
+    }
+
+    /// The current pace, requests a second (none: unpaced).
+    pub fn pace_rate(&self) -> Option<f64> {
+        self.pacer
+            .as_ref()
+            .map(|p| p.lock().unwrap_or_else(|e| e.into_inner()).rate())
     }
 
     /// A random fraction in [0, 1) (xorshift; jitter needs no more).
@@ -237,6 +270,7 @@ impl Transport {
                     self.answered.store(true, Ordering::Relaxed);
                     let status = resp.status().as_u16();
                     let retry_after = parse_retry_after(&resp);
+                    self.observe(status, resp.headers(), retry_after);
                     if (300..400).contains(&status) {
                         // Konnect and Kong never redirect API calls; following one would send
                         // the token, and a body of resolved secrets, wherever it points.

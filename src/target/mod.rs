@@ -8,6 +8,7 @@
 
 pub mod http;
 mod local;
+pub mod pacing;
 mod remote;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -9,6 +9,7 @@ mod crash;
 mod faults;
 mod fuzz;
 mod hostile;
+mod pacing;
 mod scripted;
 mod secrets;
 mod server;

@@ -179,11 +179,15 @@ impl Profile {
         let mut handler_globals: BTreeSet<&'static str> = expand(LUA_GLOBALS)
             .chain(expand(HANDLER_GLOBALS_3_10))
             .collect();
-        let mut handler_requires: BTreeSet<&'static str> = expand(HANDLER_REQUIRES_3_10).collect();
+        let mut handler_requires: BTreeSet<&'static str> = expand(HANDLER_REQUIRES_3_10)
+            .chain(expand(CLOUD_SUBMODULES))
+            .collect();
         match name {
             ProfileName::Kong310 => {}
             ProfileName::Kong310Early => {
-                let newer: BTreeSet<&str> = expand(HANDLER_REQUIRES_ADDED_FEB_2025).collect();
+                let newer: BTreeSet<&str> = expand(HANDLER_REQUIRES_ADDED_FEB_2025)
+                    .chain(expand(CLOUD_SUBMODULES))
+                    .collect();
                 handler_requires.retain(|m| !newer.contains(m));
             }
             ProfileName::Strict | ProfileName::Lax => {
@@ -192,7 +196,9 @@ impl Profile {
                 if name == ProfileName::Strict {
                     let lax: BTreeSet<&str> = expand(LAX_ONLY_GLOBALS).collect();
                     handler_globals.retain(|g| !lax.iter().any(|l| covers(l, g)));
-                    let lax: BTreeSet<&str> = expand(LAX_ONLY_REQUIRES).collect();
+                    let lax: BTreeSet<&str> = expand(LAX_ONLY_REQUIRES)
+                        .chain(expand(CLOUD_SUBMODULES))
+                        .collect();
                     handler_requires.retain(|m| !lax.contains(m));
                 } else {
                     handler_globals.extend(expand(LAX_ADDED_GLOBALS));
@@ -364,7 +370,8 @@ const SCHEMA_REQUIRES: &[(&str, &str)] = &[
     ("", "kong.db.schema.typedefs kong.tools.redis.schema kong.enterprise_edition.tools.redis.v2 kong.enterprise_edition.tools.redis.v2.schema"),
 ];
 
-/// §3.3: the modules a handler may `require` (3.10 code after #14247, 154 names).
+/// §3.3: the modules a handler may `require` (3.10 code after #14247: these and
+/// [`CLOUD_SUBMODULES`], 154 names).
 const HANDLER_REQUIRES_3_10: &[(&str, &str)] = &[
     ("", "bit string.buffer table.clear table.clone table.isarray table.isempty table.new table.nkeys"),
     ("", "argon2 bcrypt cjson cjson.safe lyaml socket.url tablepool version xmlua"),
@@ -374,27 +381,17 @@ const HANDLER_REQUIRES_3_10: &[(&str, &str)] = &[
     ("", "pgmoon pgmoon.arrays pgmoon.hstore pl.stringx pl.tablex"),
     ("resty", "aes lock md5 memcached mysql random redis sha sha1 sha224 sha256 sha384 sha512 string upload"),
     ("resty", "core.time dns.resolver lrucache lrucache.pureffi ada ada.search cookie ipmatcher jit-uuid jq passwdqc session rediscluster xmodem http http_connect http_headers jwt evp jwt-validators hmac"),
-    ("", "resty.aws"),
-    ("resty.aws", "utils config raw-api.region_config_data service.rds.signer"),
-    ("resty.aws.request", "validate build sign execute"),
-    ("resty.aws.request.signatures", "utils v4 presign none"),
-    ("resty.aws.credentials", "Credentials ChainableTemporaryCredentials CredentialProviderChain EC2MetadataCredentials EnvironmentCredentials SharedFileCredentials RemoteCredentials TokenFileWebIdentityCredentials"),
-    ("", "resty.azure"),
-    ("resty.azure", "config utils"),
-    ("resty.azure.credentials", "Credentials ClientCredentials WorkloadIdentityCredentials ManagedIdentityCredentials"),
-    ("resty.azure.api", "keyvault secrets keys certificates auth"),
-    ("resty.azure.api.request", "build execute"),
-    ("resty.azure.api.response", "handle"),
-    ("", "resty.gcp resty.gcp.request.credentials.accesstoken resty.gcp.request.discovery"),
+    ("", "resty.aws resty.azure"),
+    ("", "resty.gcp"),
     ("", "resty.openssl"),
     ("resty.openssl", "asn1 bn cipher ctx dh digest ec ecx err hmac kdf mac objects param pkcs12 pkey provider rand rsa ssl ssl_ctx stack version"),
     ("", "resty.openssl.x509"),
     ("resty.openssl.x509", "altname chain crl csr name revoked store extension extension.dist_points extension.info_access"),
 ];
 
-/// §3.3: the 66 names the February 2025 change added (absent from `3.10-early`).
-const HANDLER_REQUIRES_ADDED_FEB_2025: &[(&str, &str)] = &[
-    ("", "argon2 bcrypt ngx.re resty.hmac resty.http_connect resty.http_headers resty.jwt-validators resty.xmodem"),
+/// §3.3: the cloud SDK sub-modules (`resty.aws.*`, `resty.azure.*`, `resty.gcp.*`), which the
+/// February 2025 change added to the handler list and which only `lax` keeps on 3.14+.
+const CLOUD_SUBMODULES: &[(&str, &str)] = &[
     ("resty.aws", "utils config raw-api.region_config_data service.rds.signer"),
     ("resty.aws.request", "validate build sign execute"),
     ("resty.aws.request.signatures", "utils v4 presign none"),
@@ -404,7 +401,12 @@ const HANDLER_REQUIRES_ADDED_FEB_2025: &[(&str, &str)] = &[
     ("resty.azure.api", "keyvault secrets keys certificates auth"),
     ("resty.azure.api.request", "build execute"),
     ("resty.azure.api.response", "handle"),
-    ("", "resty.gcp.request.credentials.accesstoken resty.gcp.request.discovery"),
+    ("resty.gcp.request", "credentials.accesstoken discovery"),
+];
+
+/// §3.3: the 66 names the February 2025 change added (absent from `3.10-early`).
+const HANDLER_REQUIRES_ADDED_FEB_2025: &[(&str, &str)] = &[
+    ("", "argon2 bcrypt ngx.re resty.hmac resty.http_connect resty.http_headers resty.jwt-validators resty.xmodem"),
     ("resty.openssl", "asn1 ctx dh ec ecx err param provider rsa ssl ssl_ctx stack"),
     ("resty.openssl.x509", "altname chain crl csr name revoked store extension extension.dist_points extension.info_access"),
 ];
@@ -416,18 +418,8 @@ const REQUIRES_ADDED_3_14: &[(&str, &str)] = &[("kong.tools", "jose json sha1 ut
 const LAX_ONLY_REQUIRES: &[(&str, &str)] = &[
     ("", "kong.enterprise_edition.tools.redis.v2 kong.concurrency pgmoon pgmoon.arrays pgmoon.hstore"),
     ("resty", "memcached mysql redis rediscluster xmodem dns.resolver jq session http http_connect http_headers"),
-    ("", "resty.aws"),
-    ("resty.aws", "utils config raw-api.region_config_data service.rds.signer"),
-    ("resty.aws.request", "validate build sign execute"),
-    ("resty.aws.request.signatures", "utils v4 presign none"),
-    ("resty.aws.credentials", "Credentials ChainableTemporaryCredentials CredentialProviderChain EC2MetadataCredentials EnvironmentCredentials SharedFileCredentials RemoteCredentials TokenFileWebIdentityCredentials"),
-    ("", "resty.azure"),
-    ("resty.azure", "config utils"),
-    ("resty.azure.credentials", "Credentials ClientCredentials WorkloadIdentityCredentials ManagedIdentityCredentials"),
-    ("resty.azure.api", "keyvault secrets keys certificates auth"),
-    ("resty.azure.api.request", "build execute"),
-    ("resty.azure.api.response", "handle"),
-    ("", "resty.gcp resty.gcp.request.credentials.accesstoken resty.gcp.request.discovery"),
+    ("", "resty.aws resty.azure"),
+    ("", "resty.gcp"),
 ];
 
 #[cfg(test)]
@@ -444,7 +436,12 @@ mod tests {
             ProfileName::Kong310Early.profile().handler_requires.len(),
             88
         );
-        assert_eq!(expand(LAX_ONLY_REQUIRES).count(), 55);
+        assert_eq!(
+            expand(LAX_ONLY_REQUIRES)
+                .chain(expand(CLOUD_SUBMODULES))
+                .count(),
+            55
+        );
         let strict = ProfileName::Strict.profile();
         let lax = ProfileName::Lax.profile();
         assert_eq!(strict.handler_requires.len(), 103);

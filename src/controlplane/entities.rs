@@ -619,6 +619,25 @@ fn required_string(
     }
 }
 
+/// A plugin name is taken once per control plane, by a streamed custom plugin or by a
+/// hybrid-mode plugin schema (`kind` is the one being written).
+fn plugin_name_free(target: &Target<'_>, kind: Kind, name: &str) -> Result<(), CpError> {
+    target.unique(kind, false, name, "name", &format!("{{name=\"{name}\"}}"))?;
+    let (other, what) = match kind {
+        Kind::PluginSchema => (Kind::CustomPlugin, "a streamed custom plugin"),
+        _ => (Kind::PluginSchema, "a hybrid-mode plugin schema"),
+    };
+    if store::by_uname(target.conn, target.cp, other, name)?.is_some() {
+        return Err(CpError::Unique {
+            field: "name".to_string(),
+            message: format!(
+                "UNIQUE violation detected on '{{name=\"{name}\"}}': {what} has that name"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// A prepared custom plugin and its evaluated schema.
 pub(crate) fn prepare_custom_plugin(
     target: &Target<'_>,
@@ -651,21 +670,7 @@ pub(crate) fn prepare_custom_plugin(
                 .collect(),
         )
     })?;
-    target.unique(
-        Kind::CustomPlugin,
-        false,
-        &name,
-        "name",
-        &format!("{{name=\"{name}\"}}"),
-    )?;
-    if store::by_uname(target.conn, target.cp, Kind::PluginSchema, &name)?.is_some() {
-        return Err(CpError::Unique {
-            field: "name".to_string(),
-            message: format!(
-                "UNIQUE violation detected on '{{name=\"{name}\"}}': a hybrid-mode plugin schema has that name"
-            ),
-        });
-    }
+    plugin_name_free(target, Kind::CustomPlugin, &name)?;
     let mut out = Map::new();
     out.insert("name".into(), Value::from(name.clone()));
     out.insert("handler".into(), Value::from(handler));
@@ -724,21 +729,7 @@ pub(crate) fn prepare_plugin_schema(
             )]));
         }
     }
-    target.unique(
-        Kind::PluginSchema,
-        false,
-        &name,
-        "name",
-        &format!("{{name=\"{name}\"}}"),
-    )?;
-    if store::by_uname(target.conn, target.cp, Kind::CustomPlugin, &name)?.is_some() {
-        return Err(CpError::Unique {
-            field: "name".to_string(),
-            message: format!(
-                "UNIQUE violation detected on '{{name=\"{name}\"}}': a streamed custom plugin has that name"
-            ),
-        });
-    }
+    plugin_name_free(target, Kind::PluginSchema, &name)?;
     let mut out = Map::new();
     out.insert("name".into(), Value::from(name.clone()));
     out.insert("lua_schema".into(), Value::from(source));

@@ -16,11 +16,11 @@ use std::process::Command;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use plugsync::apply::{self, ApplyOptions};
+use plugsync::backend::{self, Backend, Kind, LocalBackend};
 use plugsync::lint::{self, LintOptions};
 use plugsync::plan::prepare::prepare;
 use plugsync::plan::{PlanOptions, SourceInfo};
 use plugsync::state::{self, WorkTree};
-use plugsync::target::{self, Backend, Kind, LocalBackend};
 
 fn env(_: &str) -> Option<String> {
     None
@@ -55,7 +55,7 @@ fn options(tags: &[String]) -> PlanOptions {
 }
 
 /// The live state: the 5%-changed variant synced into an in-memory control plane.
-fn live_state(changed_dir: &Path) -> target::Fetched {
+fn live_state(changed_dir: &Path) -> backend::Fetched {
     let backend = LocalBackend::open(":memory:").expect("in-memory control plane");
     let services = std::fs::read_to_string(changed_dir.join("services.txt")).unwrap();
     for line in services.lines() {
@@ -69,7 +69,7 @@ fn live_state(changed_dir: &Path) -> target::Fetched {
             .expect("service created");
     }
     let desired = load(changed_dir);
-    let fetched = target::fetch(&backend, &desired.select_tags, Some(&desired)).unwrap();
+    let fetched = backend::fetch(&backend, &desired.select_tags, Some(&desired)).unwrap();
     let mut new_id = || uuid::Uuid::new_v4().to_string();
     let plan = prepare(
         &desired,
@@ -93,7 +93,7 @@ fn live_state(changed_dir: &Path) -> target::Fetched {
         backend.stats(),
     );
     assert!(report.ok(), "the live state could not be made");
-    target::fetch(&backend, &desired.select_tags, Some(&desired)).unwrap()
+    backend::fetch(&backend, &desired.select_tags, Some(&desired)).unwrap()
 }
 
 fn bench(c: &mut Criterion) {

@@ -14,6 +14,7 @@
 //! * [`schema`] validates instance configs the way Kong does, filling defaults.
 
 pub mod apply;
+pub mod backend;
 pub mod cli;
 pub mod controlplane;
 pub mod diff;
@@ -29,5 +30,4 @@ pub mod schema;
 pub mod server;
 pub mod settings;
 pub mod state;
-pub mod target;
 pub mod ui;

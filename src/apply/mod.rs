@@ -11,10 +11,10 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::backend::{Backend, Kind, Stats};
 use crate::plan::rollout::SCHEMA_KIND;
 use crate::plan::{Plan, Step};
 use crate::state::env::{self, EnvLookup};
-use crate::target::{Backend, Kind, Stats};
 
 /// How one step ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -466,8 +466,8 @@ mod tests {
             &self,
             _: Kind,
             _: Option<&str>,
-            _: &mut dyn FnMut(Vec<Value>) -> Result<(), crate::target::TargetError>,
-        ) -> Result<(), crate::target::TargetError> {
+            _: &mut dyn FnMut(Vec<Value>) -> Result<(), crate::backend::TargetError>,
+        ) -> Result<(), crate::backend::TargetError> {
             Ok(())
         }
         fn put(
@@ -475,15 +475,15 @@ mod tests {
             kind: Kind,
             id: &str,
             _: &Value,
-        ) -> Result<Value, crate::target::TargetError> {
+        ) -> Result<Value, crate::backend::TargetError> {
             self.write("PUT", kind, id)
         }
-        fn delete(&self, kind: Kind, id: &str) -> Result<(), crate::target::TargetError> {
+        fn delete(&self, kind: Kind, id: &str) -> Result<(), crate::backend::TargetError> {
             self.write("DELETE", kind, id).map(|_| ())
         }
         fn propagation(
             &self,
-        ) -> Result<Option<crate::target::Propagation>, crate::target::TargetError> {
+        ) -> Result<Option<crate::backend::Propagation>, crate::backend::TargetError> {
             Ok(None)
         }
         fn stats(&self) -> Stats {
@@ -497,13 +497,13 @@ mod tests {
             method: &str,
             kind: Kind,
             id: &str,
-        ) -> Result<Value, crate::target::TargetError> {
+        ) -> Result<Value, crate::backend::TargetError> {
             self.writes
                 .lock()
                 .unwrap()
                 .push(format!("{method} {} {id}", kind.path()));
             if self.fail.iter().any(|f| f == id) {
-                return Err(crate::target::TargetError::Api {
+                return Err(crate::backend::TargetError::Api {
                     method: method.into(),
                     url: format!("fake:{}/{id}", kind.path()),
                     status: 400,

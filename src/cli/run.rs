@@ -8,6 +8,7 @@ use std::io::IsTerminal;
 use clap::Args;
 
 use crate::apply::{self, ApplyOptions, ApplyReport, StepResult, StepStatus};
+use crate::backend::{self as tgt, Backend, Fetched};
 use crate::cli::target::{self, TargetArgs};
 use crate::cli::{CommonArgs, Format};
 use crate::error::{CommandError, Outcome};
@@ -18,7 +19,6 @@ use crate::plan::{Plan, PlanOptions, SourceInfo};
 use crate::render;
 use crate::settings;
 use crate::state;
-use crate::target::{self as tgt, Backend, Fetched};
 use crate::ui::Printer;
 
 /// Flags of the commands that plan.
@@ -321,7 +321,7 @@ pub fn connect(
     // target that does not answer is never a silent wait.
     let (quiet, verbose) = (printer.quiet, printer.verbose);
     let secrets = targets.secrets();
-    let notice = crate::target::http::RetryNotice(std::sync::Arc::new(move |first, line| {
+    let notice = crate::backend::http::RetryNotice(std::sync::Arc::new(move |first, line| {
         if !quiet && (first || verbose > 0) {
             crate::eline!("{}", crate::model::mask_secrets(line, &secrets));
         }
@@ -549,7 +549,7 @@ pub fn apply_plan(
     };
     // The report counts every request of the run, the fetches before the apply included
     // (`ApplyReport::requests`): retries while reading the live state are retries too.
-    let before = crate::target::Stats::default();
+    let before = crate::backend::Stats::default();
     let report = apply::apply(
         backend,
         plan,

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::backend::http::{HttpSettings, RetryPolicy};
+use crate::backend::{Backend, HttpBackend, LocalBackend, RemoteFlavor};
 use crate::error::CommandError;
-use crate::target::http::{HttpSettings, RetryPolicy};
-use crate::target::{Backend, HttpBackend, LocalBackend, RemoteFlavor};
 
 /// The embedded local control plane's default store.
 pub const DEFAULT_LOCAL: &str = ".plugsync/local.db";
@@ -115,7 +115,7 @@ impl TargetArgs {
         state_cp_name: Option<&str>,
         rps: Option<f64>,
         warn: &dyn Fn(&str),
-        notice: Option<crate::target::http::RetryNotice>,
+        notice: Option<crate::backend::http::RetryNotice>,
     ) -> Result<Box<dyn Backend>, CommandError> {
         let kind = self.kind(state_cp_name);
         if kind == TargetKind::Local {

@@ -58,7 +58,7 @@ pub struct Rollout {
 impl Rollout {
     /// Whether every node in `nodes` holds the bundle: each of its plugins at the same schema
     /// (and handler, where both are known), and none of the removed ones.
-    pub fn satisfied_by(&self, nodes: &[crate::target::NodePlugins]) -> bool {
+    pub fn satisfied_by(&self, nodes: &[crate::backend::NodePlugins]) -> bool {
         !nodes.is_empty()
             && nodes.iter().all(|n| {
                 self.plugins.iter().all(|want| {

@@ -160,8 +160,8 @@ pub fn render(live: &LiveState, select_tags: &[String]) -> Result<Vec<(PathBuf, 
         if let Some(other) = taken.insert(dir.to_lowercase(), &c.name) {
             return Err(format!(
                 "custom plugins `{}` and `{}` would both be dumped to plugins/{dir}",
-                crate::target::http::clean_text(other, 120),
-                crate::target::http::clean_text(&c.name, 120)
+                crate::backend::http::clean_text(other, 120),
+                crate::backend::http::clean_text(&c.name, 120)
             ));
         }
     }

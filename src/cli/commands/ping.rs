@@ -6,13 +6,13 @@
 use clap::Args;
 use serde_json::json;
 
+use crate::backend::{Backend, Kind, TargetError};
 use crate::cli::run;
 use crate::cli::target::{auth_hint, TargetArgs};
 use crate::cli::Format;
 use crate::error::Outcome;
 use crate::lua::ProfileName;
 use crate::settings;
-use crate::target::{Backend, Kind, TargetError};
 
 /// Arguments of `plugsync ping`.
 #[derive(Debug, Args)]

@@ -50,6 +50,16 @@ pub struct ApplyCounts {
 }
 
 impl ApplyCounts {
+    /// Adds the counts of another part of the same apply.
+    pub fn add(&mut self, other: &ApplyCounts) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.migrated += other.migrated;
+        self.deleted += other.deleted;
+        self.failed += other.failed;
+        self.blocked += other.blocked;
+    }
+
     /// `created N, updated N, migrated N, deleted N, failed N, blocked N`.
     pub fn line(&self) -> String {
         format!(
@@ -60,7 +70,7 @@ impl ApplyCounts {
 }
 
 /// What an apply did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ApplyReport {
     pub steps: Vec<StepResult>,
     pub counts: ApplyCounts,

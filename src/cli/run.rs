@@ -91,7 +91,8 @@ pub struct ApplyArgs {
     /// Client-side request rate limit (default 30 for Konnect, unlimited otherwise).
     #[arg(long, value_name = "N")]
     pub rps: Option<f64>,
-    /// After applying, wait until every data plane node reports the expected config hash (default 60 s).
+    /// After applying, wait until every data plane node reports the expected config hash (default 60 s);
+    /// in hybrid mode also wait for each data-plane rollout where the target reports its nodes' plugins.
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "60", require_equals = true)]
     pub wait: Option<u64>,
     /// Hybrid mode: the data-plane rollout with this id is done on every node (repeatable;
@@ -141,6 +142,124 @@ pub fn announce_rollout(step: &crate::plan::Step, rerun: &str, printer: &Printer
         "  then run: {rerun} --rolled-out {}   (the flag is not needed where the target reports its nodes' plugins)",
         r.id
     ));
+}
+
+/// Where an apply that runs up to the data-plane rollouts stopped.
+pub enum RolloutStop {
+    /// Every step of the plan was applied (or a step failed: see the report).
+    Complete,
+    /// Before this rollout, not yet done on the nodes: announce it and exit 0.
+    Pending(crate::plan::Step),
+    /// `--wait` waited for this rollout and it did not happen in time (the error says what
+    /// the nodes lack); reported after the apply's result.
+    WaitFailed(CommandError),
+}
+
+/// Applies `plan` up to the first data-plane rollout not yet done. With `--wait` on a target
+/// that reports the plugins installed on its nodes, waits (up to `--wait` seconds per rollout)
+/// for every node to hold the rollout's bundle and goes on with the steps after it, so one run
+/// does a whole hybrid-mode upgrade while the operator rolls out. Returns the steps applied
+/// (as a plan), one report for all of them, and where it stopped.
+pub fn apply_through_rollouts(
+    backend: &dyn Backend,
+    plan: &Plan,
+    args: &ApplyArgs,
+    secrets: &[String],
+    validate_against: Option<&crate::model::LiveState>,
+    printer: &Printer,
+) -> Result<(Plan, ApplyReport, RolloutStop), CommandError> {
+    let mut rest = plan.clone();
+    let mut applied = plan.clone();
+    applied.steps.clear();
+    let mut report: Option<ApplyReport> = None;
+    loop {
+        let (now, rollout) = until_rollout(&rest, backend, args)?;
+        let part = apply_plan(backend, &now, args, secrets, validate_against, printer)?;
+        applied.steps.extend(now.steps.iter().cloned());
+        let ok = part.ok();
+        report = Some(match report.take() {
+            None => part,
+            Some(mut all) => {
+                all.counts.add(&part.counts);
+                all.steps.extend(part.steps);
+                // Requests are counted over the whole run: the last part has them all.
+                all.requests = part.requests;
+                all.retries = part.retries;
+                all
+            }
+        });
+        let done = |stop| Ok((applied.clone(), report.clone().unwrap_or_default(), stop));
+        let Some(step) = rollout.filter(|_| ok) else {
+            return done(RolloutStop::Complete);
+        };
+        let (Some(secs), Some(r)) = (args.wait, step.rollout.as_ref()) else {
+            return done(RolloutStop::Pending(step));
+        };
+        match wait_for_rollout(backend, r, std::time::Duration::from_secs(secs), printer) {
+            Ok(true) => {}
+            Ok(false) => {
+                printer.status(
+                    "--wait cannot wait for a data-plane rollout here: the target does not report the plugins installed on its nodes",
+                );
+                return done(RolloutStop::Pending(step));
+            }
+            Err(e) => return done(RolloutStop::WaitFailed(e)),
+        }
+        let at = rest.steps.iter().position(|s| *s == step).unwrap_or(0);
+        rest.steps.drain(..=at);
+    }
+}
+
+/// Waits until every node the target reports holds rollout `r`'s bundle. `Ok(false)` when the
+/// target does not report its nodes' plugins; an error naming what each node lacks on timeout.
+fn wait_for_rollout(
+    backend: &dyn Backend,
+    r: &crate::plan::Rollout,
+    timeout: std::time::Duration,
+    printer: &Printer,
+) -> Result<bool, CommandError> {
+    let deadline = std::time::Instant::now() + timeout;
+    printer.status(&format!(
+        "waiting up to {}s for the data-plane rollout `{}` ({}) on every node…",
+        timeout.as_secs(),
+        r.phase,
+        r.describe()
+    ));
+    loop {
+        let nodes = backend.node_plugins().map_err(|e| {
+            CommandError::new(format!("reading the data plane nodes' plugins failed: {e}"))
+        })?;
+        let Some(nodes) = nodes else {
+            return Ok(false);
+        };
+        if r.satisfied_by(&nodes) {
+            printer.status(&format!(
+                "data-plane rollout `{}` done on every node",
+                r.phase
+            ));
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            let behind = r.shortfall(&nodes).join("; ");
+            return Err(CommandError::new(format!(
+                "the data-plane rollout `{}` was not done in {}s: {}",
+                r.phase,
+                timeout.as_secs(),
+                if behind.is_empty() {
+                    "no data plane node is connected".to_string()
+                } else {
+                    behind
+                }
+            ))
+            .with_kind("wait")
+            .with_hint(format!(
+                "roll out {} ({}), then run the command again",
+                r.describe(),
+                r.command
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }
 
 /// A loaded, linted state.

@@ -59,22 +59,46 @@ impl Rollout {
     /// Whether every node in `nodes` holds the bundle: each of its plugins at the same schema
     /// (and handler, where both are known), and none of the removed ones.
     pub fn satisfied_by(&self, nodes: &[crate::backend::NodePlugins]) -> bool {
-        !nodes.is_empty()
-            && nodes.iter().all(|n| {
-                self.plugins.iter().all(|want| {
-                    n.plugins.iter().any(|(name, schema, handler)| {
-                        *name == want.name
-                            && *schema == want.schema_sha256
-                            && match (&want.handler_sha256, handler) {
-                                (Some(a), Some(b)) => a == b,
-                                _ => true,
-                            }
-                    })
-                }) && !n
+        !nodes.is_empty() && self.shortfall(nodes).is_empty()
+    }
+
+    /// What each node that does not hold the bundle lacks or still holds, one entry per node:
+    /// `node-1 lacks x-v2, holds x`.
+    pub fn shortfall(&self, nodes: &[crate::backend::NodePlugins]) -> Vec<String> {
+        nodes
+            .iter()
+            .filter_map(|n| {
+                let lacks: Vec<&str> = self
                     .plugins
                     .iter()
-                    .any(|(name, _, _)| self.removes.contains(name))
+                    .filter(|want| {
+                        !n.plugins.iter().any(|(name, schema, handler)| {
+                            *name == want.name
+                                && *schema == want.schema_sha256
+                                && match (&want.handler_sha256, handler) {
+                                    (Some(a), Some(b)) => a == b,
+                                    _ => true,
+                                }
+                        })
+                    })
+                    .map(|p| p.name.as_str())
+                    .collect();
+                let holds: Vec<&str> = n
+                    .plugins
+                    .iter()
+                    .filter(|(name, _, _)| self.removes.contains(name))
+                    .map(|(name, _, _)| name.as_str())
+                    .collect();
+                let mut parts = Vec::new();
+                if !lacks.is_empty() {
+                    parts.push(format!("lacks {}", lacks.join(", ")));
+                }
+                if !holds.is_empty() {
+                    parts.push(format!("still holds {}", holds.join(", ")));
+                }
+                (!parts.is_empty()).then(|| format!("{} {}", n.node, parts.join(", ")))
             })
+            .collect()
     }
 
     /// One line for people: `expand: holds x-v2, x (kept); removes …`.

@@ -467,3 +467,61 @@ fn bundle_writes_the_lua_tree_and_configmaps_byte_identically() {
     };
     assert_ne!(label(&cm), label(&cm3));
 }
+
+#[test]
+fn sync_wait_waits_for_each_rollout_where_the_node_reports_its_plugins() {
+    let s = Server::start(":memory:", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    state_v1(dir.path());
+    install(&s, "guard", HANDLER_V1, &schema_v1("guard"));
+    let (code, out, err) = sync(dir.path(), &s, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    state_v2_replaces(dir.path());
+
+    // Too short a wait: the expand rollout never happens, so nothing is written and the
+    // command fails naming the rollout and what the node lacks.
+    let before = dp_log(&s).len();
+    let (code, _, err) = sync(dir.path(), &s, &["--wait=1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("rollout `expand`"), "{err}");
+    assert!(err.contains("lacks guard-v2"), "{err}");
+    assert_eq!(dp_log(&s).len(), before, "nothing was written");
+
+    // One run does the whole upgrade while an operator rolls out: the expand bundle, then
+    // (once the old schema is gone) the contract bundle.
+    let operator = {
+        let url = s.url("");
+        let schemas = s.v2("/plugin-schemas/guard");
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(700));
+            let (st, body) = send(
+                client()
+                    .put(format!("{url}/_plugsync/dp-plugins/guard-v2"))
+                    .json(&json!({"handler": HANDLER_V2, "schema": schema_v2("guard-v2")})),
+            );
+            assert_eq!(st, 200, "{body}");
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while send(client().get(&schemas)).0 != 404 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the old schema stayed"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let (st, body) = send(client().delete(format!("{url}/_plugsync/dp-plugins/guard")));
+            assert_eq!(st, 204, "{body}");
+        })
+    };
+    let (code, out, err) = sync(dir.path(), &s, &["--wait=30"]);
+    operator.join().expect("the operator thread");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("waiting up to"), "{err}");
+    assert!(!err.contains("stopped before"), "{err}");
+    let (code, text) = diff_exit(dir.path(), &s);
+    assert_eq!(code, 0, "converged in one run: {text}");
+    let log = dp_log(&s);
+    assert!(
+        rejections(&log).is_empty(),
+        "no payload was rejected: {log:?}"
+    );
+}

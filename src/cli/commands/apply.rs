@@ -85,10 +85,9 @@ fn apply(args: &ApplyCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, C
         return Ok(Outcome::Success);
     }
     let baseline = run::wait_baseline(backend.as_ref(), &args.apply)?;
-    let (now, rollout) = run::until_rollout(&plan, backend.as_ref(), &args.apply)?;
-    let report = run::apply_plan(
+    let (now, report, stop) = run::apply_through_rollouts(
         backend.as_ref(),
-        &now,
+        &plan,
         &args.apply,
         &secrets,
         Some(&fetched.live),
@@ -96,13 +95,17 @@ fn apply(args: &ApplyCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, C
     )?;
     let outcome = run::report_apply(&now, &report, args.format, printer);
     if outcome == Outcome::Success {
-        if let Some(step) = &rollout {
-            run::announce_rollout(
-                step,
-                "plugsync plan --out FILE, review it, and plugsync apply FILE",
-                printer,
-            );
-            return Ok(outcome);
+        match stop {
+            run::RolloutStop::Pending(step) => {
+                run::announce_rollout(
+                    &step,
+                    "plugsync plan --out FILE, review it, and plugsync apply FILE",
+                    printer,
+                );
+                return Ok(outcome);
+            }
+            run::RolloutStop::WaitFailed(e) => return Err(e),
+            run::RolloutStop::Complete => {}
         }
         let baseline = baseline.filter(|_| now.has_changes());
         run::wait(backend.as_ref(), &args.apply, baseline.as_ref(), printer)?;

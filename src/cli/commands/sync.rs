@@ -53,13 +53,23 @@ fn sync(args: &SyncArgs, printer: &crate::ui::Printer) -> Result<Outcome, Comman
         return Ok(Outcome::Success);
     }
     let baseline = run::wait_baseline(backend.as_ref(), &args.apply)?;
-    let (now, rollout) = run::until_rollout(&plan, backend.as_ref(), &args.apply)?;
-    let report = run::apply_plan(backend.as_ref(), &now, &args.apply, &secrets, None, printer)?;
+    let (now, report, stop) = run::apply_through_rollouts(
+        backend.as_ref(),
+        &plan,
+        &args.apply,
+        &secrets,
+        None,
+        printer,
+    )?;
     let outcome = run::report_apply(&now, &report, args.common.format, printer);
     if outcome == Outcome::Success {
-        if let Some(step) = &rollout {
-            run::announce_rollout(step, "plugsync sync", printer);
-            return Ok(outcome);
+        match stop {
+            run::RolloutStop::Pending(step) => {
+                run::announce_rollout(&step, "plugsync sync", printer);
+                return Ok(outcome);
+            }
+            run::RolloutStop::WaitFailed(e) => return Err(e),
+            run::RolloutStop::Complete => {}
         }
         let baseline = baseline.filter(|_| now.has_changes());
         run::wait(backend.as_ref(), &args.apply, baseline.as_ref(), printer)?;

@@ -349,7 +349,7 @@ pub fn fetch(
             secrets,
         ))
         .with_kind("target");
-        if let Some(h) = crate::cli::target::auth_hint(&backend.info().kind, e.status()) {
+        if let Some(h) = crate::cli::target::auth_hint(backend.info().kind, e.status()) {
             err = err.with_hint(h);
         }
         err

@@ -8,7 +8,7 @@ use crate::cli::run::{self, ApplyArgs};
 use crate::cli::target::TargetArgs;
 use crate::cli::Format;
 use crate::error::{CommandError, Outcome};
-use crate::plan::Plan;
+use crate::plan::file::PlanFileError;
 use crate::settings;
 
 /// Arguments of `plugsync apply`.
@@ -45,19 +45,13 @@ fn apply(args: &ApplyCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, C
     let text = std::fs::read_to_string(&args.file).map_err(|e| {
         CommandError::new(format!("cannot read the plan {}: {e}", args.file.display()))
     })?;
-    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
-        CommandError::new(format!(
-            "{} is not a plugsync plan: {e}",
+    let plan = crate::plan::file::parse(&text).map_err(|e| match e {
+        PlanFileError::Invalid(why) => CommandError::new(format!(
+            "{} is not a plugsync plan: {why}",
             args.file.display()
-        ))
+        )),
+        PlanFileError::Version(_) => CommandError::new(e.to_string()),
     })?;
-    if plan.format_version != crate::plan::FORMAT_VERSION {
-        return Err(CommandError::new(format!(
-            "the plan has format_version {}; this plugsync reads {}",
-            plan.format_version,
-            crate::plan::FORMAT_VERSION
-        )));
-    }
     let backend = run::connect(&args.target, None, args.apply.rps, printer)?;
     let info = backend.info();
     if info.kind != plan.target.kind || info.control_plane != plan.target.control_plane {

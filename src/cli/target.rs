@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::backend::http::{HttpSettings, RetryPolicy};
 use crate::backend::{Backend, HttpBackend, LocalBackend, RemoteFlavor};
-use crate::error::CommandError;
+use crate::error::{CommandError, ErrorKind};
 
 /// The embedded local control plane's default store.
 pub const DEFAULT_LOCAL: &str = ".plugsync/local.db";
@@ -135,7 +135,7 @@ impl TargetArgs {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_LOCAL.to_string());
             let backend =
-                LocalBackend::open(&path).map_err(|e| CommandError::new(e.to_string()))?;
+                LocalBackend::open(&path).map_err(|e| CommandError::config(e.to_string()))?;
             return Ok(Box::new(backend));
         }
         if self.tls_skip_verify {
@@ -143,7 +143,7 @@ impl TargetArgs {
         }
         let ca_cert = match &self.ca_cert {
             Some(p) => Some(std::fs::read(p).map_err(|e| {
-                CommandError::new(format!("cannot read --ca-cert {}: {e}", p.display()))
+                CommandError::io("read --ca-cert", p, e).with_kind(ErrorKind::Config)
             })?),
             None => None,
         };
@@ -183,10 +183,8 @@ impl TargetArgs {
                     (None, Some(f)) => Some(
                         std::fs::read_to_string(f)
                             .map_err(|e| {
-                                CommandError::new(format!(
-                                    "cannot read --konnect-token-file {}: {e}",
-                                    f.display()
-                                ))
+                                CommandError::io("read --konnect-token-file", f, e)
+                                    .with_kind(ErrorKind::Config)
                             })?
                             .trim()
                             .to_string(),
@@ -194,7 +192,7 @@ impl TargetArgs {
                     (None, None) => None,
                 };
                 let Some(token) = token else {
-                    return Err(CommandError::new("Konnect needs an access token").with_hint(
+                    return Err(CommandError::config("Konnect needs an access token").with_hint(
                         "pass --konnect-token-file PATH or set PLUGSYNC_KONNECT_TOKEN (or use --local for the embedded control plane)",
                     ));
                 };
@@ -222,13 +220,10 @@ impl TargetArgs {
         backend
             .map(|b| Box::new(b) as Box<dyn Backend>)
             .map_err(|e| {
-                let mut err =
-                    CommandError::new(crate::model::mask_secrets(&e.to_string(), &self.secrets()))
-                        .with_kind("target");
-                if let Some(h) = auth_hint(kind.into(), e.status()) {
-                    err = err.with_hint(h);
-                }
-                err
+                let hint = auth_hint(kind.into(), e.status());
+                CommandError::from(e)
+                    .masked(&self.secrets())
+                    .with_hint_opt(hint)
             })
     }
 }

@@ -32,8 +32,18 @@ pub fn parse(text: &str) -> Result<Plan, PlanFileError> {
             return Err(PlanFileError::Version(u32::try_from(v).unwrap_or(u32::MAX)));
         }
     }
-    let plan = Plan::deserialize(&value)
-        .map_err(|e| PlanFileError::Invalid(locate(&value).unwrap_or_else(|| e.to_string())))?;
+    let plan = Plan::deserialize(&value).map_err(|e| {
+        // A word of the vocabulary by its entry and field; anything else as serde says it of
+        // the text (with its line and column).
+        let why = locate(&value)
+            .or_else(|| {
+                serde_json::from_str::<Plan>(text)
+                    .err()
+                    .map(|e| e.to_string())
+            })
+            .unwrap_or_else(|| e.to_string());
+        PlanFileError::Invalid(why)
+    })?;
     check(&plan).map_err(PlanFileError::Invalid)?;
     Ok(plan)
 }
@@ -169,6 +179,19 @@ mod tests {
         assert_eq!(
             parse(&text).unwrap_err().to_string(),
             "steps[0]: a custom_plugin step cannot have the action `rollout`"
+        );
+    }
+
+    #[test]
+    fn other_shape_errors_keep_their_line_and_column() {
+        let text = plan_with_step(serde_json::json!({
+            "stage": 1, "action": "create", "kind": "custom_plugin", "name": "x"
+        }))
+        .replace("\"fingerprint\":\"f\",", "");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(
+            e.starts_with("missing field `fingerprint` at line 1 column"),
+            "{e}"
         );
     }
 

@@ -109,7 +109,7 @@ fn bench(c: &mut Criterion) {
     let fetched = live_state(&changed);
     let desired = load(&w1);
     let info = plugsync::plan::TargetInfo {
-        kind: "local".into(),
+        kind: plugsync::model::TargetKind::Local,
         address: ":memory:".into(),
         control_plane: "default".into(),
     };

@@ -12,6 +12,13 @@
 //! * [`lua`] is the sandbox that evaluates `schema.lua` into a [`schema::PluginSchema`] and loads
 //!   `handler.lua`, plus static checks on the Lua AST.
 //! * [`schema`] validates instance configs the way Kong does, filling defaults.
+//! * [`model`] holds the values the stages pass along, and the plan's vocabulary as closed
+//!   enums (entity kind, action, step kind, target kind): a plan file read back is refused on
+//!   an unknown word, and a new variant is a compile error wherever it must be handled.
+//! * [`plan`] orders the diff into steps by the stage table of `plan::order`, which [`apply`]
+//!   runs and blocks by; `plan::file` reads a saved plan back.
+//! * [`error`] is how a command fails: [`error::ErrorKind`] (user, config, target, internal
+//!   and the report kinds) gives the report's name and the exit code, in one place.
 
 pub mod apply;
 pub mod backend;

@@ -11,9 +11,9 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::backend::{Backend, Kind, Stats};
-use crate::plan::rollout::SCHEMA_KIND;
-use crate::plan::{Plan, Step};
+use crate::backend::{Backend, Stats};
+use crate::model::{Action, EntityKind, StepKind};
+use crate::plan::{order, Plan, Stage, Step};
 use crate::state::env::{self, EnvLookup};
 
 /// How one step ended.
@@ -28,9 +28,9 @@ pub enum StepStatus {
 /// The outcome of one step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepResult {
-    pub stage: u8,
-    pub action: String,
-    pub kind: String,
+    pub stage: Stage,
+    pub action: Action,
+    pub kind: StepKind,
     pub name: String,
     pub id: Option<String>,
     pub status: StepStatus,
@@ -106,7 +106,7 @@ impl ApplyReport {
                     "| {} | {} | {} | `{}` | {status} | {} |\n",
                     r.stage,
                     r.action,
-                    r.kind.replace('_', " "),
+                    r.kind.as_str().replace('_', " "),
                     cell(&r.name),
                     cell(r.reason.as_deref().unwrap_or(""))
                 ));
@@ -182,14 +182,14 @@ pub fn validate_bodies(
         std::collections::HashMap::new();
     let mut errors = Vec::new();
     for (step, body) in plan.steps.iter().zip(bodies) {
-        let Some(body) = body.as_ref().filter(|_| step.kind == "plugin") else {
+        let Some(body) = body.as_ref().filter(|_| step.kind == StepKind::Plugin) else {
             continue;
         };
         let schema = schemas.entry(step.name.as_str()).or_insert_with(|| {
             let text = plan
                 .steps
                 .iter()
-                .filter(|t| t.kind == "custom_plugin" && t.name == step.name)
+                .filter(|t| t.kind == StepKind::CustomPlugin && t.name == step.name)
                 .find_map(|t| t.body.as_ref()?.get("schema")?.as_str().map(str::to_string))
                 .or_else(|| live.custom_plugin(&step.name).map(|c| c.schema.clone()))?;
             crate::lua::evaluate_schema(&text).ok()
@@ -224,73 +224,57 @@ pub fn validate_bodies(
     }
 }
 
-/// The indexes of the steps `i` depends on.
+/// The indexes of the steps `i` depends on ([`order::depends_on`]).
 fn dependencies(steps: &[Step], i: usize) -> Vec<usize> {
     let s = &steps[i];
-    let mut deps = Vec::new();
-    for (j, t) in steps.iter().enumerate() {
-        if t.stage >= s.stage {
-            continue;
-        }
-        let depends = match (s.kind.as_str(), s.stage) {
-            // Instance writes need their plugin's create or update.
-            ("plugin", 2) => {
-                (t.kind == "custom_plugin" || t.kind == SCHEMA_KIND) && t.name == s.name
-            }
-            // A plugin is deleted only after every instance left it.
-            ("custom_plugin" | SCHEMA_KIND, 4) => {
-                t.kind == "plugin"
-                    && ((t.stage == 2 && t.from.as_deref() == Some(s.name.as_str()))
-                        || (t.stage == 3 && t.name == s.name))
-            }
-            _ => false,
-        };
-        if depends {
-            deps.push(j);
-        }
-    }
-    deps
-}
-
-fn kind_of(step: &Step) -> Kind {
-    if step.kind == "custom_plugin" {
-        Kind::CustomPlugin
-    } else {
-        Kind::Plugin
-    }
+    (0..steps.len())
+        .filter(|&j| order::depends_on(s, &steps[j]))
+        .collect()
 }
 
 fn run_step(backend: &dyn Backend, step: &Step, body: Option<&Value>) -> Result<(), String> {
-    if step.kind == SCHEMA_KIND {
-        return match step.action.as_str() {
-            "delete" => backend
+    let entity = match step.kind {
+        StepKind::CustomPlugin => EntityKind::CustomPlugin,
+        StepKind::Plugin => EntityKind::Plugin,
+        StepKind::PluginSchema => EntityKind::PluginSchema,
+        StepKind::Rollout => {
+            return Err("a data-plane rollout is not performed by plugsync".to_string())
+        }
+    };
+    let put = match step.action {
+        Action::Create | Action::Update | Action::Migrate => true,
+        Action::Delete => false,
+        Action::Rollout => {
+            return Err(format!(
+                "a {} step cannot have the rollout action",
+                step.kind
+            ))
+        }
+    };
+    if entity == EntityKind::PluginSchema {
+        return if put {
+            let schema = body
+                .and_then(|b| b.get("lua_schema"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| "the plan step has no lua_schema".to_string())?;
+            backend
+                .put_plugin_schema(&step.name, schema)
+                .map_err(|e| e.to_string())
+        } else {
+            backend
                 .delete_plugin_schema(&step.name)
-                .map_err(|e| e.to_string()),
-            _ => {
-                let schema = body
-                    .and_then(|b| b.get("lua_schema"))
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| "the plan step has no lua_schema".to_string())?;
-                backend
-                    .put_plugin_schema(&step.name, schema)
-                    .map_err(|e| e.to_string())
-            }
+                .map_err(|e| e.to_string())
         };
     }
-    if step.is_rollout() {
-        return Err("a data-plane rollout is not performed by plugsync".to_string());
-    }
-    let kind = kind_of(step);
     let id = step.id.clone().unwrap_or_else(|| step.name.clone());
-    match step.action.as_str() {
-        "delete" => backend.delete(kind, &id).map_err(|e| e.to_string()),
-        _ => {
-            let body = body.ok_or_else(|| "the plan step has no body".to_string())?;
-            backend
-                .put(kind, &id, body)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }
+    if put {
+        let body = body.ok_or_else(|| "the plan step has no body".to_string())?;
+        backend
+            .put(entity, &id, body)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    } else {
+        backend.delete(entity, &id).map_err(|e| e.to_string())
     }
 }
 
@@ -305,7 +289,7 @@ pub fn apply(
     let steps = &plan.steps;
     let results: Vec<Mutex<Option<StepResult>>> = steps.iter().map(|_| Mutex::new(None)).collect();
     let done_count = AtomicUsize::new(0);
-    let stages: BTreeSet<u8> = steps.iter().map(|s| s.stage).collect();
+    let stages: BTreeSet<Stage> = steps.iter().map(|s| s.stage).collect();
     for stage in stages {
         let todo: Vec<usize> = (0..steps.len())
             .filter(|i| steps[*i].stage == stage)
@@ -358,8 +342,8 @@ pub fn apply(
                     };
                     let result = StepResult {
                         stage: step.stage,
-                        action: step.action.clone(),
-                        kind: step.kind.clone(),
+                        action: step.action,
+                        kind: step.kind,
                         name: step.name.clone(),
                         id: step.id.clone(),
                         status,
@@ -385,12 +369,12 @@ pub fn apply(
         match r.status {
             StepStatus::Failed => counts.failed += 1,
             StepStatus::Blocked => counts.blocked += 1,
-            StepStatus::Done => match r.action.as_str() {
-                "create" => counts.created += 1,
-                "update" => counts.updated += 1,
-                "migrate" => counts.migrated += 1,
-                "delete" => counts.deleted += 1,
-                _ => {}
+            StepStatus::Done => match r.action {
+                Action::Create => counts.created += 1,
+                Action::Update => counts.updated += 1,
+                Action::Migrate => counts.migrated += 1,
+                Action::Delete => counts.deleted += 1,
+                Action::Rollout => {}
             },
         }
     }
@@ -407,11 +391,13 @@ pub fn apply(
 mod tests {
     use super::*;
 
+    use crate::backend::Kind;
+
     fn step(stage: u8, action: &str, kind: &str, name: &str, from: Option<&str>) -> Step {
         Step {
-            stage,
-            action: action.into(),
-            kind: kind.into(),
+            stage: Stage::try_from(stage).unwrap(),
+            action: serde_json::from_value(serde_json::json!(action)).unwrap(),
+            kind: serde_json::from_value(serde_json::json!(kind)).unwrap(),
             name: name.into(),
             id: Some(format!("{name}-id")),
             from: from.map(str::to_string),
@@ -467,7 +453,7 @@ mod tests {
     impl Backend for FakeBackend {
         fn info(&self) -> crate::plan::TargetInfo {
             crate::plan::TargetInfo {
-                kind: "local".into(),
+                kind: crate::model::TargetKind::Local,
                 address: "fake".into(),
                 control_plane: "default".into(),
             }
@@ -535,14 +521,14 @@ mod tests {
         ];
         steps[1].id = Some("m1".into());
         for s in &mut steps {
-            if s.action != "delete" {
+            if s.action != Action::Delete {
                 s.body = Some(serde_json::json!({}));
             }
         }
         let plan = Plan {
             format_version: 1,
             target: crate::plan::TargetInfo {
-                kind: "local".into(),
+                kind: crate::model::TargetKind::Local,
                 address: "fake".into(),
                 control_plane: "default".into(),
             },

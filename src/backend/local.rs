@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{Backend, Kind, NodePlugins, Propagation, Stats, TargetError};
 use crate::controlplane::{ControlPlanes, CpError, ListQuery, TagFilter};
-use crate::plan::TargetInfo;
+use crate::model::{TargetInfo, TargetKind};
 
 /// The local control plane as a target.
 pub struct LocalBackend {
@@ -87,7 +87,7 @@ impl Backend for LocalBackend {
 
     fn info(&self) -> TargetInfo {
         TargetInfo {
-            kind: "local".into(),
+            kind: TargetKind::Local,
             address: self.path.clone(),
             control_plane: "default".into(),
         }

@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-pub use crate::controlplane::Kind;
 use crate::model::live::{parse_custom_plugin, parse_plugin_owned, parse_scope_entity};
+pub use crate::model::EntityKind as Kind;
+use crate::model::TargetInfo;
 use crate::model::{DesiredState, LiveState, ScopeKind};
-use crate::plan::TargetInfo;
 pub use local::LocalBackend;
 pub use remote::{HttpBackend, RemoteFlavor};
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::http::{HttpSettings, Transport};
 use super::{Backend, Kind, NodePlugins, Propagation, Stats, TargetError};
-use crate::plan::TargetInfo;
+use crate::model::{TargetInfo, TargetKind};
 
 /// The most pages one list may take: five million entities at 1,000 a page, far beyond any
 /// real control plane, and a bound on a server whose `offset` never ends.
@@ -58,7 +58,7 @@ impl HttpBackend {
                 Ok(HttpBackend {
                     transport,
                     info: TargetInfo {
-                        kind: "kong".into(),
+                        kind: TargetKind::Kong,
                         address: shown,
                         control_plane: workspace.unwrap_or_else(|| "default".into()),
                     },
@@ -125,7 +125,7 @@ impl HttpBackend {
                     transport,
                     base: format!("{address}/v2/control-planes/{id}/core-entities"),
                     info: TargetInfo {
-                        kind: "konnect".into(),
+                        kind: TargetKind::Konnect,
                         address: shown,
                         control_plane: name,
                     },
@@ -304,7 +304,7 @@ impl Backend for HttpBackend {
     }
 
     fn node_info(&self) -> Result<Option<Value>, TargetError> {
-        if self.info.kind != "kong" {
+        if self.info.kind != TargetKind::Kong {
             return Ok(None);
         }
         let (_, v) = self

@@ -24,12 +24,7 @@ fn review_env(name: &str) -> Option<String> {
 }
 
 fn git_error(what: &str, e: git::GitError) -> CommandError {
-    let hint = e.hint();
-    let mut err = CommandError::new(format!("cannot read the {what} state: {e}"));
-    if let Some(h) = hint {
-        err = err.with_hint(h);
-    }
-    err
+    CommandError::from(e).context(format!("cannot read the {what} state"))
 }
 
 /// Loads the base revision. State paths absent at the base (a state introduced by the change
@@ -141,14 +136,11 @@ pub fn plan(
             PrepareError::Plan(errs) => errs.first().map(|e| e.hint()),
             _ => None,
         };
-        let mut err = CommandError::new(crate::model::mask_secrets(
-            &format!("cannot plan `{base}` → head: {e}"),
-            &secrets,
-        ));
-        if let Some(h) = hint {
-            err = err.with_hint(h);
-        }
-        err
+        // A review reports kind `error` (not `plan_refused`), with the policy's hint only.
+        CommandError::new(e.to_string())
+            .context(format!("cannot plan `{base}` → head"))
+            .masked(&secrets)
+            .with_hint_opt(hint)
     })
 }
 

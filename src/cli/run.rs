@@ -11,10 +11,10 @@ use crate::apply::{self, ApplyOptions, ApplyReport, StepResult, StepStatus};
 use crate::backend::{self as tgt, Backend, Fetched};
 use crate::cli::target::{self, TargetArgs};
 use crate::cli::{CommonArgs, Format};
-use crate::error::{CommandError, Outcome};
+use crate::error::{CommandError, ErrorKind, Outcome};
 use crate::lint::{self, LintOptions};
 use crate::model::DesiredState;
-use crate::plan::prepare::{prepare, PrepareError};
+use crate::plan::prepare::prepare;
 use crate::plan::{Plan, PlanOptions, SourceInfo};
 use crate::render;
 use crate::settings;
@@ -285,12 +285,7 @@ pub fn file_source(
         .cloned()
         .unwrap_or_else(|| std::path::PathBuf::from("plugsync.yaml"));
     let git_error = |e: crate::git::GitError| {
-        let hint = e.hint();
-        let mut err = CommandError::new(format!("cannot read the state at `{reference}`: {e}"));
-        if let Some(h) = hint {
-            err = err.with_hint(h);
-        }
-        err
+        CommandError::from(e).context(format!("cannot read the state at `{reference}`"))
     };
     let tree = crate::git::GitTree::open(&first, reference).map_err(git_error)?;
     tree.check_paths(paths).map_err(git_error)?;
@@ -368,7 +363,7 @@ fn stop_on_lint_errors(
             lint::report::count(errors.len(), "lint error")
         ))
         .with_hint("run `plugsync lint` for details")
-        .with_kind("lint")
+        .with_kind(ErrorKind::Lint)
         .with_entities(entities));
     }
     Ok(())
@@ -463,15 +458,11 @@ pub fn fetch(
     secrets: &[String],
 ) -> Result<Fetched, CommandError> {
     tgt::fetch(backend, select_tags, state).map_err(|e| {
-        let mut err = CommandError::new(crate::model::mask_secrets(
-            &format!("reading the control plane failed: {e}"),
-            secrets,
-        ))
-        .with_kind("target");
-        if let Some(h) = crate::cli::target::auth_hint(&backend.info().kind, e.status()) {
-            err = err.with_hint(h);
-        }
-        err
+        let hint = crate::cli::target::auth_hint(backend.info().kind, e.status());
+        CommandError::from(e)
+            .context("reading the control plane failed")
+            .masked(secrets)
+            .with_hint_opt(hint)
     })
 }
 
@@ -533,25 +524,9 @@ pub fn make_plan(
         &mut new_id,
     )
     .map_err(|e| {
-        let hint = match &e {
-            PrepareError::Plan(errs) => errs.first().map(|e| e.hint()),
-            PrepareError::Diff(errs) => errs.first().map(|e| e.hint().to_string()),
-            PrepareError::Schema { .. } => None,
-        };
-        let (kind, entities) = match &e {
-            PrepareError::Plan(errs) => ("plan_refused", errs.iter().map(|e| e.entity()).collect()),
-            PrepareError::Diff(errs) => ("invalid_state", errs.iter().map(|e| e.entity()).collect()),
-            PrepareError::Schema { plugin, .. } => (
-                "invalid_state",
-                vec![serde_json::json!({"kind": "custom_plugin", "name": plugin, "reason": "schema"})],
-            ),
-        };
-        let mut err = CommandError::new(loaded.state.mask(&format!("cannot plan: {e}")))
-            .with_kind(kind)
-            .with_entities(entities);
-        if let Some(h) = hint {
-            err = err.with_hint(h);
-        }
+        // The message is masked; the hint and entities name plugins, not values.
+        let mut err = CommandError::from(e).context("cannot plan");
+        err.message = loaded.state.mask(&err.message);
         err
     })
 }
@@ -702,11 +677,11 @@ pub fn wait_baseline(
             "--wait: this target reports no data plane status (a Kong Admin API without /clustering/data-planes, i.e. not a hybrid-mode control plane); nothing was written",
         )
         .with_hint("drop --wait, or point --kong-addr at the hybrid-mode control plane")
-        .with_kind("target")),
-        Err(e) => Err(CommandError::new(format!(
-            "--wait: cannot read the data plane status: {e}; nothing was written"
-        ))
-        .with_kind("target")),
+        .with_kind(ErrorKind::Target)),
+        Err(e) => Err(CommandError::of_kind(
+            ErrorKind::Target,
+            format!("--wait: cannot read the data plane status: {e}; nothing was written"),
+        )),
     }
 }
 
@@ -725,8 +700,7 @@ pub fn wait(
         ));
         let p = tgt::wait_for_propagation(backend, std::time::Duration::from_secs(secs), baseline)
             .map_err(|e| {
-                CommandError::new(format!("the changes were applied, but {e}"))
-                    .with_kind("wait")
+                CommandError::of_kind(ErrorKind::Wait, format!("the changes were applied, but {e}"))
                     .with_hint("fix what the nodes report (a rejected configuration keeps the node on its last good one), then run again")
             })?;
         let hash = p
@@ -781,7 +755,7 @@ pub fn report_apply(
 /// Prints a command error and returns its outcome.
 pub fn fail(printer: &Printer, e: CommandError) -> Outcome {
     printer.error(&e.message, e.hint.as_deref());
-    e.outcome
+    e.outcome()
 }
 
 /// Prints a command error, and with `--format json` or `markdown` also writes the report on
@@ -795,7 +769,7 @@ pub fn fail_with_report(
     match format {
         // A `--wait` failure comes after the apply's JSON result, already printed: stdout
         // keeps one document.
-        Format::Json if e.kind == "wait" => {}
+        Format::Json if e.kind == ErrorKind::Wait => {}
         Format::Json => printer.data(&e.json_report(command)),
         Format::Markdown => printer.data(&e.markdown_report(command)),
         Format::Text | Format::Sarif | Format::Github => {}

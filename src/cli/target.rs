@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::backend::http::{HttpSettings, RetryPolicy};
 use crate::backend::{Backend, HttpBackend, LocalBackend, RemoteFlavor};
-use crate::error::CommandError;
+use crate::error::{CommandError, ErrorKind};
 
 /// The embedded local control plane's default store.
 pub const DEFAULT_LOCAL: &str = ".plugsync/local.db";
@@ -65,12 +65,23 @@ pub struct TargetArgs {
     pub timeout: u64,
 }
 
-/// The kind of target chosen.
+/// The kind of target the flags choose (a plan's [`crate::model::TargetKind`] can also be
+/// `git`, which no flag chooses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetKind {
     Konnect,
     Kong,
     Local,
+}
+
+impl From<TargetKind> for crate::model::TargetKind {
+    fn from(k: TargetKind) -> crate::model::TargetKind {
+        match k {
+            TargetKind::Konnect => crate::model::TargetKind::Konnect,
+            TargetKind::Kong => crate::model::TargetKind::Kong,
+            TargetKind::Local => crate::model::TargetKind::Local,
+        }
+    }
 }
 
 impl TargetArgs {
@@ -124,7 +135,7 @@ impl TargetArgs {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_LOCAL.to_string());
             let backend =
-                LocalBackend::open(&path).map_err(|e| CommandError::new(e.to_string()))?;
+                LocalBackend::open(&path).map_err(|e| CommandError::config(e.to_string()))?;
             return Ok(Box::new(backend));
         }
         if self.tls_skip_verify {
@@ -132,7 +143,7 @@ impl TargetArgs {
         }
         let ca_cert = match &self.ca_cert {
             Some(p) => Some(std::fs::read(p).map_err(|e| {
-                CommandError::new(format!("cannot read --ca-cert {}: {e}", p.display()))
+                CommandError::io("read --ca-cert", p, e).with_kind(ErrorKind::Config)
             })?),
             None => None,
         };
@@ -172,10 +183,8 @@ impl TargetArgs {
                     (None, Some(f)) => Some(
                         std::fs::read_to_string(f)
                             .map_err(|e| {
-                                CommandError::new(format!(
-                                    "cannot read --konnect-token-file {}: {e}",
-                                    f.display()
-                                ))
+                                CommandError::io("read --konnect-token-file", f, e)
+                                    .with_kind(ErrorKind::Config)
                             })?
                             .trim()
                             .to_string(),
@@ -183,7 +192,7 @@ impl TargetArgs {
                     (None, None) => None,
                 };
                 let Some(token) = token else {
-                    return Err(CommandError::new("Konnect needs an access token").with_hint(
+                    return Err(CommandError::config("Konnect needs an access token").with_hint(
                         "pass --konnect-token-file PATH or set PLUGSYNC_KONNECT_TOKEN (or use --local for the embedded control plane)",
                     ));
                 };
@@ -208,54 +217,48 @@ impl TargetArgs {
                 )
             }
         };
-        let kind_name = if kind == TargetKind::Kong {
-            "kong"
-        } else {
-            "konnect"
-        };
         backend
             .map(|b| Box::new(b) as Box<dyn Backend>)
             .map_err(|e| {
-                let mut err =
-                    CommandError::new(crate::model::mask_secrets(&e.to_string(), &self.secrets()))
-                        .with_kind("target");
-                if let Some(h) = auth_hint(kind_name, e.status()) {
-                    err = err.with_hint(h);
-                }
-                err
+                let hint = auth_hint(kind.into(), e.status());
+                CommandError::from(e)
+                    .masked(&self.secrets())
+                    .with_hint_opt(hint)
             })
     }
 }
 
 /// For a 401 or 403 answer: where the token of this kind of target comes from.
-pub fn auth_hint(kind: &str, status: Option<u16>) -> Option<String> {
+pub fn auth_hint(kind: crate::model::TargetKind, status: Option<u16>) -> Option<String> {
     let what = match status? {
         401 => "the target refused the token (401)",
         403 => "the token lacks a permission this needs (403)",
         _ => return None,
     };
+    use crate::model::TargetKind as Kind;
     Some(match kind {
-        "kong" => format!(
+        Kind::Kong => format!(
             "{what}: the Kong Admin API target sends --kong-admin-token (or PLUGSYNC_KONG_ADMIN_TOKEN) as the Kong-Admin-Token header"
         ),
-        "konnect" => format!(
+        Kind::Konnect => format!(
             "{what}: the Konnect target sends --konnect-token, --konnect-token-file or PLUGSYNC_KONNECT_TOKEN as a Bearer token"
         ),
-        _ => return None,
+        Kind::Local | Kind::Git => return None,
     })
 }
 
 /// A line naming the target, for the status output of every command.
 pub fn describe(info: &crate::plan::TargetInfo) -> String {
-    match info.kind.as_str() {
-        "konnect" => format!(
+    use crate::model::TargetKind as Kind;
+    match info.kind {
+        Kind::Konnect => format!(
             "target: Konnect control plane \"{}\" at {}",
             info.control_plane, info.address
         ),
-        "kong" => format!(
+        Kind::Kong => format!(
             "target: Kong Admin API at {} (workspace {})",
             info.address, info.control_plane
         ),
-        _ => format!("target: local control plane at {}", info.address),
+        Kind::Local | Kind::Git => format!("target: local control plane at {}", info.address),
     }
 }

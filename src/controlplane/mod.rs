@@ -42,68 +42,8 @@ use entities::Target;
 use store::{CpRow, NewRow, Row};
 use util::{now_secs, parse_uuid};
 
-/// Entity kinds stored per control plane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    /// A streamed custom plugin (`name`, `handler`, `schema`).
-    CustomPlugin,
-    /// A plugin instance.
-    Plugin,
-    /// A gateway service.
-    Service,
-    /// A route.
-    Route,
-    /// A consumer.
-    Consumer,
-    /// A consumer group.
-    ConsumerGroup,
-    /// A hybrid-mode plugin's schema (Konnect's `plugin-schemas`: `{name, lua_schema}`,
-    /// addressed by name). Not part of the data plane payload, and not in [`Kind::ALL`]: its
-    /// paths and response shapes are Konnect's legacy ones, routed on their own.
-    PluginSchema,
-}
-
-impl Kind {
-    /// Every kind.
-    pub const ALL: [Kind; 6] = [
-        Kind::CustomPlugin,
-        Kind::Plugin,
-        Kind::Service,
-        Kind::Route,
-        Kind::Consumer,
-        Kind::ConsumerGroup,
-    ];
-
-    /// The collection's path segment: `custom-plugins`, `plugins`, `services`, `routes`,
-    /// `consumers`, `consumer_groups`.
-    pub fn path(self) -> &'static str {
-        match self {
-            Kind::CustomPlugin => "custom-plugins",
-            Kind::Plugin => "plugins",
-            Kind::Service => "services",
-            Kind::Route => "routes",
-            Kind::Consumer => "consumers",
-            Kind::ConsumerGroup => "consumer_groups",
-            Kind::PluginSchema => "plugin-schemas",
-        }
-    }
-
-    /// The kind whose path segment is `s`.
-    pub fn from_path(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.path() == s)
-    }
-
-    /// The plugin scope field this kind binds when it is the parent of a nested path.
-    fn scope_field(self) -> Option<&'static str> {
-        match self {
-            Kind::Service => Some("service"),
-            Kind::Route => Some("route"),
-            Kind::Consumer => Some("consumer"),
-            Kind::ConsumerGroup => Some("consumer_group"),
-            Kind::CustomPlugin | Kind::Plugin | Kind::PluginSchema => None,
-        }
-    }
-}
+/// Entity kinds stored per control plane (the plan's vocabulary, defined in `model`).
+pub use crate::model::EntityKind as Kind;
 
 /// `tags` query: `a,b` = all of them, `a/b` = any of them.
 #[derive(Debug, Clone, PartialEq, Eq)]

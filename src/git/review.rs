@@ -11,15 +11,13 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::lua;
+use crate::model::TargetKind;
 use crate::model::{
     DesiredState, InstanceDecl, LiveCustomPlugin, LivePlugin, LiveState, ScopeEntity, ScopeKind,
 };
 use crate::plan::prepare::{prepare, PrepareError};
 use crate::plan::{Plan, PlanOptions, SourceInfo, TargetInfo};
 use crate::schema::validate;
-
-/// The target kind an offline review's plan records.
-pub const TARGET_KIND: &str = "git";
 
 fn merged(tags: &[String], select: &[String]) -> Vec<String> {
     let set: BTreeSet<String> = tags.iter().chain(select).cloned().collect();
@@ -163,7 +161,7 @@ pub fn plan(review: &Review<'_>) -> Result<Plan, PrepareError> {
         unmanaged_references: Default::default(),
     };
     let target = TargetInfo {
-        kind: TARGET_KIND.to_string(),
+        kind: TargetKind::Git,
         address: review.base_commit.to_string(),
         control_plane: review.base_ref.to_string(),
     };

@@ -2,13 +2,17 @@
 //! diagnostics any stage can report about them.
 //!
 //! `state` builds a [`DesiredState`]; `lint`, the planner and the local control plane read it.
+//! The plan's vocabulary — entity kinds, actions, step and target kinds — lives here too, so
+//! the planner, the executor, the backends and the local control plane share one definition.
 
 mod diagnostic;
 pub mod hash;
 pub mod live;
+mod vocab;
 
 pub use diagnostic::{Diagnostic, Severity, Span};
 pub use live::{LiveCustomPlugin, LivePlugin, LiveState, ScopeEntity, ScopeKind, Unmanaged};
+pub use vocab::{Action, EntityKind, SourceInfo, StepKind, TargetInfo, TargetKind};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,8 +1,8 @@
 //! The plan: the diff put in a safe order under CONTRACT §4.3's policy, as the one
 //! serialisable view that every renderer and the executor read. Pure: values in, values out.
 //!
-//! Stages: 1 custom plugin creates and updates → 2 instance creates, updates and migrations →
-//! 3 instance deletes → 4 custom plugin deletes. A `long` or `cp_dp_sync` change on a plugin
+//! Stages ([`order`]): 1 custom plugin creates and updates → 2 instance creates, updates and
+//! migrations → 3 instance deletes → 4 custom plugin deletes. A `long` or `cp_dp_sync` change on a plugin
 //! that keeps its name and has live instances is refused unless `--allow-in-place`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,33 +10,22 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::diff::{Action, Diff, FieldChange, InstanceDiff, PluginDiff};
-use crate::model::{LiveState, ScopeKind, Unmanaged};
+use crate::diff::{Action as DiffAction, Diff, FieldChange, InstanceDiff, PluginDiff};
+use crate::model::{Action, LiveState, ScopeKind, StepKind, Unmanaged};
 use crate::schema::classify::{SchemaChange, UpdatePath};
 
+pub mod file;
+pub mod order;
 pub mod prepare;
 pub mod rollout;
 
-pub use rollout::{BundlePlugin, Rollout};
+pub use order::Stage;
+pub use rollout::{BundlePlugin, Phase, Rollout};
 
 /// The plan file's format version.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// The control plane a plan is for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TargetInfo {
-    /// `konnect`, `kong` or `local`.
-    pub kind: String,
-    pub address: String,
-    pub control_plane: String,
-}
-
-/// Where the state came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct SourceInfo {
-    pub git_commit: Option<String>,
-    pub dirty: bool,
-}
+pub use crate::model::{SourceInfo, TargetInfo};
 
 /// Counts of changed and unchanged entities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -59,7 +48,7 @@ impl Summary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CustomPluginEntry {
     pub name: String,
-    pub action: String,
+    pub action: Action,
     pub replaces: Option<String>,
     pub handler_sha256: Option<String>,
     pub schema_sha256: Option<String>,
@@ -92,7 +81,7 @@ pub struct PluginEntry {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub from: Option<String>,
     pub id: String,
-    pub action: String,
+    pub action: Action,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub instance_name: Option<String>,
     /// Scope by readable name (`{"service": "payments"}`); empty for global instances.
@@ -106,10 +95,9 @@ pub struct PluginEntry {
 /// One write, in execution order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
-    pub stage: u8,
-    pub action: String,
-    /// `custom_plugin` or `plugin`.
-    pub kind: String,
+    pub stage: Stage,
+    pub action: Action,
+    pub kind: StepKind,
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub id: Option<String>,
@@ -129,7 +117,7 @@ pub struct Step {
 impl Step {
     /// Whether this is a data-plane rollout (not a control-plane write).
     pub fn is_rollout(&self) -> bool {
-        self.kind == rollout::KIND
+        self.kind == StepKind::Rollout
     }
 }
 
@@ -390,7 +378,7 @@ pub fn build(
                 });
             }
         }
-        if p.action == Action::Update && p.update_path >= UpdatePath::Long {
+        if p.action == DiffAction::Update && p.update_path >= UpdatePath::Long {
             let instances = live_uses.get(p.name.as_str()).copied().unwrap_or(0);
             // Instances outside the select tags run the plugin too, on the same data planes;
             // plugsync cannot update them, so no flag makes the change safe for them.
@@ -418,7 +406,7 @@ pub fn build(
                 }
             }
         }
-        if p.action == Action::Delete {
+        if p.action == DiffAction::Delete {
             if let Some(u) = options
                 .unmanaged_references
                 .get(&p.name)
@@ -440,84 +428,66 @@ pub fn build(
     let mut steps_by_stage: [Vec<Step>; 4] = Default::default();
     for p in &diff.plugins {
         count(&mut summary, p.action);
-        if p.action == Action::Unchanged {
+        let Some(action) = planned(p.action) else {
             continue;
-        }
-        custom_plugins.push(plugin_entry(p));
+        };
+        custom_plugins.push(plugin_entry(p, action));
         let hybrid = rollout::is_hybrid(p);
-        let step = match p.action {
-            Action::Create | Action::Update if hybrid => {
-                let d = p
-                    .desired
-                    .as_ref()
-                    .expect("creates and updates have a declaration");
-                Step {
-                    stage: 1,
-                    action: p.action.as_str().to_string(),
-                    kind: rollout::SCHEMA_KIND.into(),
-                    name: p.name.clone(),
-                    id: Some(p.name.clone()),
-                    from: None,
-                    body: Some(json!({ "lua_schema": d.schema.text })),
-                    rollout: None,
-                }
-            }
-            _ if hybrid => Step {
-                stage: 4,
-                action: "delete".into(),
-                kind: rollout::SCHEMA_KIND.into(),
-                name: p.name.clone(),
-                id: Some(p.name.clone()),
-                from: None,
-                body: None,
-                rollout: None,
-            },
+        let kind = if hybrid {
+            StepKind::PluginSchema
+        } else {
+            StepKind::CustomPlugin
+        };
+        let body = match action {
             Action::Create | Action::Update => {
                 let d = p
                     .desired
                     .as_ref()
                     .expect("creates and updates have a declaration");
-                Step {
-                    stage: 1,
-                    action: p.action.as_str().to_string(),
-                    kind: "custom_plugin".into(),
-                    name: p.name.clone(),
-                    id: Some(p.id.clone()),
-                    from: None,
-                    body: Some(json!({
+                Some(if hybrid {
+                    json!({ "lua_schema": d.schema.text })
+                } else {
+                    json!({
                         "name": p.name,
                         "handler": d.handler.text,
                         "schema": d.schema.text,
                         "tags": p.tags,
-                    })),
-                    rollout: None,
-                }
+                    })
+                })
             }
-            _ => Step {
-                stage: 4,
-                action: "delete".into(),
-                kind: "custom_plugin".into(),
-                name: p.name.clone(),
-                id: Some(p.id.clone()),
-                from: None,
-                body: None,
-                rollout: None,
-            },
+            Action::Delete | Action::Migrate | Action::Rollout => None,
         };
-        steps_by_stage[usize::from(step.stage - 1)].push(step);
+        // A custom plugin is never migrated: anything but a create or update deletes it.
+        let action = match action {
+            Action::Create | Action::Update => action,
+            Action::Delete | Action::Migrate | Action::Rollout => Action::Delete,
+        };
+        let stage = Stage::of_write(kind, action).expect("plugin writes have a stage");
+        steps_by_stage[stage.index()].push(Step {
+            stage,
+            action,
+            kind,
+            name: p.name.clone(),
+            // A hybrid-mode schema is addressed by name.
+            id: Some(if hybrid { p.name.clone() } else { p.id.clone() }),
+            from: None,
+            body,
+            rollout: None,
+        });
     }
     let mut plugins = Vec::new();
     for i in &diff.instances {
         count(&mut summary, i.action);
-        if i.action == Action::Unchanged {
+        let Some(action) = planned(i.action) else {
             continue;
-        }
-        plugins.push(instance_entry(i, live, secrets));
-        let stage = if i.action == Action::Delete { 3 } else { 2 };
-        steps_by_stage[stage - 1].push(Step {
-            stage: stage as u8,
-            action: i.action.as_str().to_string(),
-            kind: "plugin".into(),
+        };
+        plugins.push(instance_entry(i, action, live, secrets));
+        let stage =
+            Stage::of_write(StepKind::Plugin, action).expect("instance writes have a stage");
+        steps_by_stage[stage.index()].push(Step {
+            stage,
+            action,
+            kind: StepKind::Plugin,
             name: i.name.clone(),
             id: Some(i.id.clone()),
             from: i.from.clone(),
@@ -542,17 +512,28 @@ pub fn build(
     })
 }
 
-fn count(s: &mut Summary, a: Action) {
+fn count(s: &mut Summary, a: DiffAction) {
     match a {
-        Action::Create => s.create += 1,
-        Action::Update => s.update += 1,
-        Action::Migrate => s.migrate += 1,
-        Action::Delete => s.delete += 1,
-        Action::Unchanged => s.unchanged += 1,
+        DiffAction::Create => s.create += 1,
+        DiffAction::Update => s.update += 1,
+        DiffAction::Migrate => s.migrate += 1,
+        DiffAction::Delete => s.delete += 1,
+        DiffAction::Unchanged => s.unchanged += 1,
     }
 }
 
-fn plugin_entry(p: &PluginDiff) -> CustomPluginEntry {
+/// The plan's action for a change (`None`: unchanged, no entry and no step).
+fn planned(a: DiffAction) -> Option<Action> {
+    match a {
+        DiffAction::Create => Some(Action::Create),
+        DiffAction::Update => Some(Action::Update),
+        DiffAction::Migrate => Some(Action::Migrate),
+        DiffAction::Delete => Some(Action::Delete),
+        DiffAction::Unchanged => None,
+    }
+}
+
+fn plugin_entry(p: &PluginDiff, action: Action) -> CustomPluginEntry {
     let desired = p.desired.as_ref();
     let live = p.live.as_ref().or(p.compared_with.as_ref());
     let sha = |t: &str| crate::model::hash::sha256_hex(t.as_bytes());
@@ -577,7 +558,7 @@ fn plugin_entry(p: &PluginDiff) -> CustomPluginEntry {
     };
     CustomPluginEntry {
         name: p.name.clone(),
-        action: p.action.as_str().to_string(),
+        action,
         replaces: p.replaces.clone(),
         handler_sha256: desired.map(|d| sha(&d.handler.text)),
         schema_sha256: desired.map(|d| sha(&d.schema.text)),
@@ -593,7 +574,12 @@ fn plugin_entry(p: &PluginDiff) -> CustomPluginEntry {
     }
 }
 
-fn instance_entry(i: &InstanceDiff, live: &LiveState, secrets: &[String]) -> PluginEntry {
+fn instance_entry(
+    i: &InstanceDiff,
+    action: Action,
+    live: &LiveState,
+    secrets: &[String],
+) -> PluginEntry {
     let mut scope = BTreeMap::new();
     let (scope_ids, instance_name) = match (&i.desired, &i.live) {
         (Some(d), _) => (d.content.scope.clone(), d.decl.instance_name.clone()),
@@ -617,17 +603,18 @@ fn instance_entry(i: &InstanceDiff, live: &LiveState, secrets: &[String]) -> Plu
             }
         })
         .collect();
-    let changed_fields = if i.action == Action::Update || i.action == Action::Migrate {
-        let set: BTreeSet<String> = changes.iter().map(|c| c.path.clone()).collect();
-        set.into_iter().collect()
-    } else {
-        Vec::new()
+    let changed_fields = match action {
+        Action::Update | Action::Migrate => {
+            let set: BTreeSet<String> = changes.iter().map(|c| c.path.clone()).collect();
+            set.into_iter().collect()
+        }
+        Action::Create | Action::Delete | Action::Rollout => Vec::new(),
     };
     PluginEntry {
         name: i.name.clone(),
         from: i.from.clone(),
         id: i.id.clone(),
-        action: i.action.as_str().to_string(),
+        action,
         instance_name,
         scope,
         changed_fields,

@@ -19,15 +19,41 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::order::Stage;
 use super::Step;
 use crate::diff::{Action, Diff, PluginDiff};
 use crate::model::hash::sha256_hex;
+use crate::model::StepKind;
 use crate::schema::classify::UpdatePath;
 
-/// The step kind of a data-plane rollout.
-pub const KIND: &str = "rollout";
-/// The step kind of a hybrid-mode plugin schema write (`plugin-schemas`).
-pub const SCHEMA_KIND: &str = "plugin_schema";
+/// Which rollout of a change a data-plane rollout is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// New plugins (and new versions) join the bundle; every version in use stays.
+    Expand,
+    /// A plugin's schema changes in place.
+    Schema,
+    /// Versions no longer used leave the bundle.
+    Contract,
+}
+
+impl Phase {
+    /// The plan's spelling: `expand`, `schema`, `contract`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Expand => "expand",
+            Phase::Schema => "schema",
+            Phase::Contract => "contract",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One plugin version a bundle holds.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -42,8 +68,7 @@ pub struct BundlePlugin {
 /// A data-plane rollout: what every node must hold once it is done.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rollout {
-    /// `expand`, `schema` or `contract`.
-    pub phase: String,
+    pub phase: Phase,
     /// The hybrid-mode plugins the bundle holds, by name.
     pub plugins: Vec<BundlePlugin>,
     /// Plugins the bundle no longer holds.
@@ -153,7 +178,7 @@ pub fn hybrid_scope(diff: &Diff) -> Vec<String> {
     out
 }
 
-fn rollout_step(phase: &str, stage: u8, plugins: Vec<BundlePlugin>, removes: Vec<String>) -> Step {
+fn rollout_step(phase: Phase, plugins: Vec<BundlePlugin>, removes: Vec<String>) -> Step {
     let mut key = String::new();
     for p in &plugins {
         key.push_str(&format!(
@@ -174,15 +199,15 @@ fn rollout_step(phase: &str, stage: u8, plugins: Vec<BundlePlugin>, removes: Vec
         "plugsync bundle --out DIR".to_string()
     };
     Step {
-        stage,
-        action: KIND.into(),
-        kind: KIND.into(),
-        name: phase.into(),
+        stage: Stage::of_rollout(phase),
+        action: crate::model::Action::Rollout,
+        kind: StepKind::Rollout,
+        name: phase.as_str().into(),
         id: None,
         from: None,
         body: None,
         rollout: Some(Rollout {
-            phase: phase.into(),
+            phase,
             plugins,
             removes,
             id,
@@ -191,7 +216,8 @@ fn rollout_step(phase: &str, stage: u8, plugins: Vec<BundlePlugin>, removes: Vec
     }
 }
 
-/// Orders the control-plane steps (by stage) and the rollouts they need into one list.
+/// Orders the control-plane steps (by stage, in the order of [`Stage::ALL`]) and the rollouts
+/// they need into one list.
 pub fn place(diff: &Diff, stages: [Vec<Step>; 4], maintenance_window: bool) -> Vec<Step> {
     let hybrid: Vec<&PluginDiff> = diff.plugins.iter().filter(|p| is_hybrid(p)).collect();
     if hybrid.is_empty() {
@@ -236,19 +262,22 @@ pub fn place(diff: &Diff, stages: [Vec<Step>; 4], maintenance_window: bool) -> V
     let [s1, s2, s3, s4] = stages;
     let mut out = Vec::new();
     if creates {
-        out.push(rollout_step("expand", 1, sorted(both.clone()), Vec::new()));
+        out.push(rollout_step(
+            Phase::Expand,
+            sorted(both.clone()),
+            Vec::new(),
+        ));
     }
     out.extend(s1);
     if !creates && !in_place.is_empty() && !window {
-        out.push(rollout_step("schema", 2, sorted(both), Vec::new()));
+        out.push(rollout_step(Phase::Schema, sorted(both), Vec::new()));
     }
     out.extend(s2);
     out.extend(s3);
     out.extend(s4);
     if !old.is_empty() || window {
         out.push(rollout_step(
-            "contract",
-            4,
+            Phase::Contract,
             sorted(last.into_values().collect()),
             old.into_keys().collect(),
         ));

@@ -6,6 +6,7 @@
 //! come last so that a report cut to its size limit loses them first; the cut always falls
 //! between blocks and ends with a note saying what was left out.
 
+use crate::model::{Action, TargetKind};
 use crate::plan::{CustomPluginEntry, Plan, PluginEntry};
 
 use super::{
@@ -87,13 +88,13 @@ fn blocks(plan: &Plan) -> Vec<String> {
 
 fn title(plan: &Plan) -> String {
     let t = &plan.target;
-    let review = t.kind == "git";
+    let review = t.kind == TargetKind::Git;
     let mut s = if review {
         format!("## plugsync review against {}\n\n", code(&t.control_plane))
     } else {
         format!(
             "## plugsync plan for {} control plane {}\n\n",
-            text(target_kind(&t.kind)),
+            text(target_kind(t.kind)),
             code(&t.control_plane)
         )
     };
@@ -155,8 +156,8 @@ fn banner(b: &Banner) -> String {
     s
 }
 
-fn action_cell(action: &str) -> String {
-    format!("{} {}", code(symbol(action)), text(action))
+fn action_cell(action: Action) -> String {
+    format!("{} {}", code(symbol(action)), text(action.as_str()))
 }
 
 fn plugin_row(c: &CustomPluginEntry) -> String {
@@ -176,9 +177,9 @@ fn plugin_row(c: &CustomPluginEntry) -> String {
     };
     format!(
         "| {} | {} | {} | {} |\n",
-        code(symbol(&c.action)),
+        code(symbol(c.action)),
         cell(&name),
-        cell(&text(&c.action)),
+        cell(&text(c.action.as_str())),
         cell(&path)
     )
 }
@@ -194,13 +195,13 @@ fn instance_row(p: &PluginEntry) -> String {
         .filter(|n| !n.is_empty())
         .map(code)
         .unwrap_or_else(|| "—".to_string());
-    let changes: Vec<String> = match p.action.as_str() {
-        "delete" => Vec::new(),
-        "create" => leaf_changes(p)
+    let changes: Vec<String> = match p.action {
+        Action::Delete => Vec::new(),
+        Action::Create => leaf_changes(p)
             .iter()
             .map(|l| format!("{} = {}", code(&l.path), code(&compact(l.new.as_ref()))))
             .collect(),
-        _ => leaf_changes(p)
+        Action::Update | Action::Migrate | Action::Rollout => leaf_changes(p)
             .iter()
             .map(|l| {
                 format!(
@@ -223,7 +224,7 @@ fn instance_row(p: &PluginEntry) -> String {
     };
     format!(
         "| {} | {} | {} | {} | {} | {} |\n",
-        action_cell(&p.action),
+        action_cell(p.action),
         cell(&name),
         cell(&instance),
         cell(&text(&scope_label(p))),
@@ -235,16 +236,16 @@ fn instance_row(p: &PluginEntry) -> String {
 /// The `<details>` block of a changed plugin, when it has anything to show.
 fn details(c: &CustomPluginEntry) -> Option<String> {
     let views = lua_views(c);
-    if c.action == "delete"
+    if c.action == Action::Delete
         || (c.schema_changes.is_empty() && c.detail.tags.is_none() && views.is_empty())
     {
         return None;
     }
     let mut summary = format!(
         "<code>{}</code> <b>{}</b>: {}",
-        symbol(&c.action),
+        symbol(c.action),
         html(&c.name),
-        html(&c.action)
+        html(c.action.as_str())
     );
     if let Some(r) = c.replaces.as_deref() {
         summary.push_str(&format!(", replaces <b>{}</b>", html(r)));

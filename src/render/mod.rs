@@ -12,7 +12,8 @@
 
 use serde_json::Value;
 
-use crate::plan::{CustomPluginEntry, Plan, PluginEntry};
+use crate::model::{Action, StepKind, TargetKind};
+use crate::plan::{CustomPluginEntry, Plan, PluginEntry, Stage};
 use crate::schema::classify::{SchemaChange, UpdatePath};
 
 mod markdown;
@@ -44,13 +45,13 @@ pub fn json(plan: &Plan) -> String {
 pub(crate) const SHORT_FILE_LINES: usize = 20;
 
 /// The symbol of an action, as Terraform draws it (`±` for a migration).
-pub(crate) fn symbol(action: &str) -> &'static str {
+pub(crate) fn symbol(action: Action) -> &'static str {
     match action {
-        "create" => "+",
-        "update" => "~",
-        "migrate" => "±",
-        "delete" => "-",
-        _ => "?",
+        Action::Create => "+",
+        Action::Update => "~",
+        Action::Migrate => "±",
+        Action::Delete => "-",
+        Action::Rollout => "?",
     }
 }
 
@@ -65,10 +66,10 @@ pub(crate) fn rollout_order(plan: &Plan) -> Option<Vec<String>> {
     let mut group: Vec<&crate::plan::Step> = Vec::new();
     let flush = |group: &mut Vec<&crate::plan::Step>, lines: &mut Vec<String>| {
         if let Some(first) = group.first() {
-            let what = match first.kind.as_str() {
-                "plugin_schema" => "plugin schema",
-                "custom_plugin" => "custom plugin",
-                _ => "plugin instance",
+            let what = match first.kind {
+                StepKind::PluginSchema => "plugin schema",
+                StepKind::CustomPlugin => "custom plugin",
+                StepKind::Plugin | StepKind::Rollout => "plugin instance",
             };
             let mut names: Vec<&str> = group.iter().map(|s| s.name.as_str()).collect();
             names.dedup();
@@ -132,25 +133,25 @@ pub(crate) fn summary_line(plan: &Plan) -> String {
 }
 
 /// How people name the kind of control plane.
-pub(crate) fn target_kind(kind: &str) -> &str {
+pub(crate) fn target_kind(kind: TargetKind) -> &'static str {
     match kind {
-        "konnect" => "Konnect",
-        "kong" => "Kong",
-        other => other,
+        TargetKind::Konnect => "Konnect",
+        TargetKind::Kong => "Kong",
+        TargetKind::Local | TargetKind::Git => kind.as_str(),
     }
 }
 
 /// Whether a custom plugin's update path is worth printing: updates and new versions were
 /// classified against a live schema; plain creations and deletions were not.
 pub(crate) fn shows_update_path(c: &CustomPluginEntry) -> bool {
-    match c.action.as_str() {
-        "update" => true,
-        "create" => {
+    match c.action {
+        Action::Update => true,
+        Action::Create => {
             c.replaces.is_some()
                 || c.detail.compared_with.is_some()
                 || c.update_path != UpdatePath::None
         }
-        _ => false,
+        Action::Migrate | Action::Delete | Action::Rollout => false,
     }
 }
 
@@ -384,12 +385,12 @@ pub(crate) fn banners(
     let deleted_plugins: Vec<&CustomPluginEntry> = plan
         .custom_plugins
         .iter()
-        .filter(|c| c.action == "delete")
+        .filter(|c| c.action == Action::Delete)
         .collect();
     let deleted_instances: Vec<&PluginEntry> = plan
         .plugins
         .iter()
-        .filter(|p| p.action == "delete")
+        .filter(|p| p.action == Action::Delete)
         .collect();
     if !deleted_plugins.is_empty() || !deleted_instances.is_empty() {
         let mut what = Vec::new();
@@ -421,11 +422,12 @@ pub(crate) fn banners(
         out.push(Banner {
             kind: BannerKind::Deletion,
             title: format!("this plan deletes {}", what.join(" and ")),
-            body: vec![
-                "Instances are deleted before the custom plugins they ran (stages 3 and 4); \
-                 a custom plugin is deleted only once no instance uses it."
-                    .to_string(),
-            ],
+            body: vec![format!(
+                "Instances are deleted before the custom plugins they ran (stages {} and {}); \
+                 a custom plugin is deleted only once no instance uses it.",
+                Stage::InstanceDeletes,
+                Stage::PluginDeletes
+            )],
             items,
         });
     }
@@ -433,7 +435,7 @@ pub(crate) fn banners(
     for c in plan
         .custom_plugins
         .iter()
-        .filter(|c| c.action != "delete" && c.update_path >= UpdatePath::Long)
+        .filter(|c| c.action != Action::Delete && c.update_path >= UpdatePath::Long)
     {
         let path = c.update_path.as_str();
         let mut body = vec![match c.update_path {
@@ -450,14 +452,16 @@ pub(crate) fn banners(
                 .to_string(),
         }];
         let old = compared_with(c);
-        if c.action == "create" && old != c.name {
+        if c.action == Action::Create && old != c.name {
             body.push(format!(
                 "{} is a new version of {}: each instance moves to it with one atomic update \
-                 that keeps its id (stage 2), and {} is deleted only after no instance uses it \
-                 (stage 4).",
+                 that keeps its id (stage {}), and {} is deleted only after no instance uses it \
+                 (stage {}).",
                 name(&c.name),
                 name(old),
-                name(old)
+                Stage::InstanceWrites,
+                name(old),
+                Stage::PluginDeletes
             ));
         } else if plan.maintenance_window {
             body.push(format!(
@@ -491,7 +495,7 @@ pub(crate) fn banners(
         let in_place: Vec<String> = plan
             .custom_plugins
             .iter()
-            .filter(|c| c.action == "update" && c.update_path >= UpdatePath::Long)
+            .filter(|c| c.action == Action::Update && c.update_path >= UpdatePath::Long)
             .map(|c| name(&c.name))
             .collect();
         let mut body = vec![

@@ -6,14 +6,15 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::diff::FieldChange;
-use crate::plan::{PluginDetail, SourceInfo, Step, Summary, TargetInfo};
+use crate::model::{Action, StepKind};
+use crate::plan::{PluginDetail, SourceInfo, Stage, Step, Summary, TargetInfo};
 use crate::schema::classify::ChangeKind;
 
 const SECRET_IN_BODY: &str = "SECRET-BODY-VALUE";
 
 fn target() -> TargetInfo {
     TargetInfo {
-        kind: "local".into(),
+        kind: crate::model::TargetKind::Local,
         address: ".plugsync/local.db".into(),
         control_plane: "default".into(),
     }
@@ -45,7 +46,7 @@ fn lua_lines(tag: &str, n: usize) -> String {
 fn custom(name: &str, action: &str) -> CustomPluginEntry {
     CustomPluginEntry {
         name: name.into(),
-        action: action.into(),
+        action: serde_json::from_value(json!(action)).unwrap(),
         replaces: None,
         handler_sha256: None,
         schema_sha256: None,
@@ -62,7 +63,7 @@ fn instance(name: &str, action: &str, id: &str) -> PluginEntry {
         name: name.into(),
         from: None,
         id: id.into(),
-        action: action.into(),
+        action: serde_json::from_value(json!(action)).unwrap(),
         instance_name: None,
         scope: BTreeMap::new(),
         changed_fields: Vec::new(),
@@ -207,9 +208,9 @@ fn full_plan() -> Plan {
 
     let steps = vec![
         Step {
-            stage: 1,
-            action: "create".into(),
-            kind: "custom_plugin".into(),
+            stage: Stage::try_from(1).unwrap(),
+            action: Action::Create,
+            kind: StepKind::CustomPlugin,
             name: "rate-guard-v2".into(),
             id: Some("55555555-5555-4555-8555-555555555555".into()),
             from: None,
@@ -217,9 +218,9 @@ fn full_plan() -> Plan {
             rollout: None,
         },
         Step {
-            stage: 2,
-            action: "migrate".into(),
-            kind: "plugin".into(),
+            stage: Stage::try_from(2).unwrap(),
+            action: Action::Migrate,
+            kind: StepKind::Plugin,
             name: "rate-guard-v2".into(),
             id: Some(migrate.id.clone()),
             from: Some("rate-guard".into()),
@@ -227,9 +228,9 @@ fn full_plan() -> Plan {
             rollout: None,
         },
         Step {
-            stage: 4,
-            action: "delete".into(),
-            kind: "custom_plugin".into(),
+            stage: Stage::try_from(4).unwrap(),
+            action: Action::Delete,
+            kind: StepKind::CustomPlugin,
             name: "rate-guard".into(),
             id: Some("66666666-6666-4666-8666-666666666666".into()),
             from: None,
@@ -282,9 +283,9 @@ fn in_place_plan() -> Plan {
         custom_plugins: vec![guard],
         plugins: vec![inst],
         steps: vec![Step {
-            stage: 1,
-            action: "update".into(),
-            kind: "custom_plugin".into(),
+            stage: Stage::try_from(1).unwrap(),
+            action: Action::Update,
+            kind: StepKind::CustomPlugin,
             name: "guard".into(),
             id: None,
             from: None,

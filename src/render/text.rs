@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use crate::model::{Action, TargetKind};
 use crate::plan::{CustomPluginEntry, Plan, PluginEntry};
 use crate::ui::{paint, Style};
 
@@ -64,7 +65,7 @@ pub fn text(plan: &Plan, opts: &TextOptions) -> String {
 
 fn header(out: &mut String, plan: &Plan) {
     let t = &plan.target;
-    if t.kind == "git" {
+    if t.kind == TargetKind::Git {
         // An offline review: the base revision stands where a control plane would.
         let _ = write!(
             out,
@@ -76,7 +77,7 @@ fn header(out: &mut String, plan: &Plan) {
         let _ = write!(
             out,
             "Plan for {} control plane \"{}\"",
-            clean(target_kind(&t.kind)),
+            clean(target_kind(t.kind)),
             clean(&t.control_plane)
         );
         if !t.address.is_empty() {
@@ -112,24 +113,24 @@ fn capitalise(s: &str) -> String {
     }
 }
 
-fn action_style(action: &str) -> Style {
+fn action_style(action: Action) -> Style {
     match action {
-        "create" => Style::Green,
-        "update" => Style::Yellow,
-        "migrate" => Style::Cyan,
-        "delete" => Style::Red,
-        _ => Style::Bold,
+        Action::Create => Style::Green,
+        Action::Update => Style::Yellow,
+        Action::Migrate => Style::Cyan,
+        Action::Delete => Style::Red,
+        Action::Rollout => Style::Bold,
     }
 }
 
 fn custom_plugin(out: &mut String, c: &CustomPluginEntry, color: bool) {
-    let sym = paint(color, action_style(&c.action), symbol(&c.action));
+    let sym = paint(color, action_style(c.action), symbol(c.action));
     let _ = write!(out, "  {sym} {}", clean(&c.name));
     if let Some(r) = c.replaces.as_deref() {
         let _ = write!(out, " (replaces {})", clean(r));
     }
     out.push('\n');
-    if c.action == "delete" {
+    if c.action == Action::Delete {
         return;
     }
     if shows_update_path(c) {
@@ -206,15 +207,15 @@ fn diff_lines(out: &mut String, diff: &str, color: bool) {
 }
 
 fn instance(out: &mut String, p: &PluginEntry, color: bool) {
-    let sym = paint(color, action_style(&p.action), symbol(&p.action));
+    let sym = paint(color, action_style(p.action), symbol(p.action));
     let _ = write!(out, "  {sym} {}", clean(&p.name));
     if let Some(from) = p.from.as_deref() {
         let _ = write!(out, " ← {}", clean(from));
     }
     let _ = writeln!(out, " ({})", clean(&instance_label(p)));
-    match p.action.as_str() {
-        "delete" => {}
-        "create" => {
+    match p.action {
+        Action::Delete => {}
+        Action::Create => {
             for l in leaf_changes(p) {
                 let _ = writeln!(
                     out,
@@ -224,7 +225,7 @@ fn instance(out: &mut String, p: &PluginEntry, color: bool) {
                 );
             }
         }
-        _ => {
+        Action::Update | Action::Migrate | Action::Rollout => {
             for l in leaf_changes(p) {
                 let _ = writeln!(
                     out,

@@ -108,7 +108,7 @@ fn run(dir: &Path) -> Result<(String, String, String), String> {
         format!("00000000-0000-4000-8000-{n:012}")
     };
     let target = TargetInfo {
-        kind: "local".into(),
+        kind: plugsync::model::TargetKind::Local,
         address: "scenario".into(),
         control_plane: "default".into(),
     };

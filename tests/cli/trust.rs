@@ -224,6 +224,56 @@ fn d6_apply_refuses_a_resolved_secret_that_breaks_the_schema_before_any_write() 
     );
 }
 
+// A hand-edited plan file with an action plugsync does not know is refused as it is read, before
+// the target is reached: the error names the file, the entry, the value and what is allowed.
+#[test]
+fn apply_refuses_a_plan_with_an_unknown_action_before_any_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_state(
+        d,
+        &format!(
+            "_format_version: \"3.0\"\ncustom_plugins:\n{}",
+            plugin_yaml("edited", "")
+        ),
+    );
+    let db = d.join("local.db").to_string_lossy().to_string();
+    let out = crate::plugsync(d)
+        .args(["plan", "--out", "plan.json", "--local", &db])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let mut plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["steps"][0]["action"], "create");
+    plan["steps"][0]["action"] = json!("frobnicate");
+    std::fs::write(d.join("plan.json"), plan.to_string()).unwrap();
+
+    let out = crate::plugsync(d)
+        .args(["apply", "plan.json", "--local", &db])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("plan.json is not a plugsync plan: steps[0].action: unknown variant `frobnicate`, expected one of `create`, `update`, `migrate`, `delete`, `rollout`"),
+        "{err}"
+    );
+    let out = crate::plugsync(d)
+        .args(["apply", "plan.json", "--local", &db, "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    assert_eq!(report["exit_code"], 1);
+    assert_eq!(report["error"]["kind"], "error");
+    // Nothing was written: the local control plane holds no custom plugin.
+    let (code, out, err) = local(d, &["diff", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let diff: Value = serde_json::from_str(&out).expect("diff JSON");
+    assert_eq!(diff["summary"]["create"], 1, "{out}");
+}
+
 // D8: a refused plan still writes its report; `sync --format markdown` shows the step results.
 #[test]
 fn d8_a_refused_plan_writes_a_json_and_a_markdown_report() {

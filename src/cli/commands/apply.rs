@@ -7,8 +7,8 @@ use clap::Args;
 use crate::cli::run::{self, ApplyArgs};
 use crate::cli::target::TargetArgs;
 use crate::cli::Format;
-use crate::error::{CommandError, Outcome};
-use crate::plan::Plan;
+use crate::error::{CommandError, ErrorKind, Outcome};
+use crate::plan::file::PlanFileError;
 use crate::settings;
 
 /// Arguments of `plugsync apply`.
@@ -42,22 +42,15 @@ pub fn run(args: ApplyCmdArgs) -> Outcome {
 }
 
 fn apply(args: &ApplyCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, CommandError> {
-    let text = std::fs::read_to_string(&args.file).map_err(|e| {
-        CommandError::new(format!("cannot read the plan {}: {e}", args.file.display()))
-    })?;
-    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
-        CommandError::new(format!(
-            "{} is not a plugsync plan: {e}",
+    let text = std::fs::read_to_string(&args.file)
+        .map_err(|e| CommandError::io("read the plan", &args.file, e))?;
+    let plan = crate::plan::file::parse(&text).map_err(|e| match e {
+        PlanFileError::Invalid(why) => CommandError::new(format!(
+            "{} is not a plugsync plan: {why}",
             args.file.display()
-        ))
+        )),
+        PlanFileError::Version(_) => CommandError::new(e.to_string()),
     })?;
-    if plan.format_version != crate::plan::FORMAT_VERSION {
-        return Err(CommandError::new(format!(
-            "the plan has format_version {}; this plugsync reads {}",
-            plan.format_version,
-            crate::plan::FORMAT_VERSION
-        )));
-    }
     let backend = run::connect(&args.target, None, args.apply.rps, printer)?;
     let info = backend.info();
     if info.kind != plan.target.kind || info.control_plane != plan.target.control_plane {
@@ -71,14 +64,14 @@ fn apply(args: &ApplyCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, C
     let fetched = run::fetch_for_plan(backend.as_ref(), &plan, &secrets)?;
     let now = crate::model::hash::fingerprint(&fetched.live);
     if now != plan.fingerprint {
-        let mut e = CommandError::new(format!(
-            "the plan is stale: the control plane changed since it was made ({} now, {} in the plan); nothing was written",
-            now, plan.fingerprint
-        ))
-        .with_hint("make a new plan with `plugsync plan --out FILE` and review it");
-        e.outcome = Outcome::StalePlan;
-        e.kind = "stale_plan";
-        return Err(e);
+        return Err(CommandError::of_kind(
+            ErrorKind::StalePlan,
+            format!(
+                "the plan is stale: the control plane changed since it was made ({} now, {} in the plan); nothing was written",
+                now, plan.fingerprint
+            ),
+        )
+        .with_hint("make a new plan with `plugsync plan --out FILE` and review it"));
     }
     if !plan.has_changes() {
         printer.status("the plan has no changes");

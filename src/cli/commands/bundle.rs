@@ -127,11 +127,9 @@ fn bundle(args: &BundleArgs, printer: &crate::ui::Printer) -> Result<Outcome, Co
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), CommandError> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| CommandError::new(format!("cannot create {}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent).map_err(|e| CommandError::io("create", parent, e))?;
     }
-    std::fs::write(path, bytes)
-        .map_err(|e| CommandError::new(format!("cannot write {}: {e}", path.display())))
+    std::fs::write(path, bytes).map_err(|e| CommandError::io("write", path, e))
 }
 
 /// `KONG_PLUGINS`: Kong's bundled plugins plus every plugin of the bundle, by name.

@@ -77,12 +77,9 @@ fn dump(args: &DumpArgs, printer: &crate::ui::Printer) -> Result<Outcome, Comman
     for (path, bytes) in &files {
         let p = args.dir.join(path);
         if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                CommandError::new(format!("cannot create {}: {e}", parent.display()))
-            })?;
+            std::fs::create_dir_all(parent).map_err(|e| CommandError::io("create", parent, e))?;
         }
-        std::fs::write(&p, bytes)
-            .map_err(|e| CommandError::new(format!("cannot write {}: {e}", p.display())))?;
+        std::fs::write(&p, bytes).map_err(|e| CommandError::io("write", &p, e))?;
     }
     printer.status(&format!(
         "dumped {} custom plugins and {} instances to {}",

@@ -58,7 +58,7 @@ pub fn run(args: PingArgs) -> Outcome {
     let info = backend.info();
     let mask = |e: &TargetError| {
         let mut text = crate::model::mask_secrets(&e.to_string(), &secrets);
-        if let Some(h) = auth_hint(&info.kind, e.status()) {
+        if let Some(h) = auth_hint(info.kind, e.status()) {
             text.push_str(&format!(" (hint: {h})"));
         }
         text

@@ -42,9 +42,8 @@ fn plan(args: &PlanCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, Com
     printer.data(&run::render_plan(&plan, args.common.format, printer));
     if let Some(out) = &args.out {
         let json = crate::render::json(&plan);
-        write_atomically(out, json.as_bytes()).map_err(|e| {
-            CommandError::new(format!("cannot write the plan to {}: {e}", out.display()))
-        })?;
+        write_atomically(out, json.as_bytes())
+            .map_err(|e| CommandError::io("write the plan to", out, e))?;
         printer.status(&format!(
             "plan saved to {}; apply it with `plugsync apply {}`",
             out.display(),

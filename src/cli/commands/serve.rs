@@ -87,7 +87,7 @@ pub fn run(args: ServeArgs) -> Outcome {
         Ok(()) => Outcome::Success,
         Err(e) => {
             printer.error(&e.message, e.hint.as_deref());
-            e.outcome
+            e.outcome()
         }
     }
 }
@@ -95,11 +95,11 @@ pub fn run(args: ServeArgs) -> Outcome {
 /// Resolves `--listen` to the address to bind.
 fn listen_address(listen: &str) -> Result<SocketAddr, CommandError> {
     let mut addrs = listen.to_socket_addrs().map_err(|e| {
-        CommandError::new(format!("cannot resolve --listen address '{listen}': {e}"))
+        CommandError::config(format!("cannot resolve --listen address '{listen}': {e}"))
             .with_hint("give HOST:PORT, e.g. 127.0.0.1:8001")
     })?;
     addrs.next().ok_or_else(|| {
-        CommandError::new(format!(
+        CommandError::config(format!(
             "--listen address '{listen}' resolves to no address"
         ))
     })
@@ -109,10 +109,10 @@ fn serve(args: ServeArgs, printer: &Printer) -> Result<(), CommandError> {
     let addr = listen_address(&args.listen)?;
     let token = args.token.as_deref().filter(|t| !t.is_empty());
     if args.token.is_some() && token.is_none() {
-        return Err(CommandError::new("--token must not be empty"));
+        return Err(CommandError::config("--token must not be empty"));
     }
     if !addr.ip().is_loopback() && token.is_none() {
-        return Err(CommandError::new(format!(
+        return Err(CommandError::config(format!(
             "refusing to listen on non-loopback address {addr} without --token"
         ))
         .with_hint("pass --token TOKEN (or PLUGSYNC_SERVE_TOKEN), or listen on 127.0.0.1"));
@@ -136,8 +136,9 @@ fn serve(args: ServeArgs, printer: &Printer) -> Result<(), CommandError> {
             "rate limit on: {rps} requests per second, 429 above it"
         ));
     }
-    let store = ControlPlanes::open(&args.data)
-        .map_err(|e| CommandError::new(format!("cannot open the store at '{}': {e}", args.data)))?;
+    let store = ControlPlanes::open(&args.data).map_err(|e| {
+        CommandError::config(format!("cannot open the store at '{}': {e}", args.data))
+    })?;
     let state = AppState::new(Arc::new(store));
     let default_cp = state.default_cp().to_string();
     let options = Options {
@@ -155,10 +156,10 @@ fn serve(args: ServeArgs, printer: &Printer) -> Result<(), CommandError> {
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|e| CommandError::new(format!("cannot listen on {addr}: {e}")))?;
+            .map_err(|e| CommandError::config(format!("cannot listen on {addr}: {e}")))?;
         let bound = listener
             .local_addr()
-            .map_err(|e| CommandError::new(format!("cannot read the bound address: {e}")))?;
+            .map_err(|e| CommandError::internal(format!("cannot read the bound address: {e}")))?;
         printer.data(&format!(
             "plugsync serve listening on http://{bound} (control plane default: {default_cp})"
         ));

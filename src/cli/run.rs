@@ -251,7 +251,7 @@ fn wait_for_rollout(
                     behind
                 }
             ))
-            .with_kind("wait")
+            .with_kind(ErrorKind::Wait)
             .with_hint(format!(
                 "roll out {} ({}), then run the command again",
                 r.describe(),

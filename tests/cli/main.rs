@@ -1,5 +1,8 @@
 //! End-to-end tests: the `plugsync` binary run as users run it.
 
+// Tests may unwrap and print (Cargo.toml [lints]; clippy.toml covers #[test] functions only).
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod action;
 mod deck;
 mod distrib;

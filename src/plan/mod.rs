@@ -655,3 +655,6 @@ fn instance_body(d: &crate::diff::DesiredInstance) -> Value {
     }
     body
 }
+
+#[cfg(test)]
+mod tests;

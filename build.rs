@@ -7,6 +7,9 @@
 //! `PLUGSYNC_BUILD_DATE` (`YYYY-MM-DD`, UTC; `SOURCE_DATE_EPOCH` wins for reproducible builds),
 //! both empty when unknown.
 
+// A build script talks to cargo on stdout (`cargo:` lines).
+#![allow(clippy::print_stdout)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -11,6 +11,9 @@
 //! PLUGSYNC_BENCH_PLUGINS=20 cargo bench --bench core -- --test   # smoke
 //! ```
 
+// Benches, like tests, may unwrap and print (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -7,6 +7,9 @@
 //! PLUGSYNC_BENCH_CASES=40 cargo bench --bench pdktest -- --test   # smoke
 //! ```
 
+// Benches, like tests, may unwrap and print (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

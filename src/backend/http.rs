@@ -2,6 +2,12 @@
 //! limit, retries with exponential backoff and jitter that honour `Retry-After` (seconds or an
 //! HTTP date), and error messages that carry the method, URL, status and the server's own
 //! words — from any of Konnect's three error shapes or Kong's.
+//!
+//! The HTTP library sits behind one small seam, [`HttpClient`]: send a request, get back the
+//! status, headers and body ([`Answer`]) or why there was none ([`NoAnswer`]). Production sends
+//! through reqwest ([`Transport::new`]); unit tests script the answers
+//! ([`Transport::with_client`]) and check the policy here — retries, `Retry-After`, redirects,
+//! error messages — and the paging of [`super::remote`] in milliseconds, without a server.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::Method;
+pub use reqwest::Method;
 use serde_json::Value;
 
 use super::pacing::{Pacer, RateHeaders};
@@ -93,9 +99,117 @@ pub struct HttpSettings {
     pub retry: RetryPolicy,
 }
 
+/// The headers of an [`Answer`]: names in lower case, values as sent.
+#[derive(Debug, Clone, Default)]
+pub struct Headers(pub Vec<(String, Vec<u8>)>);
+
+impl Headers {
+    /// `name: value` pairs (any case for the name), for tests and scripted answers.
+    pub fn of(pairs: &[(&str, &str)]) -> Headers {
+        Headers(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec()))
+                .collect(),
+        )
+    }
+
+    /// The headers whose values are visible ASCII (as `HeaderValue::to_str` reads them).
+    fn texts(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().filter_map(|(k, v)| {
+            v.iter()
+                .all(|&b| b == b'\t' || (32..127).contains(&b))
+                .then(|| std::str::from_utf8(v).ok())
+                .flatten()
+                .map(|v| (k.as_str(), v))
+        })
+    }
+
+    /// The first value of `name` (lower case), if it is visible ASCII.
+    fn text(&self, name: &str) -> Option<&str> {
+        self.texts().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    /// The first value of `name` (lower case), any bytes shown lossily.
+    fn lossy(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| String::from_utf8_lossy(v).to_string())
+    }
+}
+
+/// What the server answered to one request.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Headers,
+    /// The whole body, at most [`MAX_BODY`] bytes, or why it could not be read. A redirect's body
+    /// is not read (it is never used).
+    pub body: Result<String, BodyError>,
+}
+
+/// Why a request got no answer at all.
+#[derive(Debug, Clone)]
+pub struct NoAnswer {
+    /// What happened (`could not connect: …`, `timed out: …`).
+    pub message: String,
+    /// The connection was refused or could not be made (nothing listens there).
+    pub connect: bool,
+}
+
+/// The seam between the transport's policy and the HTTP library: one request out, one answer
+/// (or none) back. No retries, no interpretation.
+pub trait HttpClient: Send + Sync {
+    /// Sends `method url` with `body` as JSON.
+    fn send(&self, method: &Method, url: &str, body: Option<&Value>) -> Result<Answer, NoAnswer>;
+
+    /// Waits before a retry or for the pace. Scripted clients record it instead.
+    fn sleep(&self, wait: Duration) {
+        std::thread::sleep(wait);
+    }
+}
+
+/// [`HttpClient`] over reqwest's blocking client: production's.
+struct Reqwest(Client);
+
+impl HttpClient for Reqwest {
+    fn send(&self, method: &Method, url: &str, body: Option<&Value>) -> Result<Answer, NoAnswer> {
+        let mut req = self.0.request(method.clone(), url);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        match req.send() {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let headers = Headers(
+                    resp.headers()
+                        .iter()
+                        .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
+                        .collect(),
+                );
+                let body = if (300..400).contains(&status) {
+                    Ok(String::new())
+                } else {
+                    read_body(resp, MAX_BODY)
+                };
+                Ok(Answer {
+                    status,
+                    headers,
+                    body,
+                })
+            }
+            Err(e) => Err(NoAnswer {
+                message: describe_reqwest_error(&e),
+                connect: e.is_connect(),
+            }),
+        }
+    }
+}
+
 /// A blocking HTTP client with retries, shared by the worker threads of an apply.
 pub struct Transport {
-    client: Client,
+    client: Box<dyn HttpClient>,
     retry: RetryPolicy,
     /// The shared pace of every worker thread (none: unpaced).
     pacer: Option<Mutex<Pacer>>,
@@ -109,7 +223,7 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// Builds the client.
+    /// Builds the client: reqwest, with the settings' token, timeout and TLS.
     pub fn new(settings: &HttpSettings) -> Result<Transport, TargetError> {
         let mut headers = HeaderMap::new();
         if let Some((name, value)) = &settings.auth {
@@ -141,11 +255,17 @@ impl Transport {
         let client = builder
             .build()
             .map_err(|e| TargetError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Transport::with_client(settings, Box::new(Reqwest(client))))
+    }
+
+    /// A transport that sends through `client` with the settings' retries and pace (the
+    /// token, timeout and TLS settings are the client's business).
+    pub fn with_client(settings: &HttpSettings, client: Box<dyn HttpClient>) -> Transport {
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0x9e37_79b9_7f4a_7c15);
-        Ok(Transport {
+        Transport {
             client,
             retry: settings.retry.clone(),
             pacer: (settings.rps > 0.0 || settings.adaptive_start.is_some()).then(|| {
@@ -159,7 +279,7 @@ impl Transport {
             unreachable: Mutex::new(None),
             answered: AtomicBool::new(false),
             notice: settings.notice.clone(),
-        })
+        }
     }
 
     /// Counters so far.
@@ -177,22 +297,18 @@ impl Transport {
                 .unwrap_or_else(|e| e.into_inner())
                 .slot(Instant::now());
             if !wait.is_zero() {
-                std::thread::sleep(wait);
+                self.client.sleep(wait);
             }
         }
     }
 
     /// Feeds an answer's status and rate-limit headers to the shared pace; a change worth
     /// telling goes to the notice (shown with `-v`).
-    fn observe(&self, status: u16, headers: &HeaderMap, retry_after: Option<Duration>) {
+    fn observe(&self, status: u16, headers: &Headers, retry_after: Option<Duration>) {
         let Some(lock) = &self.pacer else {
             return;
         };
-        let parsed = RateHeaders::parse(
-            headers
-                .iter()
-                .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
-        );
+        let parsed = RateHeaders::parse(headers.texts());
         let told = {
             let mut pacer = lock.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
@@ -249,10 +365,6 @@ impl Transport {
             attempt += 1;
             self.pace();
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let mut req = self.client.request(method.clone(), url);
-            if let Some(b) = body {
-                req = req.json(b);
-            }
             let api = |status: u16, message: String| TargetError::Api {
                 method: method.to_string(),
                 url: url.to_string(),
@@ -265,20 +377,16 @@ impl Transport {
                 message,
             };
             let mut max_attempts = self.retry.max_attempts;
-            let (retryable, retry_after, err) = match req.send() {
+            let (retryable, retry_after, err) = match self.client.send(&method, url, body) {
                 Ok(resp) => {
                     self.answered.store(true, Ordering::Relaxed);
-                    let status = resp.status().as_u16();
-                    let retry_after = parse_retry_after(&resp);
-                    self.observe(status, resp.headers(), retry_after);
+                    let status = resp.status;
+                    let retry_after = parse_retry_after(&resp.headers);
+                    self.observe(status, &resp.headers, retry_after);
                     if (300..400).contains(&status) {
                         // Konnect and Kong never redirect API calls; following one would send
                         // the token, and a body of resolved secrets, wherever it points.
-                        let location = resp
-                            .headers()
-                            .get(reqwest::header::LOCATION)
-                            .map(|v| String::from_utf8_lossy(v.as_bytes()).to_string())
-                            .unwrap_or_default();
+                        let location = resp.headers.lossy("location").unwrap_or_default();
                         return Err(api(
                             status,
                             format!(
@@ -287,7 +395,7 @@ impl Transport {
                             ),
                         ));
                     }
-                    match read_body(resp, MAX_BODY) {
+                    match resp.body {
                         Err(BodyError::TooLarge(declared)) => {
                             return Err(transport(format!(
                                 "the answer is larger than {} MiB{}; refused",
@@ -322,10 +430,10 @@ impl Transport {
                     }
                 }
                 Err(e) => {
-                    if e.is_connect() && !self.answered.load(Ordering::Relaxed) {
+                    if e.connect && !self.answered.load(Ordering::Relaxed) {
                         max_attempts = max_attempts.min(FIRST_CONTACT_ATTEMPTS);
                     }
-                    (true, None, transport(describe_reqwest_error(&e)))
+                    (true, None, transport(e.message))
                 }
             };
             let with_tail = |err: TargetError| {
@@ -390,7 +498,7 @@ impl Transport {
                 );
             }
             self.retries.fetch_add(1, Ordering::Relaxed);
-            std::thread::sleep(wait);
+            self.client.sleep(wait);
         }
     }
 
@@ -427,7 +535,9 @@ impl Transport {
 /// of 100 KB of Lua each, JSON-escaped, fits.
 pub const MAX_BODY: u64 = 512 * 1024 * 1024;
 
-enum BodyError {
+/// Why a body could not be read.
+#[derive(Debug, Clone)]
+pub enum BodyError {
     /// Over the limit (with the declared length, if any).
     TooLarge(Option<u64>),
     /// The body could not be read whole (cut short, timed out, reset).
@@ -507,13 +617,8 @@ fn describe_reqwest_error(e: &reqwest::Error) -> String {
 }
 
 /// `Retry-After` in seconds or as an HTTP date.
-fn parse_retry_after(resp: &Response) -> Option<Duration> {
-    let v = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?;
-    retry_after_value(v, SystemTime::now())
+fn parse_retry_after(headers: &Headers) -> Option<Duration> {
+    retry_after_value(headers.text("retry-after")?, SystemTime::now())
 }
 
 /// Parses a `Retry-After` value relative to `now`.

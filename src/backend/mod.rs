@@ -7,6 +7,8 @@
 //! serves, in-process.
 
 pub mod http;
+#[cfg(test)]
+mod http_tests;
 mod local;
 pub mod pacing;
 mod remote;

@@ -44,10 +44,21 @@ impl HttpBackend {
         flavor: RemoteFlavor,
         settings: &HttpSettings,
     ) -> Result<HttpBackend, TargetError> {
+        Self::connect_with(address, flavor, settings, Transport::new)
+    }
+
+    /// [`HttpBackend::connect`] over the transport that `transport` makes (tests: one over a
+    /// scripted [`super::http::HttpClient`]).
+    pub fn connect_with(
+        address: &str,
+        flavor: RemoteFlavor,
+        settings: &HttpSettings,
+        transport: impl FnOnce(&HttpSettings) -> Result<Transport, TargetError>,
+    ) -> Result<HttpBackend, TargetError> {
         let address = address.trim_end_matches('/').to_string();
         Url::parse(&address)
             .map_err(|e| TargetError::Config(format!("invalid address `{address}`: {e}")))?;
-        let transport = Transport::new(settings)?;
+        let transport = transport(settings)?;
         let shown = display_address(&address, settings);
         match flavor {
             RemoteFlavor::Kong { workspace } => {

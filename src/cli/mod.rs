@@ -188,7 +188,7 @@ pub fn main() -> Outcome {
     };
     if let Some(format) = cli.command.format().filter(|f| f.lint_only()) {
         let value = format.to_possible_value().map(|v| v.get_name().to_string());
-        eprintln!(
+        crate::eline!(
             "error: --format {} is for `plugsync lint` only; this command writes text, json or markdown",
             value.unwrap_or_default()
         );

@@ -242,6 +242,7 @@ fn lock_store(path: &str) -> Result<std::fs::File, CpError> {
 
 /// An exclusive, non-blocking lock on `file`: `Ok(false)` when another process holds it.
 #[cfg(unix)]
+#[allow(unsafe_code)] // the crate's one `unsafe` (Cargo.toml [lints]): std's File::try_lock needs Rust 1.89
 fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
     use std::os::unix::io::AsRawFd;
     // SAFETY: flock on a file descriptor this function borrows; no memory is passed.

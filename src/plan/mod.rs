@@ -642,3 +642,6 @@ fn instance_body(d: &crate::diff::DesiredInstance) -> Value {
     }
     body
 }
+
+#[cfg(test)]
+mod tests;

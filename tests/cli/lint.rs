@@ -1,20 +1,33 @@
 //! `plugsync lint` over the testdata corpus: each case directory of `testdata/lint/` holds a
-//! state, optional extra arguments (`args`) and the expected output (`expected.txt`: the exit
-//! code on the first line, then stdout).
+//! state, optional extra arguments (`args`) and the expected output as an insta snapshot
+//! (`expected.txt.snap`: the exit code on the first line, then stdout). One test per case (the
+//! table below); a folder missing from the table fails `every_lint_case_has_a_test`.
 
-use crate::{golden, plugsync, root};
+use crate::{case_folders, copy_dir, plugsync, root, snapshot};
 
+/// Runs the lint of `case` in a repository of its own: a temporary folder marked as a
+/// repository root (an empty `.git`) holding copies of `testdata/lint/CASE` and `testdata/lua`
+/// at their usual places. Plugin paths may leave the state file's folder only inside a
+/// repository (`valid-kong-like` reaches into `testdata/lua`), so the result no longer depends
+/// on whether the tests run inside a git checkout; paths in the output are the same.
 fn run_case(case: &str) -> (i32, String) {
-    let dir = root().join("testdata/lint").join(case);
+    let repo = tempfile::tempdir().expect("tempdir");
+    let from = root().join("testdata");
+    copy_dir(
+        &from.join("lint").join(case),
+        &repo.path().join("testdata/lint").join(case),
+    );
+    copy_dir(&from.join("lua"), &repo.path().join("testdata/lua"));
+    std::fs::create_dir(repo.path().join(".git")).expect("mkdir .git");
     let mut args = vec![
         "lint".to_string(),
         "-s".to_string(),
         format!("testdata/lint/{case}"),
     ];
-    if let Ok(extra) = std::fs::read_to_string(dir.join("args")) {
+    if let Ok(extra) = std::fs::read_to_string(from.join("lint").join(case).join("args")) {
         args.extend(extra.split_whitespace().map(str::to_string));
     }
-    let out = plugsync(&root())
+    let out = plugsync(repo.path())
         .args(&args)
         .output()
         .expect("run plugsync");
@@ -22,50 +35,89 @@ fn run_case(case: &str) -> (i32, String) {
     (code, String::from_utf8_lossy(&out.stdout).to_string())
 }
 
-#[test]
-fn corpus_matches_golden_output() {
-    let mut cases: Vec<String> = std::fs::read_dir(root().join("testdata/lint"))
-        .expect("testdata/lint exists")
-        .map(|e| {
-            e.expect("dir entry")
-                .file_name()
-                .to_string_lossy()
-                .to_string()
-        })
-        .collect();
-    cases.sort();
-    assert!(cases.len() >= 17, "one case per rule at least: {cases:?}");
-    for case in cases {
-        let (code, stdout) = run_case(&case);
-        golden(
-            &root()
+fn check_case(case: &str) {
+    let (code, stdout) = run_case(case);
+    snapshot(
+        &root().join("testdata/lint").join(case),
+        "expected.txt",
+        &format!("exit: {code}\n{stdout}"),
+    );
+}
+
+/// One test per case of `testdata/lint/`, plus a check that the table lists every folder.
+macro_rules! lint_cases {
+    ($($test:ident: $case:literal,)*) => {
+        mod case {
+            $(
+                #[test]
+                fn $test() {
+                    super::check_case($case);
+                }
+            )*
+        }
+
+        #[test]
+        fn every_lint_case_has_a_test() {
+            let mut listed = vec![$($case.to_string()),*];
+            listed.sort();
+            let folders = case_folders("lint");
+            assert_eq!(
+                folders, listed,
+                "each folder of testdata/lint/ needs a line in the table of tests/cli/lint.rs"
+            );
+            assert!(folders.len() >= 17, "one case per rule at least: {folders:?}");
+        }
+    };
+}
+
+lint_cases! {
+    duplicate_name: "duplicate-name",
+    extra_files: "extra-files",
+    file_size: "file-size",
+    filesystem: "filesystem",
+    handler_shape: "handler-shape",
+    hybrid_mode: "hybrid-mode",
+    init_worker: "init-worker",
+    instance_config: "instance-config",
+    instance_scope: "instance-scope",
+    instance_unknown_plugin: "instance-unknown-plugin",
+    lua_syntax: "lua-syntax",
+    replaces: "replaces",
+    require: "require",
+    schema_custom_validation: "schema-custom-validation",
+    schema_invalid: "schema-invalid",
+    schema_name_mismatch: "schema-name-mismatch",
+    timer: "timer",
+    valid_kong_like: "valid-kong-like",
+    yaml: "yaml",
+}
+
+/// The expected output of every case (the snapshots' contents).
+fn expected_outputs() -> Vec<String> {
+    case_folders("lint")
+        .iter()
+        .map(|case| {
+            let p = root()
                 .join("testdata/lint")
-                .join(&case)
-                .join("expected.txt"),
-            &format!("exit: {code}\n{stdout}"),
-        );
-    }
+                .join(case)
+                .join("expected.txt.snap");
+            std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        })
+        .collect()
 }
 
 #[test]
 fn every_rule_fires_in_at_least_one_case() {
-    let mut missing = Vec::new();
-    for rule in plugsync::lint::rules::RULES {
-        let found = std::fs::read_dir(root().join("testdata/lint"))
-            .expect("testdata/lint")
-            .any(|e| {
-                let p = e.expect("entry").path().join("expected.txt");
-                std::fs::read_to_string(p)
-                    .map(|t| {
-                        t.contains(&format!("error[{}]", rule.id))
-                            || t.contains(&format!("warning[{}]", rule.id))
-                    })
-                    .unwrap_or(false)
-            });
-        if !found {
-            missing.push(rule.id);
-        }
-    }
+    let outputs = expected_outputs();
+    let missing: Vec<&str> = plugsync::lint::rules::RULES
+        .iter()
+        .map(|rule| rule.id)
+        .filter(|id| {
+            !outputs.iter().any(|t| {
+                t.contains(&format!("error[{id}]")) || t.contains(&format!("warning[{id}]"))
+            })
+        })
+        .collect();
     assert!(
         missing.is_empty(),
         "rules with no failing corpus case: {missing:?}"
@@ -174,11 +226,7 @@ fn usage_errors_exit_1_not_2() {
 
 #[test]
 fn deck_compat_files_lint_clean() {
-    let deck = root().join("../shared/compat/deck");
-    if !deck.exists() {
-        eprintln!("skipped: ../shared/compat/deck is not beside the repository");
-        return;
-    }
+    let deck = crate::deck::corpus();
     for entry in std::fs::read_dir(&deck).expect("compat dir") {
         let path = entry.expect("entry").path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();

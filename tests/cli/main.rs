@@ -1,5 +1,8 @@
 //! End-to-end tests: the `plugsync` binary run as users run it.
 
+// Tests may unwrap and print (Cargo.toml [lints]; clippy.toml covers #[test] functions only).
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
+
 mod action;
 mod deck;
 mod distrib;
@@ -89,24 +92,36 @@ pub fn target_flags(server: &Server, konnect: bool, token: &str) -> Vec<String> 
     }
 }
 
-/// Compares `actual` with the golden file at `path`; `UPDATE_GOLDEN=1` rewrites it.
-pub fn golden(path: &Path, actual: &str) {
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(path, actual).expect("write golden file");
-        return;
-    }
-    let expected = std::fs::read_to_string(path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
-            path.display()
-        )
-    });
-    assert_eq!(
-        actual,
-        expected,
-        "output differs from {} (UPDATE_GOLDEN=1 rewrites it after review)",
-        path.display()
+/// Checks `actual` against the insta snapshot `dir/NAME.snap` (kept beside the case's inputs,
+/// so a case folder holds everything about it). A mismatch fails with a line diff; to accept
+/// new output, `cargo insta review` or `INSTA_UPDATE=always cargo test` (CONTRIBUTING.md). CI
+/// sets `INSTA_UPDATE=no`: it never writes a snapshot.
+///
+/// insta compares contents without trailing whitespace; every output here ends with exactly one
+/// newline, so that is checked on its own and the comparison stays byte for byte.
+pub fn snapshot(dir: &Path, name: &str, actual: &str) {
+    assert!(
+        actual.ends_with('\n') && !actual.ends_with("\n\n"),
+        "{}/{name}: the output does not end with exactly one newline: {actual:?}",
+        dir.display()
     );
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(dir);
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!(name, actual));
+}
+
+/// The sub-folders of `testdata/SUBDIR`, sorted: the cases a table of tests must list.
+pub fn case_folders(subdir: &str) -> Vec<String> {
+    let mut cases: Vec<String> = std::fs::read_dir(root().join("testdata").join(subdir))
+        .unwrap_or_else(|e| panic!("testdata/{subdir}: {e}"))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.is_dir())
+        .map(|p| p.file_name().expect("a name").to_string_lossy().to_string())
+        .collect();
+    cases.sort();
+    cases
 }
 
 /// A running `plugsync serve`; killed when dropped.

@@ -1,10 +1,13 @@
-//! Golden plan scenarios: each folder of `testdata/scenarios/` holds a desired state
-//! (`state/`), a live control plane (`live.json`, in the API's JSON shapes; `handler_file` and
-//! `schema_file` keys read Lua from files beside it), optional `options.json`
-//! (`allow_in_place`, `allow_empty`, `select_tags`, `env`), and the expected results:
-//! `plan.json`, `plan.txt` and `plan.md` (the plan as `--format json|text|markdown` print it)
-//! or `error.txt` (why no plan was made).
-//! `UPDATE_GOLDEN=1` rewrites them; review the diff before committing.
+//! Plan scenarios: each folder of `testdata/scenarios/` holds a desired state (`state/`), a
+//! live control plane (`live.json`, in the API's JSON shapes; `handler_file` and `schema_file`
+//! keys read Lua from files beside it), optional `options.json` (`allow_in_place`,
+//! `allow_empty`, `select_tags`, `env`), and the expected results as insta snapshots:
+//! `plan.json.snap`, `plan.txt.snap` and `plan.md.snap` (the plan as `--format
+//! json|text|markdown` print it) or `error.txt.snap` (why no plan was made).
+//!
+//! One test per scenario and rendering (the table at the end), so one failure hides no other;
+//! a folder missing from the table fails `every_scenario_folder_has_a_test`. New output is
+//! accepted with `cargo insta review` after reading the diff (CONTRIBUTING.md).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,7 +18,7 @@ use plugsync::plan::prepare::prepare;
 use plugsync::plan::{PlanOptions, SourceInfo, TargetInfo};
 use serde_json::Value;
 
-use crate::{golden, root};
+use crate::{case_folders, root, snapshot};
 
 fn read_live(dir: &Path) -> LiveState {
     let text = std::fs::read_to_string(dir.join("live.json")).unwrap_or_else(|_| "{}".into());
@@ -142,32 +145,102 @@ fn run(dir: &Path) -> Result<(String, String, String), String> {
     result
 }
 
-#[test]
-fn scenarios_match_golden_plans() {
-    let base = root().join("testdata/scenarios");
-    let mut dirs: Vec<_> = std::fs::read_dir(&base)
-        .expect("testdata/scenarios")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    assert!(!dirs.is_empty());
-    for dir in dirs {
-        match run(&dir) {
-            Ok((json, text, markdown)) => {
-                assert!(
-                    !dir.join("error.txt").exists(),
-                    "{} expected an error",
-                    dir.display()
-                );
-                golden(&dir.join("plan.json"), &json);
-                golden(&dir.join("plan.txt"), &text);
-                golden(&dir.join("plan.md"), &markdown);
+/// The scenario folder `case`, its plan rendered (JSON, text, Markdown) or the error.
+fn scenario(case: &str) -> (std::path::PathBuf, Result<(String, String, String), String>) {
+    let dir = root().join("testdata/scenarios").join(case);
+    let result = run(&dir);
+    (dir, result)
+}
+
+/// Which rendering a plan test checks.
+#[derive(Clone, Copy)]
+enum Rendering {
+    Json,
+    Text,
+    Markdown,
+}
+
+fn check_plan(case: &str, rendering: Rendering) {
+    let (dir, result) = scenario(case);
+    assert!(
+        !dir.join("error.txt.snap").exists(),
+        "{case}: error.txt.snap says no plan is made, and the table lists it as a plan"
+    );
+    let (json, text, markdown) = result.unwrap_or_else(|e| panic!("{case}: no plan: {e}"));
+    match rendering {
+        Rendering::Json => snapshot(&dir, "plan.json", &json),
+        Rendering::Text => snapshot(&dir, "plan.txt", &text),
+        Rendering::Markdown => snapshot(&dir, "plan.md", &markdown),
+    }
+}
+
+fn check_error(case: &str) {
+    let (dir, result) = scenario(case);
+    assert!(
+        !dir.join("plan.json.snap").exists(),
+        "{case}: plan.json.snap says a plan is made, and the table lists it as an error"
+    );
+    match result {
+        Ok((json, _, _)) => panic!("{case}: expected an error, got a plan:\n{json}"),
+        Err(err) => snapshot(&dir, "error.txt", &err),
+    }
+}
+
+/// One module per scenario: `plan` scenarios get a test per rendering, `error` ones a test of
+/// the error; plus a check that the table lists every folder.
+macro_rules! scenarios {
+    ($($outcome:ident $module:ident: $case:literal,)*) => {
+        $(scenarios!(@one $outcome $module $case);)*
+
+        #[test]
+        fn every_scenario_folder_has_a_test() {
+            let mut listed = vec![$($case.to_string()),*];
+            listed.sort();
+            assert_eq!(
+                case_folders("scenarios"),
+                listed,
+                "each folder of testdata/scenarios/ needs a line in the table of tests/cli/scenarios.rs"
+            );
+        }
+    };
+    (@one plan $module:ident $case:literal) => {
+        mod $module {
+            use super::{check_plan, Rendering};
+
+            #[test]
+            fn json() {
+                check_plan($case, Rendering::Json);
             }
-            Err(err) => {
-                assert!(!dir.join("plan.json").exists(), "{}: {err}", dir.display());
-                golden(&dir.join("error.txt"), &err);
+
+            #[test]
+            fn text() {
+                check_plan($case, Rendering::Text);
+            }
+
+            #[test]
+            fn markdown() {
+                check_plan($case, Rendering::Markdown);
             }
         }
-    }
+    };
+    (@one error $module:ident $case:literal) => {
+        mod $module {
+            #[test]
+            fn error() {
+                super::check_error($case);
+            }
+        }
+    };
+}
+
+scenarios! {
+    plan classification_table: "classification-table",
+    plan first_sync: "first-sync",
+    plan handler_only: "handler-only",
+    plan in_place_long_allowed: "in-place-long-allowed",
+    error in_place_long_refused: "in-place-long-refused",
+    plan protected: "protected",
+    plan replaces_migration: "replaces-migration",
+    plan secrets: "secrets",
+    plan select_tags: "select-tags",
 }

@@ -59,7 +59,7 @@ pub fn man(args: ManArgs) -> Outcome {
     match written {
         Ok(()) => Outcome::Success,
         Err(e) => {
-            eprintln!(
+            crate::eline!(
                 "error: cannot write man pages into {}: {e}",
                 args.out.display()
             );

@@ -61,7 +61,7 @@ fn test(args: &TestArgs, printer: &crate::ui::Printer) -> Result<Outcome, Comman
     let options = args.sandbox.lint_options()?;
     let loaded = state::load(&args.state, &state::WorkTree, &settings::process_env);
     if loaded.state.custom_plugins.is_empty() && loaded.has_errors() {
-        eprint!(
+        crate::etext!(
             "{}",
             crate::lint::report::text(
                 &loaded

@@ -306,7 +306,11 @@ impl Drop for TlsServer {
     }
 }
 
-fn tls_server(dir: &Path) -> Option<TlsServer> {
+/// Starts the server; fails the test, saying why, when `openssl` cannot run it (the test needs
+/// the `openssl` command, which CI's machines and developers' have).
+fn tls_server(dir: &Path) -> TlsServer {
+    let need =
+        "this test needs the `openssl` command (a self-signed certificate and `openssl s_server`)";
     let made = Command::new("openssl")
         .current_dir(dir)
         .args([
@@ -331,14 +335,11 @@ fn tls_server(dir: &Path) -> Option<TlsServer> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .ok()?;
-    if !made.success() {
-        return None;
-    }
+        .unwrap_or_else(|e| panic!("cannot run `openssl req`: {e}; {need}"));
+    assert!(made.success(), "`openssl req` failed ({made}); {need}");
     let port = TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
         .port();
     let child = Command::new("openssl")
         .current_dir(dir)
@@ -357,15 +358,18 @@ fn tls_server(dir: &Path) -> Option<TlsServer> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .ok()?;
+        .unwrap_or_else(|e| panic!("cannot run `openssl s_server`: {e}; {need}"));
+    // Killed on drop, also when the wait below fails.
+    let server = TlsServer { child, port };
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return None;
-        }
+        assert!(
+            Instant::now() <= deadline,
+            "`openssl s_server` did not listen on port {port} within 10 s; {need}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    Some(TlsServer { child, port })
+    server
 }
 
 #[test]
@@ -373,10 +377,7 @@ fn tls_is_verified_by_default_and_skipping_it_warns_loudly() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     secret_state(d);
-    let Some(tls) = tls_server(d) else {
-        eprintln!("SKIPPED: openssl is not available to run a self-signed TLS server");
-        return;
-    };
+    let tls = tls_server(d);
     let addr = format!("https://127.0.0.1:{}", tls.port);
     let t = [
         "--kong-addr",

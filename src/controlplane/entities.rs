@@ -14,24 +14,14 @@ use super::store::{self, NewRow};
 use super::util::parse_uuid;
 use super::{CpError, Kind};
 use crate::schema::model::PluginSchema;
+use crate::schema::protocols;
 use crate::schema::validate::{default_protocols, summary, validate_plugin, FieldError};
 
 /// Kong's message for a missing required field.
 const REQUIRED: &str = "required field missing";
 
 /// Every protocol Kong knows.
-const PROTOCOLS: &[&str] = &[
-    "grpc",
-    "grpcs",
-    "http",
-    "https",
-    "tcp",
-    "tls",
-    "tls_passthrough",
-    "udp",
-    "ws",
-    "wss",
-];
+const PROTOCOLS: &[&str] = &protocols::ALL;
 
 /// The refusal for a set of field errors: `@entity` errors go to `entity`, the rest to
 /// `fields`; the message is Kong's summary.

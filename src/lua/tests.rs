@@ -65,19 +65,10 @@ fn within_bound<T>(what: &str, f: impl FnOnce() -> T) -> T {
     result
 }
 
-const HTTP_PROTOCOLS: &[&str] = &["grpc", "grpcs", "http", "https"];
-const ALL_PROTOCOLS: &[&str] = &[
-    "grpc",
-    "grpcs",
-    "http",
-    "https",
-    "tcp",
-    "tls",
-    "tls_passthrough",
-    "udp",
-    "ws",
-    "wss",
-];
+// The typedefs stand-in spells Kong's protocol lists in Lua; these tests hold them equal to
+// the crate's (`schema::protocols`).
+const HTTP_PROTOCOLS: &[&str] = &crate::schema::protocols::PLUGIN_DEFAULT;
+const ALL_PROTOCOLS: &[&str] = &crate::schema::protocols::ALL;
 
 // ----- valid plugins -----
 
@@ -669,7 +660,7 @@ fn check_typedef(name: &str, f: &Field) {
             let allowed: &[&str] = match name {
                 "protocols" => ALL_PROTOCOLS,
                 "protocols_http" => HTTP_PROTOCOLS,
-                _ => &["grpc", "grpcs", "http", "https", "ws", "wss"],
+                _ => &crate::schema::protocols::HTTP_AND_WS,
             };
             assert_eq!((f.ty, f.required), (T::Set, Some(true)));
             assert_eq!(f.default, Some(json!(HTTP_PROTOCOLS)));

@@ -1302,7 +1302,7 @@ fn throughput() {
 
 #[test]
 fn static_checks_on_testdata() {
-    let at = |findings: Vec<Finding>| -> Vec<(&'static str, usize, usize)> {
+    let at = |findings: Vec<Finding>| -> Vec<(Check, usize, usize)> {
         findings
             .iter()
             .map(|f| (f.rule, f.line, f.column))
@@ -1317,7 +1317,11 @@ fn static_checks_on_testdata() {
             crate::lua::DEFAULT_PROFILE,
             none
         )),
-        [("timer", 2, 18), ("timer", 7, 3), ("timer", 8, 3)]
+        [
+            (Check::Timer, 2, 18),
+            (Check::Timer, 7, 3),
+            (Check::Timer, 8, 3)
+        ]
     );
     assert_eq!(
         at(handler_findings(
@@ -1326,10 +1330,10 @@ fn static_checks_on_testdata() {
             none
         )),
         [
-            ("filesystem", 4, 13),
-            ("filesystem", 6, 3),
-            ("filesystem", 7, 15),
-            ("filesystem", 8, 3)
+            (Check::Filesystem, 4, 13),
+            (Check::Filesystem, 6, 3),
+            (Check::Filesystem, 7, 15),
+            (Check::Filesystem, 8, 3)
         ]
     );
     assert_eq!(
@@ -1338,7 +1342,7 @@ fn static_checks_on_testdata() {
             crate::lua::DEFAULT_PROFILE,
             none
         )),
-        [("init-worker", 8, 18)]
+        [(Check::InitWorker, 8, 18)]
     );
     assert_eq!(
         at(handler_findings(
@@ -1346,7 +1350,7 @@ fn static_checks_on_testdata() {
             crate::lua::DEFAULT_PROFILE,
             none
         )),
-        [("init-worker", 4, 3)]
+        [(Check::InitWorker, 4, 3)]
     );
     assert_eq!(
         at(handler_findings(
@@ -1354,31 +1358,31 @@ fn static_checks_on_testdata() {
             crate::lua::DEFAULT_PROFILE,
             &["cjson.safe".to_string()]
         )),
-        [("require", 5, 13)]
+        [(Check::Require, 5, 13)]
     );
     assert_eq!(
         at(syntax_errors(&handler("syntax_error"))),
-        [("lua-syntax", 5, 1)]
+        [(Check::LuaSyntax, 5, 1)]
     );
     assert_eq!(
         at(syntax_errors(&schema("syntax_error"))),
-        [("lua-syntax", 6, 34)]
+        [(Check::LuaSyntax, 6, 34)]
     );
     assert_eq!(
         at(schema_findings(&schema("require_other"))),
-        [("require", 2, 17)]
+        [(Check::Require, 2, 17)]
     );
     assert_eq!(
         at(schema_findings(&schema("os_execute"))),
-        [("filesystem", 2, 1)]
+        [(Check::Filesystem, 2, 1)]
     );
     assert_eq!(
         at(schema_findings(&schema("io_open"))),
-        [("filesystem", 2, 11)]
+        [(Check::Filesystem, 2, 11)]
     );
     assert_eq!(
         at(schema_findings(&schema("dofile_call"))),
-        [("filesystem", 2, 8)]
+        [(Check::Filesystem, 2, 8)]
     );
     assert!(syntax_errors(&schema("loop_forever")).is_empty());
 }

@@ -21,7 +21,7 @@
 //!
 //! * [`summary`] renders every error as `path: message`; Kong renders errors nested deeper than
 //!   `field.sub` as a pretty-printed Lua table.
-//! * `is_regex` is a structural check, not PCRE (see `regex.rs`).
+//! * `is_regex` compiles the value with PCRE2, as Kong does (`schema::regex`).
 //! * `auto` fields Kong would generate (uuids, random strings, timestamps) are not generated.
 //! * A map's first bad entry is looked for in key order (Kong: `pairs` order).
 //! * Tables in messages (an `eq` with a table) render as JSON, not `table: 0x…`.
@@ -36,7 +36,6 @@ mod entity_checks;
 mod field;
 mod json_schema;
 mod lua;
-mod regex;
 mod shorthand;
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::http::{HttpSettings, Transport};
 use super::{Backend, Kind, NodePlugins, Propagation, Stats, TargetError};
+use crate::model::mask;
 use crate::model::{TargetInfo, TargetKind};
 
 /// The most pages one list may take: five million entities at 1,000 a page, far beyond any
@@ -594,22 +595,13 @@ pub fn parse_propagation(hash: &Value, nodes: &Value) -> Result<Propagation, Str
 }
 
 /// The address as it may be shown (status lines, plans, errors): without a URL password, and
-/// with the token masked should it be part of the address.
+/// with the token masked should it be part of the address (`model::mask`).
 fn display_address(address: &str, settings: &HttpSettings) -> String {
-    let mut shown = address.to_string();
-    if let Ok(mut url) = Url::parse(address) {
-        if url.password().is_some() && url.set_password(Some("[masked]")).is_ok() {
-            shown = url.as_str().trim_end_matches('/').to_string();
-        }
-    }
+    let shown = mask::mask_url_password(address);
     let secrets: Vec<String> = settings
         .auth
         .iter()
-        .flat_map(|(_, value)| {
-            let bare = value.strip_prefix("Bearer ").unwrap_or(value);
-            [value.clone(), bare.to_string()]
-        })
-        .filter(|s| !s.is_empty())
+        .flat_map(|(_, value)| mask::credential_secrets(value))
         .collect();
-    crate::model::mask_secrets(&shown, &secrets)
+    mask::mask_secrets(&shown, &secrets)
 }

@@ -13,25 +13,16 @@ use serde_json::{Map, Value};
 use super::store::{self, NewRow};
 use super::util::parse_uuid;
 use super::{CpError, Kind};
-use crate::schema::model::PluginSchema;
+use crate::schema::builtins;
+use crate::schema::model::{Builtin, PluginSchema};
+use crate::schema::protocols;
 use crate::schema::validate::{default_protocols, summary, validate_plugin, FieldError};
 
 /// Kong's message for a missing required field.
 const REQUIRED: &str = "required field missing";
 
 /// Every protocol Kong knows.
-const PROTOCOLS: &[&str] = &[
-    "grpc",
-    "grpcs",
-    "http",
-    "https",
-    "tcp",
-    "tls",
-    "tls_passthrough",
-    "udp",
-    "ws",
-    "wss",
-];
+const PROTOCOLS: &[&str] = &protocols::ALL;
 
 /// The refusal for a set of field errors: `@entity` errors go to `entity`, the rest to
 /// `fields`; the message is Kong's summary.
@@ -550,7 +541,8 @@ pub(crate) fn prepare_simple(
     })
 }
 
-/// Kong's route checks: a route for HTTP needs something to match on, paths start with `/`.
+/// Kong's route checks: a route for HTTP needs something to match on, and each path is a valid
+/// router path.
 fn route_checks(out: &Map<String, Value>, errors: &mut Vec<FieldError>) {
     let set = |name: &str| match out.get(name) {
         Some(Value::Array(a)) => !a.is_empty(),
@@ -582,14 +574,13 @@ fn route_checks(out: &Map<String, Value>, errors: &mut Vec<FieldError>) {
             "must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'https'",
         ));
     }
+    // `typedefs.router_path`, done once in `schema::builtins`: empty segments, the `/` or `~/`
+    // start, normalization, and a regex path compiled with PCRE2.
     if let Some(paths) = out.get("paths").and_then(Value::as_array) {
         for (i, p) in paths.iter().enumerate() {
             if let Some(p) = p.as_str() {
-                if !(p.starts_with('/') || p.starts_with("~/")) {
-                    errors.push(err(
-                        format!("paths.{}", i + 1),
-                        "should start with: / (fixed path) or ~/ (regex path)",
-                    ));
+                if let Err(message) = builtins::check(Builtin::RouterPath, p) {
+                    errors.push(err(format!("paths.{}", i + 1), message));
                 }
             }
         }

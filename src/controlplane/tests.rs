@@ -710,6 +710,32 @@ fn scopes_crud_by_name() {
         )
         .unwrap_err();
     assert!(fields_of(&e).iter().any(|(p, _)| p == "service"), "{e:?}");
+    // Paths are router paths as Kong checks them (`typedefs.router_path`), regexes by PCRE2.
+    let e = planes
+        .create(
+            &cp,
+            Kind::Route,
+            json!({"paths": ["/ok", "y", "/a//b", "~/v(\\d+"]}),
+            None,
+        )
+        .unwrap_err();
+    assert_eq!(
+        fields_of(&e),
+        [
+            (
+                "paths.2".to_string(),
+                "should start with: / (fixed path) or ~/ (regex path)".to_string()
+            ),
+            (
+                "paths.3".to_string(),
+                "must not have empty segments".to_string()
+            ),
+            (
+                "paths.4".to_string(),
+                "invalid regex: '/v(\\d+' (PCRE returned: pcre2_compile() failed: missing closing parenthesis in \"/v(\\d+\")".to_string()
+            ),
+        ]
+    );
 
     // Consumers by username; custom_id unique too.
     let alice = planes

@@ -1,9 +1,11 @@
-//! Small helpers of the control plane: clock, ids, offset tokens, canonical JSON and digests.
+//! Small helpers of the control plane: clock, ids, offset tokens and digests.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+use crate::model::hash::canonical_json;
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub(crate) fn now_secs() -> i64 {
@@ -86,48 +88,8 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// Canonical JSON of `value`: object keys sorted bytewise, no whitespace. Independent of
-/// serde_json's map ordering feature, so digests stay stable.
-pub(crate) fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(value, &mut out);
-    out
-}
-
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                if let Some(v) = map.get(key) {
-                    write_canonical(v, out);
-                }
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(v, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
-}
-
 /// The sha256 digest of one entity of the data plane payload: its collection name and its
-/// canonical JSON.
+/// canonical JSON (the one writer of `model::hash`).
 pub(crate) fn entity_digest(collection: &str, entity: &Value) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(collection.as_bytes());
@@ -155,12 +117,20 @@ mod tests {
         }
     }
 
+    /// The payload digest of an entity is pinned: stores keep these digests, and the
+    /// configuration hash is their sum.
     #[test]
-    fn canonical_json_sorts_keys() {
-        let v: Value = serde_json::json!({"b": [1, {"z": null, "a": "x"}], "a": true});
+    fn entity_digest_is_pinned() {
+        let body = serde_json::json!({
+            "id": "x",
+            "config": {"window": 60, "names": ["b", "a"]},
+            "enabled": true,
+            "protocols": ["http"],
+            "route": null,
+        });
         assert_eq!(
-            canonical_json(&v),
-            r#"{"a":true,"b":[1,{"a":"x","z":null}]}"#
+            hex(&entity_digest("plugins", &body)),
+            "dc41755b64ba858a9da8a782b3bdda85e1932f175595daebb90187009c5a6550"
         );
     }
 }

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::Value;
 
 use crate::model::hash::{custom_plugin_hashes, sha256_hex, sort_sets, InstanceContent};
+use crate::model::mask;
 use crate::model::{
     CustomPluginDecl, DesiredState, InstanceDecl, LiveCustomPlugin, LivePlugin, LiveState, Scope,
     ScopeKind,
@@ -576,40 +577,16 @@ fn resolve_instance(
     })
 }
 
-/// The schema field at a dotted instance path (`config.redis.password`, list items numbered).
-fn field_at<'s>(schema: &'s PluginSchema, path: &str) -> Option<&'s crate::schema::Field> {
-    let mut parts = path.split('.');
-    let mut field = schema.field(parts.next()?)?;
-    for part in parts {
-        field = match field.field(part) {
-            Some(f) => f,
-            None => field.elements.as_deref().or(field.values.as_deref())?,
-        };
-    }
-    Some(field)
-}
-
 /// Hides the values of fields the schema marks `encrypted` (passwords, tokens): their old and
-/// new values are secrets even when they do not come from the environment.
+/// new values are secrets even when they do not come from the environment (`model::mask`).
 fn mask_encrypted(changes: &mut [FieldChange], schemas: &[Option<&PluginSchema>]) {
-    let masked = Value::String("[masked]".to_string());
     for c in changes.iter_mut() {
         let encrypted = schemas
             .iter()
             .flatten()
-            .any(|s| field_at(s, &c.path).is_some_and(|f| f.encrypted));
+            .any(|s| mask::is_encrypted(s, &c.path));
         if encrypted {
-            if c.old.as_ref().is_some_and(|v| !v.is_null()) {
-                c.old = Some(masked.clone());
-            }
-            if c.new.as_ref().is_some_and(|v| !v.is_null()) {
-                // Distinct from the old side, so a change still reads as one.
-                c.new = Some(Value::String(if c.old.is_some() {
-                    "[masked, changed]".to_string()
-                } else {
-                    "[masked]".to_string()
-                }));
-            }
+            mask::mask_encrypted(&mut c.old, &mut c.new);
         }
     }
 }

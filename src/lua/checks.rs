@@ -16,11 +16,39 @@ use full_moon::LuaVersion;
 use super::depth;
 use super::profile::{self, ProfileName};
 
+/// Which static check a finding comes from. Each is one lint rule; the rule ids are defined
+/// once, by the lint rules (`crate::lint::rules`), which map each check to its rule. The
+/// variants are in the order of their rule ids, so findings sort as the ids do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Check {
+    /// The source touches the filesystem or processes.
+    Filesystem,
+    /// The handler implements `init_worker`.
+    InitWorker,
+    /// The source does not compile.
+    LuaSyntax,
+    /// A `require` outside the sandbox's allowlist.
+    Require,
+    /// The handler creates timers.
+    Timer,
+}
+
+impl Check {
+    /// Every check, in order.
+    pub const ALL: [Check; 5] = [
+        Check::Filesystem,
+        Check::InitWorker,
+        Check::LuaSyntax,
+        Check::Require,
+        Check::Timer,
+    ];
+}
+
 /// One finding of a static check, at a 1-based line and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    /// The lint rule id: `lua-syntax`, `init-worker`, `timer`, `filesystem` or `require`.
-    pub rule: &'static str,
+    /// The check (and so the lint rule) that found it.
+    pub rule: Check,
     /// 1-based line.
     pub line: usize,
     /// 1-based column (in characters).
@@ -53,7 +81,7 @@ pub fn syntax_errors(source: &str) -> Vec<Finding> {
     .flatten()
     .unwrap_or(1);
     vec![Finding {
-        rule: "lua-syntax",
+        rule: Check::LuaSyntax,
         line: line.max(1),
         column: column.max(1),
         message,
@@ -128,7 +156,7 @@ fn with_ast<T: Send>(
     let nesting = depth::nesting(source);
     if let Some((line, column)) = nesting.too_deep_at {
         return Err(Finding {
-            rule: "lua-syntax",
+            rule: Check::LuaSyntax,
             line,
             column,
             message: format!(
@@ -139,7 +167,7 @@ fn with_ast<T: Send>(
         });
     }
     let failed = |what: String| Finding {
-        rule: "lua-syntax",
+        rule: Check::LuaSyntax,
         line: 1,
         column: 1,
         message: format!("the file could not be checked: {what}"),
@@ -207,7 +235,7 @@ fn run(source: &str, kind: Kind, allowed: &[String]) -> Vec<Finding> {
         collector.findings
     });
     let mut findings = findings.unwrap_or_default();
-    findings.sort_by(|a, b| (a.line, a.column, a.rule).cmp(&(b.line, b.column, b.rule)));
+    findings.sort_by_key(|f| (f.line, f.column, f.rule));
     findings.dedup();
     findings
 }
@@ -284,17 +312,11 @@ fn call_arguments(args: &FunctionArgs) -> Vec<Option<String>> {
 }
 
 impl Collector<'_> {
-    fn push(&mut self, rule: &'static str, position: Position, message: String) {
+    fn push(&mut self, rule: Check, position: Position, message: String) {
         self.push_with(rule, position, message, false);
     }
 
-    fn push_with(
-        &mut self,
-        rule: &'static str,
-        position: Position,
-        message: String,
-        warning: bool,
-    ) {
+    fn push_with(&mut self, rule: Check, position: Position, message: String, warning: bool) {
         if position.line() == 0 {
             return; // a phantom token of a partial AST
         }
@@ -335,7 +357,7 @@ impl Collector<'_> {
         );
         if filesystem {
             self.push(
-                "filesystem",
+                Check::Filesystem,
                 position,
                 format!("`{dotted}` touches the filesystem or processes, which streamed plugins cannot do"),
             );
@@ -347,7 +369,7 @@ impl Collector<'_> {
             );
             if timer {
                 self.push(
-                    "timer",
+                    Check::Timer,
                     position,
                     format!("`{dotted}` creates timers, which streamed plugins cannot do"),
                 );
@@ -358,7 +380,7 @@ impl Collector<'_> {
     fn check_require(&mut self, module: Option<String>, position: Position) {
         let Some(module) = module else {
             self.push_with(
-                "require",
+                Check::Require,
                 position,
                 "`require` with a computed module name cannot be checked against the sandbox's allowlist"
                     .to_string(),
@@ -379,13 +401,13 @@ impl Collector<'_> {
         };
         if self.kind == Kind::HybridSchema {
             self.push(
-                "require",
+                Check::Require,
                 position,
                 format!("require '{module}' not allowed: a hybrid-mode schema may not require any module"),
             );
         } else if !allowed {
             self.push(
-                "require",
+                Check::Require,
                 position,
                 format!("require '{module}' not allowed within sandbox ({which})"),
             );
@@ -395,7 +417,7 @@ impl Collector<'_> {
     fn check_init_worker(&mut self, name: &str, token: &TokenReference) {
         if matches!(self.kind, Kind::Handler(_)) && name == "init_worker" {
             self.push(
-                "init-worker",
+                Check::InitWorker,
                 token.token().start_position(),
                 "the handler implements `init_worker`, a phase streamed plugins cannot run in"
                     .to_string(),
@@ -520,7 +542,7 @@ impl Visitor for Collector<'_> {
 mod tests {
     use super::*;
 
-    fn at(findings: &[Finding]) -> Vec<(&'static str, usize, usize)> {
+    fn at(findings: &[Finding]) -> Vec<(Check, usize, usize)> {
         findings
             .iter()
             .map(|f| (f.rule, f.line, f.column))
@@ -531,7 +553,7 @@ mod tests {
     fn syntax_errors_have_positions() {
         assert!(syntax_errors("return { a = 1 }").is_empty());
         let found = syntax_errors("local x = 1\nlocal y = = 2\nfoo(");
-        assert_eq!(at(&found), [("lua-syntax", 2, 9)]);
+        assert_eq!(at(&found), [(Check::LuaSyntax, 2, 9)]);
         assert_eq!(found[0].message, "unexpected symbol near '='");
         // LuaJIT 2.1 with Lua 5.2 compatibility accepts goto and labels.
         assert!(syntax_errors(
@@ -543,7 +565,7 @@ mod tests {
             "'<name>' expected near 'goto'"
         );
         let found = syntax_errors("local s = \"unclosed\nreturn s");
-        assert_eq!(at(&found)[0].0, "lua-syntax");
+        assert_eq!(at(&found)[0].0, Check::LuaSyntax);
         assert_eq!(at(&found)[0].1, 1);
     }
 
@@ -566,10 +588,10 @@ mod tests {
                 &[]
             )),
             [
-                ("timer", 1, 11),
-                ("timer", 2, 12),
-                ("timer", 3, 1),
-                ("timer", 5, 15)
+                (Check::Timer, 1, 11),
+                (Check::Timer, 2, 12),
+                (Check::Timer, 3, 1),
+                (Check::Timer, 5, 15)
             ]
         );
         assert!(
@@ -594,12 +616,12 @@ mod tests {
                 &[]
             )),
             [
-                ("init-worker", 2, 12),
-                ("init-worker", 3, 12),
-                ("init-worker", 4, 3),
-                ("init-worker", 5, 3),
-                ("init-worker", 6, 11),
-                ("init-worker", 6, 31),
+                (Check::InitWorker, 2, 12),
+                (Check::InitWorker, 3, 12),
+                (Check::InitWorker, 4, 3),
+                (Check::InitWorker, 5, 3),
+                (Check::InitWorker, 6, 11),
+                (Check::InitWorker, 6, 31),
             ]
         );
     }
@@ -613,15 +635,15 @@ mod tests {
                       local lf, df = loadfile, dofile\n\
                       local alias = io";
         let expected = [
-            ("filesystem", 1, 11),
-            ("filesystem", 2, 11),
-            ("filesystem", 3, 1),
-            ("filesystem", 3, 16),
-            ("filesystem", 3, 36),
-            ("filesystem", 3, 49),
-            ("filesystem", 5, 16),
-            ("filesystem", 5, 26),
-            ("filesystem", 6, 15),
+            (Check::Filesystem, 1, 11),
+            (Check::Filesystem, 2, 11),
+            (Check::Filesystem, 3, 1),
+            (Check::Filesystem, 3, 16),
+            (Check::Filesystem, 3, 36),
+            (Check::Filesystem, 3, 49),
+            (Check::Filesystem, 5, 16),
+            (Check::Filesystem, 5, 26),
+            (Check::Filesystem, 6, 15),
         ];
         assert_eq!(at(&schema_findings(source)), expected);
         assert_eq!(
@@ -642,7 +664,10 @@ mod tests {
                       local c = require 'cjson'\n\
                       local d = require(name)";
         let found = schema_findings(source);
-        assert_eq!(at(&found), [("require", 3, 11), ("require", 4, 11)]);
+        assert_eq!(
+            at(&found),
+            [(Check::Require, 3, 11), (Check::Require, 4, 11)]
+        );
         assert_eq!(
             found[0].message,
             "require 'cjson' not allowed within sandbox (schema)"
@@ -654,7 +679,7 @@ mod tests {
     fn hybrid_schemas_require_nothing() {
         let found =
             hybrid_schema_findings("local t = require 'kong.db.schema.typedefs'\nreturn {}");
-        assert_eq!(at(&found), [("require", 1, 11)]);
+        assert_eq!(at(&found), [(Check::Require, 1, 11)]);
         assert!(found[0]
             .message
             .contains("hybrid-mode schema may not require any module"));
@@ -668,10 +693,10 @@ mod tests {
         assert_eq!(
             at(&found),
             [
-                ("require", 2, 11),
-                ("require", 3, 21),
-                ("require", 4, 11),
-                ("require", 5, 11)
+                (Check::Require, 2, 11),
+                (Check::Require, 3, 21),
+                (Check::Require, 4, 11),
+                (Check::Require, 5, 11)
             ]
         );
         assert_eq!(
@@ -683,7 +708,7 @@ mod tests {
             crate::lua::ProfileName::Strict,
             &[],
         );
-        assert_eq!(at(&strict), [("require", 1, 14)]);
+        assert_eq!(at(&strict), [(Check::Require, 1, 14)]);
         assert!(handler_findings(
             "local http = require 'resty.http'",
             crate::lua::ProfileName::Lax,
@@ -729,14 +754,14 @@ mod tests {
         // run on the AST.
         assert_eq!(check.0.len(), 1, "{:?}", check.0);
         assert_eq!(check.1.len(), 1);
-        assert_eq!(check.1[0].rule, "filesystem");
+        assert_eq!(check.1[0].rule, Check::Filesystem);
     }
 
     #[test]
     fn checks_still_run_when_the_file_does_not_parse() {
         let source = "os.execute('x')\nlocal = broken";
-        assert_eq!(at(&schema_findings(source)), [("filesystem", 1, 1)]);
-        assert_eq!(at(&syntax_errors(source)), [("lua-syntax", 2, 7)]);
+        assert_eq!(at(&schema_findings(source)), [(Check::Filesystem, 1, 1)]);
+        assert_eq!(at(&syntax_errors(source)), [(Check::LuaSyntax, 2, 7)]);
     }
 }
 
@@ -750,7 +775,7 @@ mod parser_panic_tests {
         for source in ["`", "return `x`", "local a = 1\n`\n"] {
             let findings = syntax_errors(source);
             assert_eq!(findings.len(), 1, "{source:?}: {findings:?}");
-            assert_eq!(findings[0].rule, "lua-syntax");
+            assert_eq!(findings[0].rule, Check::LuaSyntax);
             assert!(
                 findings[0].message.contains("unexpected symbol near '`'"),
                 "{findings:?}"
@@ -758,7 +783,7 @@ mod parser_panic_tests {
             assert!(
                 handler_findings(source, crate::lua::ProfileName::default(), &[])
                     .iter()
-                    .all(|f| f.rule == "lua-syntax")
+                    .all(|f| f.rule == Check::LuaSyntax)
             );
             assert!(!parser_panic_expected());
         }

@@ -60,7 +60,7 @@ pub use checks::luajit_syntax_error;
 pub(crate) use checks::parse_guarded;
 pub use checks::{
     handler_findings, hybrid_schema_findings, parser_panic_expected, schema_findings,
-    syntax_errors, Finding,
+    syntax_errors, Check, Finding,
 };
 pub use handler::{parse_kong_version, HandlerInfo};
 pub use profile::{ProfileName, DEFAULT_PROFILE};

@@ -65,19 +65,10 @@ fn within_bound<T>(what: &str, f: impl FnOnce() -> T) -> T {
     result
 }
 
-const HTTP_PROTOCOLS: &[&str] = &["grpc", "grpcs", "http", "https"];
-const ALL_PROTOCOLS: &[&str] = &[
-    "grpc",
-    "grpcs",
-    "http",
-    "https",
-    "tcp",
-    "tls",
-    "tls_passthrough",
-    "udp",
-    "ws",
-    "wss",
-];
+// The typedefs stand-in spells Kong's protocol lists in Lua; these tests hold them equal to
+// the crate's (`schema::protocols`).
+const HTTP_PROTOCOLS: &[&str] = &crate::schema::protocols::PLUGIN_DEFAULT;
+const ALL_PROTOCOLS: &[&str] = &crate::schema::protocols::ALL;
 
 // ----- valid plugins -----
 
@@ -669,7 +660,7 @@ fn check_typedef(name: &str, f: &Field) {
             let allowed: &[&str] = match name {
                 "protocols" => ALL_PROTOCOLS,
                 "protocols_http" => HTTP_PROTOCOLS,
-                _ => &["grpc", "grpcs", "http", "https", "ws", "wss"],
+                _ => &crate::schema::protocols::HTTP_AND_WS,
             };
             assert_eq!((f.ty, f.required), (T::Set, Some(true)));
             assert_eq!(f.default, Some(json!(HTTP_PROTOCOLS)));
@@ -1311,7 +1302,7 @@ fn throughput() {
 
 #[test]
 fn static_checks_on_testdata() {
-    let at = |findings: Vec<Finding>| -> Vec<(&'static str, usize, usize)> {
+    let at = |findings: Vec<Finding>| -> Vec<(Check, usize, usize)> {
         findings
             .iter()
             .map(|f| (f.rule, f.line, f.column))
@@ -1326,7 +1317,11 @@ fn static_checks_on_testdata() {
             crate::lua::DEFAULT_PROFILE,
             none
         )),
-        [("timer", 2, 18), ("timer", 7, 3), ("timer", 8, 3)]
+        [
+            (Check::Timer, 2, 18),
+            (Check::Timer, 7, 3),
+            (Check::Timer, 8, 3)
+        ]
     );
     assert_eq!(
         at(handler_findings(
@@ -1335,10 +1330,10 @@ fn static_checks_on_testdata() {
             none
         )),
         [
-            ("filesystem", 4, 13),
-            ("filesystem", 6, 3),
-            ("filesystem", 7, 15),
-            ("filesystem", 8, 3)
+            (Check::Filesystem, 4, 13),
+            (Check::Filesystem, 6, 3),
+            (Check::Filesystem, 7, 15),
+            (Check::Filesystem, 8, 3)
         ]
     );
     assert_eq!(
@@ -1347,7 +1342,7 @@ fn static_checks_on_testdata() {
             crate::lua::DEFAULT_PROFILE,
             none
         )),
-        [("init-worker", 8, 18)]
+        [(Check::InitWorker, 8, 18)]
     );
     assert_eq!(
         at(handler_findings(
@@ -1355,7 +1350,7 @@ fn static_checks_on_testdata() {
             crate::lua::DEFAULT_PROFILE,
             none
         )),
-        [("init-worker", 4, 3)]
+        [(Check::InitWorker, 4, 3)]
     );
     assert_eq!(
         at(handler_findings(
@@ -1363,31 +1358,31 @@ fn static_checks_on_testdata() {
             crate::lua::DEFAULT_PROFILE,
             &["cjson.safe".to_string()]
         )),
-        [("require", 5, 13)]
+        [(Check::Require, 5, 13)]
     );
     assert_eq!(
         at(syntax_errors(&handler("syntax_error"))),
-        [("lua-syntax", 5, 1)]
+        [(Check::LuaSyntax, 5, 1)]
     );
     assert_eq!(
         at(syntax_errors(&schema("syntax_error"))),
-        [("lua-syntax", 6, 34)]
+        [(Check::LuaSyntax, 6, 34)]
     );
     assert_eq!(
         at(schema_findings(&schema("require_other"))),
-        [("require", 2, 17)]
+        [(Check::Require, 2, 17)]
     );
     assert_eq!(
         at(schema_findings(&schema("os_execute"))),
-        [("filesystem", 2, 1)]
+        [(Check::Filesystem, 2, 1)]
     );
     assert_eq!(
         at(schema_findings(&schema("io_open"))),
-        [("filesystem", 2, 11)]
+        [(Check::Filesystem, 2, 11)]
     );
     assert_eq!(
         at(schema_findings(&schema("dofile_call"))),
-        [("filesystem", 2, 8)]
+        [(Check::Filesystem, 2, 8)]
     );
     assert!(syntax_errors(&schema("loop_forever")).is_empty());
 }

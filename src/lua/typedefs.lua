@@ -33,7 +33,8 @@ local function define(t)
   return setmetatable(t, definition_mt)
 end
 
--- Constants (EE / Konnect flavour: the protocol enum includes ws and wss).
+-- Constants (EE / Konnect flavour: the protocol enum includes ws and wss). The same lists as
+-- src/schema/protocols.rs; the tests in src/lua/tests.rs hold them equal.
 local PROTOCOLS = {
   "grpc", "grpcs", "http", "https", "tcp", "tls", "tls_passthrough", "udp", "ws", "wss",
 }

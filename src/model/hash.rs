@@ -251,6 +251,46 @@ mod tests {
         );
     }
 
+    /// The one canonical JSON writer (content hashes here, the control plane's payload digests
+    /// too): every kind of value pinned, so a change of output — which would change every
+    /// stored hash — fails here first.
+    #[test]
+    fn canonical_json_output_is_pinned() {
+        let cases: &[(Value, &str)] = &[
+            (json!(null), "null"),
+            (json!(true), "true"),
+            (json!({}), "{}"),
+            (json!([]), "[]"),
+            (json!([{}, [], [null]]), "[{},[],[null]]"),
+            // Keys sorted bytewise: upper case, `_`, lower case, then non-ASCII.
+            (
+                json!({"é": 1, "a": 2, "_": 3, "B": 4}),
+                r#"{"B":4,"_":3,"a":2,"é":1}"#,
+            ),
+            // Strings as serde_json writes them: quotes, backslashes and control characters
+            // escaped, everything else (U+2028 included) raw.
+            (
+                json!("a\"b\\c\u{1}\té\u{2028}/"),
+                "\"a\\\"b\\\\c\\u0001\\té\u{2028}/\"",
+            ),
+            // Integers as they are, at both ends of their ranges.
+            (json!(u64::MAX), "18446744073709551615"),
+            (json!(i64::MIN), "-9223372036854775808"),
+            (json!(-7), "-7"),
+            // Integral floats below 9e15 as integers (`-0.0` too); others as serde_json writes.
+            (json!(60.0), "60"),
+            (json!(-0.0), "0"),
+            (json!(8.9e15), "8900000000000000"),
+            (json!(9.0e15), "9000000000000000.0"),
+            (json!(1e300), "1e+300"),
+            (json!(0.1), "0.1"),
+            (json!(-2.5), "-2.5"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(canonical_json(value), *expected, "{value:?}");
+        }
+    }
+
     #[test]
     fn known_instance_hash_is_pinned() {
         let c = known();

@@ -8,10 +8,12 @@
 mod diagnostic;
 pub mod hash;
 pub mod live;
+pub mod mask;
 mod vocab;
 
 pub use diagnostic::{Diagnostic, Severity, Span};
 pub use live::{LiveCustomPlugin, LivePlugin, LiveState, ScopeEntity, ScopeKind, Unmanaged};
+pub use mask::mask_secrets;
 pub use vocab::{Action, EntityKind, SourceInfo, StepKind, TargetInfo, TargetKind};
 
 use std::path::PathBuf;
@@ -45,24 +47,10 @@ impl DesiredState {
         self.custom_plugins.iter().find(|c| c.name == name)
     }
 
-    /// Replaces every secret value inside `text` with `[masked]`.
+    /// Replaces every secret value inside `text` with `[masked]` (see `mask`).
     pub fn mask(&self, text: &str) -> String {
         mask_secrets(text, &self.secrets)
     }
-}
-
-/// Replaces each of `secrets` inside `text` with `[masked]` (longest first, so a secret that
-/// contains another is masked whole).
-pub fn mask_secrets(text: &str, secrets: &[String]) -> String {
-    let mut sorted: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
-    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    let mut out = text.to_string();
-    for s in sorted {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), "[masked]");
-        }
-    }
-    out
 }
 
 /// Where a plugin's Lua source came from.
@@ -222,20 +210,5 @@ impl InstanceDecl {
         } else {
             format!("{} ({})", self.name, parts.join(", "))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masking_replaces_longest_secret_first() {
-        let secrets = vec!["abc".to_string(), "abcdef".to_string(), String::new()];
-        assert_eq!(
-            mask_secrets("key=abcdef and abc", &secrets),
-            "key=[masked] and [masked]"
-        );
-        assert_eq!(mask_secrets("nothing here", &secrets), "nothing here");
     }
 }

@@ -285,63 +285,6 @@ pub struct PlanOptions {
     pub unmanaged_references: BTreeMap<String, Unmanaged>,
 }
 
-/// Masks secret values in JSON strings.
-fn mask_value(v: &Value, secrets: &[String]) -> Value {
-    match v {
-        Value::String(s) => Value::String(crate::model::mask_secrets(s, secrets)),
-        Value::Array(a) => Value::Array(a.iter().map(|x| mask_value(x, secrets)).collect()),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, x)| (k.clone(), mask_value(x, secrets)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-/// What the live side of a changed secret field shows.
-const MASKED_LIVE: &str = "[masked: live value]";
-
-/// Masks both sides of a change. A field whose declared value holds a secret holds a secret
-/// on the live side too — the one being rotated out, which masking by today's values cannot
-/// recognise — so the live value of such a field is hidden whole (field by field in objects).
-fn mask_change(
-    old: Option<&Value>,
-    new: Option<&Value>,
-    secrets: &[String],
-) -> (Option<Value>, Option<Value>) {
-    if let (Some(Value::Object(a)), Some(Value::Object(b))) = (old, new) {
-        let mut masked_old = serde_json::Map::new();
-        let mut masked_new = serde_json::Map::new();
-        for (k, bv) in b {
-            let (o, n) = mask_change(a.get(k), Some(bv), secrets);
-            if let Some(o) = o {
-                masked_old.insert(k.clone(), o);
-            }
-            if let Some(n) = n {
-                masked_new.insert(k.clone(), n);
-            }
-        }
-        for (k, av) in a {
-            if !b.contains_key(k) {
-                masked_old.insert(k.clone(), mask_value(av, secrets));
-            }
-        }
-        return (
-            Some(Value::Object(masked_old)),
-            Some(Value::Object(masked_new)),
-        );
-    }
-    let masked_new = new.map(|v| mask_value(v, secrets));
-    let secret = masked_new.as_ref() != new;
-    let masked_old = match old {
-        Some(o) if secret && Some(o) == new => masked_new.clone(),
-        Some(o) if secret && !o.is_null() => Some(Value::String(MASKED_LIVE.to_string())),
-        other => other.map(|v| mask_value(v, secrets)),
-    };
-    (masked_old, masked_new)
-}
-
 /// Builds the plan from a diff.
 pub fn build(
     diff: &Diff,
@@ -595,7 +538,8 @@ fn instance_entry(
         .changes
         .iter()
         .map(|c| {
-            let (old, new) = mask_change(c.old.as_ref(), c.new.as_ref(), secrets);
+            let (old, new) =
+                crate::model::mask::mask_change(c.old.as_ref(), c.new.as_ref(), secrets);
             FieldChange {
                 path: c.path.clone(),
                 old,

@@ -117,7 +117,7 @@ pub fn protect(mut plan: Plan, secret_vars: &[(String, String)]) -> Plan {
         p.scope.values_mut().for_each(mask);
         for c in &mut p.changes {
             for v in [&mut c.old, &mut c.new].into_iter().flatten() {
-                walk(v, &|s| crate::model::mask_secrets(s, &values));
+                *v = crate::model::mask::mask_value(v, &values);
             }
         }
     }

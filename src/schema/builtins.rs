@@ -15,16 +15,17 @@
 //!
 //! Where Kong defers to a C library, the check here is a faithful subset, and the message keeps
 //! Kong's prefix: certificates and keys are checked for a well-formed PEM block, not parsed
-//! with OpenSSL; router regexes get a PCRE2 syntax check for the common mistakes (unbalanced
-//! parentheses and brackets, misplaced quantifiers, trailing backslash), in PCRE2's words; Lua
-//! code is parsed with full_moon (LuaJIT grammar), so the text after Kong's
-//! `Error parsing function: [string "…"]:<line>:` prefix is full_moon's, not LuaJIT's.
+//! with OpenSSL; Lua code is parsed with full_moon (LuaJIT grammar), so the text after Kong's
+//! `Error parsing function: [string "…"]:<line>:` prefix is full_moon's, not LuaJIT's. Router
+//! regexes are no subset: they are compiled with PCRE2 itself (`super::regex`), so the error is
+//! PCRE2's, in lua-nginx-module's form.
 //! Values are `&str`, so Kong's "invalid utf-8 character sequence" error cannot arise.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::lua_pattern;
 use super::model::Builtin;
+use super::regex;
 
 /// Checks `value` with the typedef validator `builtin`; the error is Kong's message.
 pub fn check(builtin: Builtin, value: &str) -> Result<(), String> {
@@ -447,10 +448,12 @@ fn validate_router_path(path: &str) -> Result<(), String> {
             }
             Ok(())
         }
-        Some(regex) => match pcre_compile_error(regex) {
-            Some(error) => Err(format!("invalid regex: '{regex}' (PCRE returned: {error})")),
-            None => Ok(()),
-        },
+        Some(regex) => regex::compile_check(regex).map_err(|error| {
+            format!(
+                "invalid regex: '{regex}' (PCRE returned: {})",
+                regex::ngx_compile_error(regex, &error)
+            )
+        }),
     }
 }
 
@@ -555,218 +558,6 @@ fn escape_uri(uri: &[u8]) -> Vec<u8> {
         }
     }
     out
-}
-
-/// A PCRE2 syntax check covering the common mistakes; `Some(message)` is the error in the form
-/// lua-nginx-module gives (`pcre2_compile() failed: <reason> in "<regex>"[ at "<rest>"]`).
-fn pcre_compile_error(regex: &str) -> Option<String> {
-    let (reason, offset) = pcre_syntax_error(regex.as_bytes())?;
-    let rest = regex.get(offset..).unwrap_or("");
-    Some(if offset >= regex.len() {
-        format!("pcre2_compile() failed: {reason} in \"{regex}\"")
-    } else {
-        format!("pcre2_compile() failed: {reason} in \"{regex}\" at \"{rest}\"")
-    })
-}
-
-/// The first syntax error PCRE2 would report, with its offset.
-fn pcre_syntax_error(re: &[u8]) -> Option<(&'static str, usize)> {
-    let mut i = 0;
-    let mut groups: Vec<usize> = Vec::new();
-    // Whether the previous item may take a quantifier.
-    let mut repeatable = false;
-    // Whether the previous token was a quantifier (which may take one `+` or `?` modifier).
-    let mut quantified = false;
-    while i < re.len() {
-        let c = re[i];
-        match c {
-            b'\\' => {
-                match re.get(i + 1) {
-                    None => return Some(("\\ at end of pattern", re.len())),
-                    Some(b'Q') => {
-                        i = find_from(re, i + 2, b"\\E").map_or(re.len(), |e| e + 2);
-                    }
-                    Some(_) => i += 2,
-                }
-                repeatable = true;
-                quantified = false;
-            }
-            b'[' => {
-                i = match pcre_class_end(re, i) {
-                    Ok(end) => end,
-                    Err(error) => return Some(error),
-                };
-                repeatable = true;
-                quantified = false;
-            }
-            b'(' if re[i + 1..].starts_with(b"?#") => {
-                i = match find_from(re, i + 3, b")") {
-                    Some(close) => close + 1,
-                    None => return Some(("missing ) after (?# comment", re.len())),
-                };
-            }
-            b'(' => {
-                groups.push(i);
-                i += 1;
-                match re.get(i) {
-                    Some(b'?') => i = skip_group_header(re, i + 1),
-                    Some(b'*') => i += 1,
-                    _ => {}
-                }
-                repeatable = false;
-                quantified = false;
-            }
-            b')' => {
-                if groups.pop().is_none() {
-                    return Some(("unmatched closing parenthesis", i));
-                }
-                i += 1;
-                repeatable = true;
-                quantified = false;
-            }
-            b'|' => {
-                i += 1;
-                repeatable = false;
-                quantified = false;
-            }
-            b'*' | b'+' | b'?' => {
-                if quantified && c != b'*' {
-                    quantified = false;
-                } else if !repeatable {
-                    return Some(("quantifier does not follow a repeatable item", i));
-                } else {
-                    quantified = true;
-                    repeatable = false;
-                }
-                i += 1;
-            }
-            b'{' => match brace_quantifier(re, i) {
-                Some((min, max, end)) => {
-                    if !repeatable {
-                        return Some(("quantifier does not follow a repeatable item", i));
-                    }
-                    if min > 65535 || max.is_some_and(|m| m > 65535) {
-                        return Some(("number too big in {} quantifier", end - 1));
-                    }
-                    if max.is_some_and(|m| m < min) {
-                        return Some(("numbers out of order in {} quantifier", end - 1));
-                    }
-                    i = end;
-                    quantified = true;
-                    repeatable = false;
-                }
-                None => {
-                    i += 1;
-                    repeatable = true;
-                    quantified = false;
-                }
-            },
-            _ => {
-                i += 1;
-                repeatable = true;
-                quantified = false;
-            }
-        }
-    }
-    if groups.is_empty() {
-        None
-    } else {
-        Some(("missing closing parenthesis", re.len()))
-    }
-}
-
-fn find_from(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    haystack
-        .get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
-}
-
-/// The index just past the character class opening at `open`, or the PCRE2 error.
-fn pcre_class_end(re: &[u8], open: usize) -> Result<usize, (&'static str, usize)> {
-    let mut j = open + 1;
-    if re.get(j) == Some(&b'^') {
-        j += 1;
-    }
-    if re.get(j) == Some(&b']') {
-        j += 1;
-    }
-    while let Some(&c) = re.get(j) {
-        match c {
-            b'\\' => j += 2,
-            b'[' if matches!(re.get(j + 1), Some(b':' | b'.' | b'=')) => {
-                let terminator = [re[j + 1], b']'];
-                j = find_from(re, j + 2, &terminator).map_or(j + 1, |e| e + 2);
-            }
-            b']' => return Ok(j + 1),
-            _ => j += 1,
-        }
-    }
-    Err(("missing terminating ] for character class", re.len()))
-}
-
-/// Skips what follows `(?` in a group's opening (`:`, `=`, `!`, `<=`, `<name>`, flags, …).
-fn skip_group_header(re: &[u8], mut i: usize) -> usize {
-    match re.get(i) {
-        Some(b':' | b'=' | b'!' | b'>' | b'|') => i + 1,
-        Some(b'<') if matches!(re.get(i + 1), Some(b'=' | b'!')) => i + 2,
-        Some(b'<' | b'\'') | Some(b'P') => {
-            let close = if re[i] == b'\'' { b'\'' } else { b'>' };
-            re[i..]
-                .iter()
-                .position(|&b| b == close || b == b')')
-                .map_or(re.len(), |p| {
-                    let at = i + p;
-                    if re[at] == b')' {
-                        at
-                    } else {
-                        at + 1
-                    }
-                })
-        }
-        _ => {
-            while re
-                .get(i)
-                .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'^' | b'+'))
-            {
-                i += 1;
-            }
-            if re.get(i) == Some(&b':') {
-                i + 1
-            } else {
-                i
-            }
-        }
-    }
-}
-
-/// `{n}`, `{n,}` or `{n,m}` at `open`: `(n, m, index past the brace)`; `None` if the brace is a
-/// literal.
-fn brace_quantifier(re: &[u8], open: usize) -> Option<(u64, Option<u64>, usize)> {
-    /// The decimal number at `from` (saturating), and the index past it.
-    fn number(re: &[u8], from: usize) -> (Option<u64>, usize) {
-        let len = re[from..].iter().take_while(|b| b.is_ascii_digit()).count();
-        let value = re[from..from + len].iter().fold(0u64, |acc, &d| {
-            acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-        });
-        ((len > 0).then_some(value), from + len)
-    }
-    let (min, mut i) = number(re, open + 1);
-    let min = min?;
-    let max = match re.get(i) {
-        Some(b'}') => Some(min),
-        Some(b',') => {
-            let (max, end) = number(re, i + 1);
-            i = end;
-            if re.get(i) != Some(&b'}') {
-                return None;
-            }
-            max
-        }
-        _ => return None,
-    };
-    Some((min, max, i + 1))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1158,6 +949,10 @@ mod tests {
         (Builtin::RouterPath, "~/a**", Some("invalid regex: '/a**' (PCRE returned: pcre2_compile() failed: quantifier does not follow a repeatable item in \"/a**\" at \"*\")")),
         (Builtin::RouterPath, "~/a{3,1}", Some("invalid regex: '/a{3,1}' (PCRE returned: pcre2_compile() failed: numbers out of order in {} quantifier in \"/a{3,1}\" at \"}\")")),
         (Builtin::RouterPath, "~/a\\", Some("invalid regex: '/a\\' (PCRE returned: pcre2_compile() failed: \\ at end of pattern in \"/a\\\")")),
+        // Errors only the real engine sees: a bad group name, an unbounded lookbehind.
+        (Builtin::RouterPath, "~/x(?<1a>y)", Some("invalid regex: '/x(?<1a>y)' (PCRE returned: pcre2_compile() failed: subpattern name must start with a non-digit in \"/x(?<1a>y)\" at \"1a>y)\")")),
+        (Builtin::RouterPath, "~/(?<=a+)b", Some("invalid regex: '/(?<=a+)b' (PCRE returned: pcre2_compile() failed: length of lookbehind assertion is not limited in \"/(?<=a+)b\" at \"(?<=a+)b\")")),
+        (Builtin::RouterPath, "~/v(?<n>\\d+)/(?<=v\\d)x", None),
         // certificate / key
         (Builtin::Pem, CERT, None),
         (Builtin::Pem, ENCRYPTED_KEY, None),

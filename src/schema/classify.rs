@@ -509,39 +509,12 @@ fn describe(field: &Field, side: Side) -> String {
 
 // ----- top-level fields besides config -----
 
-/// Kong's protocols (EE flavour, as in the sandbox's typedefs): what a plugin may list when its
-/// schema does not override `protocols`.
-const ALL_PROTOCOLS: [&str; 10] = [
-    "grpc",
-    "grpcs",
-    "http",
-    "https",
-    "tcp",
-    "tls",
-    "tls_passthrough",
-    "udp",
-    "ws",
-    "wss",
-];
-
-/// Kong's default plugin protocols (`typedefs.protocols` default).
-const DEFAULT_PROTOCOLS: [&str; 4] = ["grpc", "grpcs", "http", "https"];
-
 /// Kong's own definition of a plugin's top-level field, where a schema's override has to be
 /// compared with it: `protocols` (`typedefs.protocols`) and the scope references. Other
 /// top-level names have no modelled base: declaring or dropping them counts as a change.
 fn kong_base_field(name: &str) -> Option<Field> {
     let reference = match name {
-        "protocols" => {
-            let mut element = Field::new(FieldType::String);
-            element.validators.one_of =
-                Some(ALL_PROTOCOLS.iter().map(|p| Value::from(*p)).collect());
-            let mut field = Field::new(FieldType::Set);
-            field.required = Some(true);
-            field.default = Some(Value::from(DEFAULT_PROTOCOLS.to_vec()));
-            field.elements = Some(Box::new(element));
-            return Some(field);
-        }
+        "protocols" => return Some(super::protocols::plugin_field()),
         "route" => "routes",
         "service" => "services",
         "consumer" => "consumers",

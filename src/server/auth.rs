@@ -21,7 +21,7 @@ pub struct Token {
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Token([redacted])")
+        write!(f, "Token({})", crate::model::mask::MASKED)
     }
 }
 
@@ -84,6 +84,6 @@ mod tests {
         assert!(!token.matches("s3cret "));
         assert!(!token.matches("s3cre"));
         assert!(!token.matches(""));
-        assert_eq!(format!("{token:?}"), "Token([redacted])");
+        assert_eq!(format!("{token:?}"), "Token([masked])");
     }
 }

@@ -28,9 +28,9 @@ pub const RULE_YAML: &str = "yaml";
 /// The rule id of names declared twice.
 pub const RULE_DUPLICATE: &str = "duplicate-name";
 /// The rule of an instance field that breaks Kong's plugin schema (`ordering`).
-const RULE_INSTANCE_CONFIG: &str = "instance-config";
+pub const RULE_INSTANCE_CONFIG: &str = "instance-config";
 /// The rule of an instance that runs an undeclared plugin (reported by `lint`).
-const RULE_UNKNOWN_PLUGIN: &str = "instance-unknown-plugin";
+pub const RULE_UNKNOWN_PLUGIN: &str = "instance-unknown-plugin";
 
 /// What loading produced: the merged state (as far as it could be read) and every problem.
 #[derive(Debug, Default)]

@@ -18,7 +18,9 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             Some(Err(e)) => {
                 // A forbidden top-level require is reported once, by the `require` rule.
                 if matches!(e, SandboxError::ForbiddenModule { .. })
-                    && p.handler_findings.iter().any(|f| f.rule == "require")
+                    && p.handler_findings
+                        .iter()
+                        .any(|f| f.rule == crate::lua::Check::Require)
                 {
                     continue;
                 }
@@ -34,7 +36,9 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                     .kong_error
                     .as_deref()
                     .is_some_and(|k| k.contains("init_worker"))
-                    && p.handler_findings.iter().any(|f| f.rule == "init-worker");
+                    && p.handler_findings
+                        .iter()
+                        .any(|f| f.rule == crate::lua::Check::InitWorker);
                 if reported {
                     continue;
                 }

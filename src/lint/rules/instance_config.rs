@@ -6,7 +6,7 @@ use crate::lint::{Context, Diagnostic};
 use crate::schema::validate;
 
 pub const RULE: Rule = Rule {
-    id: "instance-config",
+    id: crate::state::RULE_INSTANCE_CONFIG,
     summary: "an instance config breaks its schema (types, required, defaults, one_of, between, len_*, match*, entity checks, …)",
     check: Some(check),
 };

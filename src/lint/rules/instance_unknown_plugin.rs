@@ -4,7 +4,7 @@ use super::Rule;
 use crate::lint::{Context, Diagnostic};
 
 pub const RULE: Rule = Rule {
-    id: "instance-unknown-plugin",
+    id: crate::state::RULE_UNKNOWN_PLUGIN,
     summary: "an instance names a plugin not declared in the state",
     check: Some(check),
 };

@@ -1,5 +1,10 @@
 //! The lint rules, one per file, registered in [`RULES`]. `docs/lints.md` has a line for each;
 //! a test keeps the two in step.
+//!
+//! Each rule id is written once, in its rule's file: the Lua static checks name their findings
+//! by [`Check`] and [`for_check`] gives their rule; the rules the state loader reports (`yaml`,
+//! `duplicate-name`, `instance-config`, `instance-unknown-plugin`) take their ids from the
+//! loader's constants.
 
 mod duplicate_name;
 mod extra_files;
@@ -17,6 +22,7 @@ mod static_checks;
 mod yaml;
 
 use super::{Context, Diagnostic, Severity};
+use crate::lua::Check;
 
 /// One lint rule.
 #[derive(Debug, Clone, Copy)]
@@ -55,7 +61,18 @@ pub const RULES: &[Rule] = &[
 pub const DOCS_URL: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/lints.md");
 
 /// The rules whose findings are warnings unless they say otherwise.
-const WARNING_RULES: &[&str] = &["schema-custom-validation"];
+const WARNING_RULES: &[&str] = &[schema_custom_validation::RULE.id];
+
+/// The rule that reports the findings of the Lua static check `check`.
+pub fn for_check(check: Check) -> &'static Rule {
+    match check {
+        Check::Filesystem => &static_checks::FILESYSTEM,
+        Check::InitWorker => &static_checks::INIT_WORKER,
+        Check::LuaSyntax => &lua_syntax::RULE,
+        Check::Require => &static_checks::REQUIRE,
+        Check::Timer => &static_checks::TIMER,
+    }
+}
 
 /// The rule of id `id`, if the registry has it.
 pub fn find(id: &str) -> Option<&'static Rule> {
@@ -74,6 +91,22 @@ impl Rule {
             Severity::Warning
         } else {
             Severity::Error
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Findings sort by check, which must be the order of the rule ids they print as.
+    #[test]
+    fn checks_map_to_registered_rules_in_id_order() {
+        for pair in Check::ALL.windows(2) {
+            assert!(for_check(pair[0]).id < for_check(pair[1]).id, "{pair:?}");
+        }
+        for check in Check::ALL {
+            assert!(find(for_check(check).id).is_some(), "{check:?}");
         }
     }
 }

@@ -87,7 +87,9 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         if let Some(Err(e)) = &p.schema {
             // A forbidden top-level require is reported once, by the `require` rule.
             if matches!(e, SandboxError::ForbiddenModule { .. })
-                && p.schema_findings.iter().any(|f| f.rule == "require")
+                && p.schema_findings
+                    .iter()
+                    .any(|f| f.rule == crate::lua::Check::Require)
             {
                 continue;
             }

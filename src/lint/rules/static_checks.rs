@@ -3,6 +3,7 @@
 
 use super::Rule;
 use crate::lint::{Context, Diagnostic};
+use crate::lua::Check;
 
 pub const INIT_WORKER: Rule = Rule {
     id: "init-worker",
@@ -26,23 +27,24 @@ pub const REQUIRE: Rule = Rule {
     check: Some(require),
 };
 
-fn hint(rule: &str) -> Option<&'static str> {
-    Some(match rule {
-        "init-worker" => "streamed plugins cannot run in the init_worker phase; do the work lazily in access or another request phase",
-        "timer" => "streamed plugins cannot create timers",
-        "filesystem" => "streamed plugins have no filesystem or process access",
-        "require" => "Kong's allowlists are fixed per version (docs/kong-fidelity.md): pick the profile your Kong runs with --sandbox-profile or --kong-version, or add a module your nodes allow with --sandbox-requires NAME; a schema may require only bit, string.buffer, table.*, kong.db.schema.typedefs and the redis schema modules",
+fn hint(check: Check) -> Option<&'static str> {
+    Some(match check {
+        Check::InitWorker => "streamed plugins cannot run in the init_worker phase; do the work lazily in access or another request phase",
+        Check::Timer => "streamed plugins cannot create timers",
+        Check::Filesystem => "streamed plugins have no filesystem or process access",
+        Check::Require => "Kong's allowlists are fixed per version (docs/kong-fidelity.md): pick the profile your Kong runs with --sandbox-profile or --kong-version, or add a module your nodes allow with --sandbox-requires NAME; a schema may require only bit, string.buffer, table.*, kong.db.schema.typedefs and the redis schema modules",
         _ => return None,
     })
 }
 
-fn emit(ctx: &Context<'_>, rule: &'static str, out: &mut Vec<Diagnostic>) {
+fn emit(ctx: &Context<'_>, check: Check, out: &mut Vec<Diagnostic>) {
+    let rule = super::for_check(check).id;
     for p in &ctx.plugins {
         for (what, src, findings) in [
             ("handler", &p.decl.handler, &p.handler_findings),
             ("schema", &p.decl.schema, &p.schema_findings),
         ] {
-            for f in findings.iter().filter(|f| f.rule == rule) {
+            for f in findings.iter().filter(|f| f.rule == check) {
                 let span = src.origin.span(f.line, f.column);
                 let message = format!("{what} of `{}`: {}", p.decl.name, f.message);
                 let mut d = if f.warning {
@@ -52,7 +54,7 @@ fn emit(ctx: &Context<'_>, rule: &'static str, out: &mut Vec<Diagnostic>) {
                 };
                 if f.message.contains("hybrid-mode schema") {
                     d = d.with_hint("the control plane loads a hybrid-mode schema on its own: write typedef values such as `{ type = \"string\" }` inline instead of requiring modules");
-                } else if let Some(h) = hint(rule) {
+                } else if let Some(h) = hint(check) {
                     d = d.with_hint(h);
                 }
                 out.push(d);
@@ -62,14 +64,14 @@ fn emit(ctx: &Context<'_>, rule: &'static str, out: &mut Vec<Diagnostic>) {
 }
 
 fn init_worker(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
-    emit(ctx, INIT_WORKER.id, out);
+    emit(ctx, Check::InitWorker, out);
 }
 fn timer(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
-    emit(ctx, TIMER.id, out);
+    emit(ctx, Check::Timer, out);
 }
 fn filesystem(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
-    emit(ctx, FILESYSTEM.id, out);
+    emit(ctx, Check::Filesystem, out);
 }
 fn require(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
-    emit(ctx, REQUIRE.id, out);
+    emit(ctx, Check::Require, out);
 }

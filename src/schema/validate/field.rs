@@ -19,7 +19,6 @@ use super::lua::{
     as_number, as_record_map, as_sequence, concat, fmt_int, fmt_number, is_reference, is_table,
     is_uuid, length, lua_eq, quoted_list, tostring,
 };
-use super::regex::is_plausible_regex;
 use super::{entity_checks, msg, ErrNode, ErrTable};
 use crate::schema::model::{Field, FieldType, PatternErr};
 use crate::schema::{builtins, lua_pattern};
@@ -358,7 +357,7 @@ fn validators_in_order(field: &Field, value: &Value) -> Result<(), Failure> {
         }
     }
     if let (true, Some(s)) = (v.is_regex, text) {
-        if !is_plausible_regex(s) {
+        if crate::schema::regex::compile_check(s).is_err() {
             return fail(format!("not a valid regex: {s}"));
         }
     }

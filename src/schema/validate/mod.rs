@@ -21,7 +21,7 @@
 //!
 //! * [`summary`] renders every error as `path: message`; Kong renders errors nested deeper than
 //!   `field.sub` as a pretty-printed Lua table.
-//! * `is_regex` is a structural check, not PCRE (see `regex.rs`).
+//! * `is_regex` compiles the value with PCRE2, as Kong does (`schema::regex`).
 //! * `auto` fields Kong would generate (uuids, random strings, timestamps) are not generated.
 //! * A map's first bad entry is looked for in key order (Kong: `pairs` order).
 //! * Tables in messages (an `eq` with a table) render as JSON, not `table: 0x…`.
@@ -36,7 +36,6 @@ mod entity_checks;
 mod field;
 mod json_schema;
 mod lua;
-mod regex;
 mod shorthand;
 
 #[cfg(test)]
@@ -50,7 +49,8 @@ use serde_json::{Map, Value};
 
 use self::defaults::{adjust, required_at};
 use self::field::{validate_field, REQUIRED};
-use crate::schema::model::{Field, FieldType, PluginSchema};
+use crate::schema::model::{Field, PluginSchema};
+use crate::schema::protocols;
 
 /// One validation error: `path` is the dotted field path from the entity root
 /// (`config.redis.host`, `config.hosts.2`, `protocols`; `config.@entity` for a record's
@@ -161,7 +161,7 @@ fn with_shorthands(schema: &PluginSchema, config: Option<&Value>) -> Option<Valu
 pub fn default_protocols(schema: &PluginSchema) -> Value {
     match schema.field("protocols").and_then(|f| f.default.as_ref()) {
         Some(default) if !default.is_null() => default.clone(),
-        _ => Value::from(DEFAULT_PROTOCOLS.to_vec()),
+        _ => Value::from(protocols::PLUGIN_DEFAULT.to_vec()),
     }
 }
 
@@ -206,24 +206,6 @@ pub fn sort_errors(errors: &mut [FieldError]) {
 /// The path of top-level entity-check errors.
 const ENTITY: &str = "@entity";
 
-/// Kong's plugin default protocols (`typedefs.protocols_http` default).
-const DEFAULT_PROTOCOLS: [&str; 4] = ["grpc", "grpcs", "http", "https"];
-
-/// Every protocol a plugin may list when its schema does not override `protocols` (Kong EE's
-/// `constants.PROTOCOLS`, sorted).
-const ALL_PROTOCOLS: [&str; 10] = [
-    "grpc",
-    "grpcs",
-    "http",
-    "https",
-    "tcp",
-    "tls",
-    "tls_passthrough",
-    "udp",
-    "ws",
-    "wss",
-];
-
 /// The scope fields a plugin can be bound through.
 const SCOPES: [&str; 4] = ["service", "route", "consumer", "consumer_group"];
 
@@ -252,17 +234,6 @@ fn msg(message: String) -> ErrNode {
     ErrNode::Msg(message)
 }
 
-/// Kong's parent `protocols` field, used when a schema does not override it.
-fn parent_protocols_field() -> Field {
-    let mut element = Field::new(FieldType::String);
-    element.validators.one_of = Some(ALL_PROTOCOLS.iter().map(|p| Value::from(*p)).collect());
-    let mut field = Field::new(FieldType::Set);
-    field.required = Some(true);
-    field.default = Some(Value::from(DEFAULT_PROTOCOLS.to_vec()));
-    field.elements = Some(Box::new(element));
-    field
-}
-
 /// Fills and validates `protocols` into `table`; returns the filled value (absent = `None`).
 fn check_protocols(
     schema: &PluginSchema,
@@ -273,7 +244,7 @@ fn check_protocols(
     let field = match schema.field("protocols") {
         Some(f) => f,
         None => {
-            parent = parent_protocols_field();
+            parent = protocols::plugin_field();
             &parent
         }
     };

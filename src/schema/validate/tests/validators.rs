@@ -279,6 +279,17 @@ fn string_shapes() {
             json!("*a"),
             Some("not a valid regex: *a"),
         ),
+        // Compiled with PCRE2, so what only the engine knows is refused too.
+        (
+            string().with(|v| v.is_regex = true),
+            json!("(?<=a+)b"),
+            Some("not a valid regex: (?<=a+)b"),
+        ),
+        (
+            string().with(|v| v.is_regex = true),
+            json!("(?P<n>a)(?P=m)"),
+            Some("not a valid regex: (?P<n>a)(?P=m)"),
+        ),
     ]);
 }
 

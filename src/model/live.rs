@@ -107,6 +107,50 @@ pub struct LiveState {
 }
 
 impl LiveState {
+    /// A live state from one JSON document in the API's entity shapes: `{"custom_plugins":
+    /// [...], "plugins": [...], "services": [...], "routes": [...], "consumers": [...],
+    /// "consumer_groups": [...]}` (each key optional). For fixtures and tests; the error names
+    /// the first entity that does not parse.
+    pub fn from_json(v: &Value) -> Result<LiveState, String> {
+        let list = |k: &str| v.get(k).and_then(Value::as_array).map(Vec::as_slice);
+        let mut live = LiveState::default();
+        for (i, c) in list("custom_plugins")
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let c = parse_custom_plugin(c).ok_or(format!("custom_plugins[{i}] does not parse"))?;
+            live.custom_plugins.push(c);
+        }
+        for (i, p) in list("plugins").unwrap_or_default().iter().enumerate() {
+            let p = parse_plugin(p).ok_or(format!("plugins[{i}] does not parse"))?;
+            live.plugins.push(p);
+        }
+        for kind in [
+            ScopeKind::Service,
+            ScopeKind::Route,
+            ScopeKind::Consumer,
+            ScopeKind::ConsumerGroup,
+        ] {
+            let key = match kind {
+                ScopeKind::Service => "services",
+                ScopeKind::Route => "routes",
+                ScopeKind::Consumer => "consumers",
+                ScopeKind::ConsumerGroup => "consumer_groups",
+            };
+            for (i, e) in list(key).unwrap_or_default().iter().enumerate() {
+                let e = parse_scope_entity(kind, e).ok_or(format!("{key}[{i}] does not parse"))?;
+                match kind {
+                    ScopeKind::Service => live.services.push(e),
+                    ScopeKind::Route => live.routes.push(e),
+                    ScopeKind::Consumer => live.consumers.push(e),
+                    ScopeKind::ConsumerGroup => live.consumer_groups.push(e),
+                }
+            }
+        }
+        Ok(live)
+    }
+
     /// The scope entities of one kind.
     pub fn scope_entities(&self, kind: ScopeKind) -> &[ScopeEntity] {
         match kind {

@@ -8,8 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use serde_json::Value;
 
 use super::{load, FileSource};
-use crate::model::live::{parse_custom_plugin, parse_plugin, parse_scope_entity};
-use crate::model::{DesiredState, LiveState, ScopeKind};
+use crate::model::{DesiredState, LiveState};
 
 /// A tree of files in memory, rooted at `/repo` (the containment root).
 #[derive(Debug, Default)]
@@ -116,37 +115,7 @@ pub fn desired(files: &[(&str, &str)]) -> DesiredState {
 /// A live state from the API's shapes: `{"custom_plugins": [...], "plugins": [...],
 /// "services": [...], "routes": [...], "consumers": [...], "consumer_groups": [...]}`.
 pub fn live(v: &Value) -> LiveState {
-    let list = |k: &str| {
-        v.get(k)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    let mut live = LiveState::default();
-    for c in list("custom_plugins") {
-        live.custom_plugins
-            .push(parse_custom_plugin(&c).expect("a live custom plugin"));
-    }
-    for p in list("plugins") {
-        live.plugins.push(parse_plugin(&p).expect("a live plugin"));
-    }
-    for (key, kind) in [
-        ("services", ScopeKind::Service),
-        ("routes", ScopeKind::Route),
-        ("consumers", ScopeKind::Consumer),
-        ("consumer_groups", ScopeKind::ConsumerGroup),
-    ] {
-        for e in list(key) {
-            let e = parse_scope_entity(kind, &e).expect("a scope entity");
-            match kind {
-                ScopeKind::Service => live.services.push(e),
-                ScopeKind::Route => live.routes.push(e),
-                ScopeKind::Consumer => live.consumers.push(e),
-                ScopeKind::ConsumerGroup => live.consumer_groups.push(e),
-            }
-        }
-    }
-    live
+    LiveState::from_json(v).expect("a live state")
 }
 
 /// A schema like Kong's bundled rate limiting: `window` (required, > 0), `limit` (default

@@ -12,8 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use plugsync::model::live::{parse_custom_plugin, parse_plugin, parse_scope_entity};
-use plugsync::model::{LiveState, ScopeKind};
+use plugsync::model::LiveState;
 use plugsync::plan::prepare::prepare;
 use plugsync::plan::{PlanOptions, SourceInfo, TargetInfo};
 use serde_json::Value;
@@ -22,44 +21,19 @@ use crate::{case_folders, root, snapshot};
 
 fn read_live(dir: &Path) -> LiveState {
     let text = std::fs::read_to_string(dir.join("live.json")).unwrap_or_else(|_| "{}".into());
-    let v: Value = serde_json::from_str(&text).expect("live.json parses");
-    let mut live = LiveState::default();
-    let list = |k: &str| {
-        v.get(k)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    for mut c in list("custom_plugins") {
-        for (file_key, key) in [("handler_file", "handler"), ("schema_file", "schema")] {
-            if let Some(f) = c.get(file_key).and_then(Value::as_str) {
-                let text = std::fs::read_to_string(dir.join(f)).expect("lua file");
-                c[key] = Value::String(text);
-            }
-        }
-        live.custom_plugins
-            .push(parse_custom_plugin(&c).expect("custom plugin"));
-    }
-    for p in list("plugins") {
-        live.plugins.push(parse_plugin(&p).expect("plugin"));
-    }
-    for (key, kind) in [
-        ("services", ScopeKind::Service),
-        ("routes", ScopeKind::Route),
-        ("consumers", ScopeKind::Consumer),
-        ("consumer_groups", ScopeKind::ConsumerGroup),
-    ] {
-        for e in list(key) {
-            let e = parse_scope_entity(kind, &e).expect("scope entity");
-            match kind {
-                ScopeKind::Service => live.services.push(e),
-                ScopeKind::Route => live.routes.push(e),
-                ScopeKind::Consumer => live.consumers.push(e),
-                ScopeKind::ConsumerGroup => live.consumer_groups.push(e),
+    let mut v: Value = serde_json::from_str(&text).expect("live.json parses");
+    // `handler_file`/`schema_file` name Lua files beside live.json.
+    if let Some(list) = v.get_mut("custom_plugins").and_then(Value::as_array_mut) {
+        for c in list {
+            for (file_key, key) in [("handler_file", "handler"), ("schema_file", "schema")] {
+                if let Some(f) = c.get(file_key).and_then(Value::as_str) {
+                    let text = std::fs::read_to_string(dir.join(f)).expect("lua file");
+                    c[key] = Value::String(text);
+                }
             }
         }
     }
-    live
+    LiveState::from_json(&v).expect("live.json holds a live state")
 }
 
 /// The plan as JSON, text and Markdown, or the error.

@@ -273,15 +273,21 @@ impl State {
     /// a reused state allows what a new one would), and a fresh environment.
     fn instantiate(&self) -> Result<(Table, Table), SandboxError> {
         let prepare = |e: mlua::Error| internal("cannot prepare the sandbox", &e);
-        if self.lua.used_memory() > self.baseline + GC_SLACK {
-            self.lua.gc_collect().map_err(prepare)?;
-        }
+        self.collect_if_needed().map_err(prepare)?;
         let carried = self.lua.used_memory().saturating_sub(self.baseline);
         self.lua
             .set_memory_limit(MEMORY_LIMIT + carried)
             .map_err(|e| internal("cannot set the memory limit", &e))?;
         self.guard.reset();
         self.instantiate.call::<(Table, Table)>(()).map_err(prepare)
+    }
+
+    /// A full collection when earlier evaluations left more than [`GC_SLACK`] of garbage.
+    fn collect_if_needed(&self) -> mlua::Result<()> {
+        if self.lua.used_memory() > self.baseline + GC_SLACK {
+            self.lua.gc_collect()?;
+        }
+        Ok(())
     }
 }
 
@@ -453,7 +459,13 @@ impl Drop for Sandbox {
         let Some(state) = self.state.take() else {
             return;
         };
-        // The environment's references are released after this, into the shelved state.
+        // The evaluation's tables become garbage (the stub metatable stands in, as a reference
+        // that keeps nothing else alive), and a state shelved with much of it is collected now.
+        drop(std::mem::replace(&mut self.env, state.stub_mt.clone()));
+        drop(std::mem::replace(&mut self.markers, state.stub_mt.clone()));
+        if state.collect_if_needed().is_err() {
+            return;
+        }
         let _ = POOL.try_with(|pool| {
             let mut pool = pool.borrow_mut();
             if pool.len() >= POOL_STATES {

@@ -5,7 +5,7 @@
 //! plugin; it returns values the pure core works with: a [`PluginSchema`] for `schema` (config
 //! validation, change classification), a [`HandlerInfo`] and [`Finding`]s for `lint`.
 //!
-//! * [`evaluate_schema`] runs `schema.lua` in a fresh LuaJIT state (2.1, Lua 5.2
+//! * [`evaluate_schema`] runs `schema.lua` in a fresh environment on LuaJIT (2.1, Lua 5.2
 //!   compatibility, as Kong builds it) inside Kong's schema environment, applies Kong's
 //!   create-time steps (a table, a `name`, the restricted metaschema in [`kong_meta`]) and
 //!   converts the table into the schema model.
@@ -16,10 +16,13 @@
 //!
 //! # The sandbox
 //!
-//! Each evaluation gets its own state (so any thread may evaluate; nothing is shared). The
-//! prelude builds the chunk's environment from the profile's lists ([`profile`]): only the
-//! listed globals exist, new keys are refused with Kong's `Cannot modify …` message, and
-//! `require` loads stand-ins for the allowed modules only. Source is loaded as text only.
+//! Each evaluation gets its own environment, budget and memory cap; the LuaJIT state under it is
+//! prepared once per thread and environment and reused (so any thread may evaluate; nothing is
+//! shared between threads, and nothing one evaluation writes reaches the next: see
+//! `sandbox.rs`). The prelude builds the chunk's environment from the profile's lists
+//! ([`profile`]): only the listed globals exist, new keys are refused with Kong's `Cannot modify
+//! …` message, and `require` loads stand-ins for the allowed modules only. Source is loaded as
+//! text only.
 //!
 //! Limits: [`MEMORY_LIMIT`] bytes of Lua memory, [`INSTRUCTION_LIMIT`] VM instructions and
 //! [`TIME_LIMIT`] of wall-clock time (checked every [`HOOK_INTERVAL`] instructions). Once the
@@ -47,6 +50,8 @@ pub mod profile;
 mod run_phases;
 mod sandbox;
 
+#[cfg(test)]
+mod isolation_tests;
 #[cfg(test)]
 mod pdk_tests;
 #[cfg(test)]
@@ -190,7 +195,7 @@ pub fn evaluate_schema(source: &str) -> Result<PluginSchema, SandboxError> {
     if let Some(s) = schema_memo().lock().ok().and_then(|m| m.get(&key).cloned()) {
         return Ok(s);
     }
-    let sandbox = sandbox::Sandbox::new(sandbox::Mode::Schema, &[])?;
+    let sandbox = sandbox::Sandbox::pooled(sandbox::Mode::Schema, &[])?;
     let (value, second) = sandbox.run(source, sandbox::Mode::Schema)?;
     if sandbox.budget_spent() {
         return Err(SandboxError::Budget);
@@ -228,6 +233,7 @@ pub fn evaluate_schema(source: &str) -> Result<PluginSchema, SandboxError> {
             .map_err(|message| SandboxError::Metaschema { message })
     }));
     let schema = converted.unwrap_or_else(|_| {
+        sandbox.spoil();
         Err(SandboxError::Metaschema {
             message: "the schema is too large for the plugin sandbox to convert".into(),
         })
@@ -272,7 +278,7 @@ pub fn load_handler(
     extra_requires: &[String],
 ) -> Result<HandlerInfo, SandboxError> {
     let mode = sandbox::Mode::Handler(profile);
-    let sandbox = sandbox::Sandbox::new(mode, extra_requires)?;
+    let sandbox = sandbox::Sandbox::pooled(mode, extra_requires)?;
     let (value, second) = sandbox.run(source, mode)?;
     if sandbox.budget_spent() {
         return Err(SandboxError::Budget);

@@ -1,6 +1,6 @@
 -- plugsync sandbox prelude: turns a fresh LuaJIT state (base, bit, jit, os, package, string,
--- table and math libraries) into one of Kong's streamed-plugin environments. Run once per state,
--- before any user code, with:
+-- table and math libraries) into a factory of one of Kong's streamed-plugin environments. Run
+-- once per state, before any user code, with:
 --   mode             "schema" or "handler"
 --   tripped          Rust function: true once the instruction/time budget is spent
 --   note_forbidden   Rust function: records the name of a module `require` refused
@@ -9,8 +9,12 @@
 --   globals          array of the dotted paths the environment holds (the profile's list)
 --   requires         set of the module names `require` may load
 --   kong_version     the Kong version the profile stands for ("3.10.0.0")
--- Returns the environment user chunks run in, the builtin-marker registry and the metatable
--- shared by all stubs; the last two are not reachable from user code.
+-- Builds the environment once, as a template, and returns:
+--   instantiate      function returning a fresh environment for one evaluation (a copy of every
+--                    table of the template, with its own `require`, module cache and protecting
+--                    metatables) and that evaluation's builtin-marker registry
+--   stub_mt          the metatable shared by all stubs
+-- None of these is reachable from user code; only the copies are.
 
 local mode, tripped, note_forbidden, compile_typedefs, null, globals, requires, kong_version = ...
 
@@ -23,6 +27,7 @@ local sbyte, raw_find, raw_match, raw_gmatch, raw_gsub, raw_rep, sformat =
 local raw_sort, raw_insert, raw_remove, tconcat = table.sort, table.insert, table.remove, table.concat
 local raw_resume = coroutine.resume
 local mmin = math.min
+local raw_randomseed = math.randomseed
 local real_require = require
 
 -- Hooks fire only in LuaJIT's interpreter: the JIT stays off so the budget always counts.
@@ -341,13 +346,15 @@ local function value_for(path)
   return lua_value(path)
 end
 
--- ----- the environment -----
+-- ----- the environment template -----
 
-local env = {}
-local paths = {} -- table -> its dotted path ("" for the environment)
-paths[env] = ""
+-- Built once per state from the profile's lists; every evaluation gets its own copy of it
+-- (`instantiate` below), so nothing a chunk writes into its environment reaches the next one.
+local template = {}
+local paths = {} -- template table -> its dotted path ("" for the environment)
+paths[template] = ""
 for _, path in ipairs(globals) do
-  local parent, prefix = env, nil
+  local parent, prefix = template, nil
   local start = 1
   while true do
     local dot = raw_find(path, ".", start, true)
@@ -371,43 +378,90 @@ for _, path in ipairs(globals) do
     if type(v) == "table" and paths[v] == nil then paths[v] = path end
   end
 end
-rawset(env, "_G", env)
+rawset(template, "_G", template)
 
 -- New keys are refused with Kong's message; existing keys may be overwritten (as in Kong).
-for t, path in pairs(paths) do
-  if not WRITABLE[path] then
-    local shown
-    if path == "" then
-      shown = "_G"
-    elseif raw_find(path, "kong.configuration", 1, true) == 1 or raw_find(path, "kong.ctx", 1, true) == 1 then
-      shown = path
-    else
-      shown = "_G." .. path
+local function refusal(path)
+  local shown
+  if path == "" then
+    shown = "_G"
+  elseif raw_find(path, "kong.configuration", 1, true) == 1 or raw_find(path, "kong.ctx", 1, true) == 1 then
+    shown = path
+  else
+    shown = "_G." .. path
+  end
+  return function(_, k)
+    error("Cannot modify " .. shown .. "." .. tostring(k) .. ". Protected by the sandbox.", 0)
+  end
+end
+
+-- The template as a flat list of nodes, each table once (parents before children), with its
+-- entries as triples (key, value, index of the node the value is, or false).
+local nodes, index_of = {}, {}
+local function collect(t)
+  if index_of[t] then return end
+  local i = #nodes + 1
+  nodes[i] = t
+  index_of[t] = i
+  for _, v in next, t do
+    if type(v) == "table" then collect(v) end
+  end
+end
+collect(template)
+local entries, sizes, refuse, calls = {}, {}, {}, {}
+for i, t in ipairs(nodes) do
+  local list, n = {}, 0
+  for k, v in next, t do
+    list[#list + 1] = k
+    list[#list + 1] = v
+    list[#list + 1] = type(v) == "table" and index_of[v] or false
+    n = n + 1
+  end
+  entries[i], sizes[i] = list, n
+  local path = paths[t]
+  -- Tables outside the lists' paths (none today) are copied too, but left writable.
+  if path ~= nil and not WRITABLE[path] then
+    refuse[i] = refusal(path)
+    calls[i] = CALLABLE[path] and nothing or false
+  else
+    refuse[i], calls[i] = false, false
+  end
+end
+template, paths, index_of = nil, nil, nil
+
+local new_table = extension("table.new", function() return {} end)
+
+-- A fresh copy of every table of the template, with fresh protecting metatables.
+local function copy_template()
+  local copies = {}
+  for i = 1, #nodes do
+    copies[i] = new_table(0, sizes[i] + 1) -- + 1: the root's `require`
+  end
+  for i = 1, #nodes do
+    local c, list = copies[i], entries[i]
+    for j = 1, #list, 3 do
+      local child = list[j + 2]
+      if child then
+        c[list[j]] = copies[child]
+      else
+        c[list[j]] = list[j + 1]
+      end
     end
-    local mt = {
-      __newindex = function(_, k)
-        error("Cannot modify " .. shown .. "." .. tostring(k) .. ". Protected by the sandbox.", 0)
-      end,
-    }
-    if CALLABLE[path] then
-      mt.__call = nothing
+  end
+  return copies
+end
+
+local function protect(copies)
+  for i = 1, #nodes do
+    local newindex = refuse[i]
+    if newindex then
+      local call = calls[i]
+      setmetatable(copies[i], call and { __newindex = newindex, __call = call } or { __newindex = newindex })
     end
-    setmetatable(t, mt)
   end
 end
 
 -- ----- modules -----
-
--- Builtin markers: one function per name, recognised by identity.
-local markers = {}
-local function builtin(name)
-  local marker_name = name
-  local marker = function()
-    return marker_name ~= nil
-  end
-  markers[marker] = name
-  return marker
-end
 
 local function with_stub_fields(t)
   return setmetatable(t, { __index = function(self, k)
@@ -470,9 +524,17 @@ local function cjson_module()
   }
 end
 
-local typedefs
+-- The typedefs chunk, compiled once per state; each evaluation runs it for its own tables.
+local typedefs_chunk
+
+-- Module makers, called with the evaluation's context (its marker registry and module cache).
+-- Each returns tables of its own, so one evaluation's writes never reach another's.
 local MODULES = {
-  ["bit"] = function() return G.bit end,
+  ["bit"] = function()
+    local copy = {}
+    for k, v in next, G.bit do copy[k] = v end
+    return copy
+  end,
   ["table.new"] = function() return table_ext.new end,
   ["table.clear"] = function() return table_ext.clear end,
   ["table.isempty"] = function() return table_ext.isempty end,
@@ -494,15 +556,18 @@ local MODULES = {
       _DEPENDENCIES = {},
     }
   end,
-  ["kong.db.schema.typedefs"] = function()
-    if typedefs == nil then
-      typedefs = compile_typedefs()(builtin, null)
+  ["kong.db.schema.typedefs"] = function(ctx)
+    if ctx.typedefs == nil then
+      if typedefs_chunk == nil then
+        typedefs_chunk = compile_typedefs()
+      end
+      ctx.typedefs = typedefs_chunk(ctx.builtin, null)
     end
-    return typedefs
+    return ctx.typedefs
   end,
 }
-MODULES["kong.tools.redis.schema"] = function()
-  local t = MODULES["kong.db.schema.typedefs"]()
+MODULES["kong.tools.redis.schema"] = function(ctx)
+  local t = MODULES["kong.db.schema.typedefs"](ctx)
   return {
     config_schema = {
       type = "record",
@@ -521,22 +586,48 @@ MODULES["kong.tools.redis.schema"] = function()
   }
 end
 
-local loaded = {}
-local sandbox_require = function(name)
-  if type(name) ~= "string" or not requires[name] then
-    if type(name) == "string" then
-      note_forbidden(name)
-    end
-    error("require '" .. tostring(name) .. "' not allowed within sandbox", 2)
-  end
-  local m = loaded[name]
-  if m == nil then
-    local make = MODULES[name]
-    m = make and make() or stub()
-    loaded[name] = m
-  end
-  return m
-end
-rawset(env, "require", sandbox_require)
+-- ----- one evaluation -----
 
-return env, markers, stub_mt
+-- Returns a new environment (a copy of the template, with its own `require` and module cache)
+-- and the builtin-marker registry its typedefs will fill.
+local function instantiate()
+  -- `math.random` starts each evaluation where a new state starts (the seed LuaJIT opens the
+  -- library with is the one for 0), so evaluations stay deterministic.
+  raw_randomseed(0)
+  local copies = copy_template()
+  local env = copies[1]
+
+  -- Builtin markers: one function per name, recognised by identity.
+  local markers = {}
+  local ctx = { markers = markers }
+  ctx.builtin = function(name)
+    local marker_name = name
+    local marker = function()
+      return marker_name ~= nil
+    end
+    markers[marker] = name
+    return marker
+  end
+
+  local loaded = {}
+  env.require = function(name)
+    if type(name) ~= "string" or not requires[name] then
+      if type(name) == "string" then
+        note_forbidden(name)
+      end
+      error("require '" .. tostring(name) .. "' not allowed within sandbox", 2)
+    end
+    local m = loaded[name]
+    if m == nil then
+      local make = MODULES[name]
+      m = make and make(ctx) or stub()
+      loaded[name] = m
+    end
+    return m
+  end
+
+  protect(copies)
+  return env, markers
+end
+
+return instantiate, stub_mt

@@ -1,15 +1,22 @@
-//! One sandboxed LuaJIT state (Lua 5.2 compatibility, as Kong builds it) per evaluation: a memory
-//! cap, an instruction and wall-clock budget with the JIT off (hooks fire only in the
-//! interpreter), and the prelude (`prelude.lua`) that bounds the C functions whose cost a script
-//! controls and builds Kong's environment for the chunk from the profile's lists
-//! ([`super::profile`]). User chunks run with that environment, never with the state's globals.
+//! Sandboxed LuaJIT states (Lua 5.2 compatibility, as Kong builds it): a memory cap, an
+//! instruction and wall-clock budget with the JIT off (hooks fire only in the interpreter), and
+//! the prelude (`prelude.lua`) that bounds the C functions whose cost a script controls and
+//! builds Kong's environment for the chunk from the profile's lists ([`super::profile`]). User
+//! chunks run with that environment, never with the state's globals.
+//!
+//! The prelude builds the environment once per state, as a template no user code can reach, and
+//! each evaluation gets a fresh copy of it (every table copied, fresh protecting metatables, its
+//! own `require` and module cache), a fresh budget and a memory cap measured from the prepared
+//! state. So a state can serve many evaluations: [`Sandbox::pooled`] keeps prepared states per
+//! thread and environment and returns them after each evaluation, unless the budget or the
+//! memory was spent or a panic unwound (those states are closed).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use mlua::{ChunkMode, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
+use mlua::{ChunkMode, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
 
 use super::profile::{self, ProfileName};
 use super::{SandboxError, HOOK_INTERVAL, INSTRUCTION_LIMIT, MEMORY_LIMIT, TIME_LIMIT};
@@ -69,27 +76,84 @@ impl Mode {
     }
 }
 
-/// Budget bookkeeping shared by the hook and the prelude's callbacks.
+/// Budget bookkeeping shared by the hook and the prelude's callbacks; reset for each evaluation.
 #[derive(Debug)]
 struct Guard {
-    started: Instant,
+    started: Cell<Instant>,
     instructions: Cell<u64>,
     tripped: Cell<bool>,
     forbidden: RefCell<Option<String>>,
 }
 
-/// A prepared sandbox state.
-pub(crate) struct Sandbox {
-    lua: Lua,
-    guard: Rc<Guard>,
-    env: Table,
-    markers: Table,
-    stub_mt: Table,
+impl Guard {
+    fn reset(&self) {
+        self.started.set(Instant::now());
+        self.instructions.set(0);
+        self.tripped.set(false);
+        self.forbidden.replace(None);
+    }
 }
 
-impl Sandbox {
-    /// Creates a fresh state for `mode`.
-    pub(crate) fn new(mode: Mode, extra_requires: &[String]) -> Result<Sandbox, SandboxError> {
+/// A LuaJIT state prepared for one environment: the hook and memory cap installed, the prelude
+/// run, the environment's template built. Evaluations take fresh copies of the template
+/// ([`State::instantiate`]); the template itself is never reachable from user code.
+struct State {
+    lua: Lua,
+    guard: Rc<Guard>,
+    /// The prelude's `instantiate`: returns a fresh environment and its marker registry.
+    instantiate: Function,
+    stub_mt: Table,
+    /// Lua memory in use once the state is prepared and collected.
+    baseline: usize,
+}
+
+/// Which prepared states are interchangeable: the same environment and `require` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PoolKey {
+    mode: Mode,
+    extra_requires: Vec<String>,
+}
+
+/// How many prepared states a thread keeps (one per environment in use; lint needs two).
+const POOL_STATES: usize = 4;
+
+/// Garbage a pooled state may carry into the next evaluation before a full collection.
+const GC_SLACK: usize = 1024 * 1024;
+
+#[cfg(test)]
+thread_local! {
+    static STATES_CREATED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How many states this thread has prepared (tests check that evaluations reuse them).
+#[cfg(test)]
+pub(crate) fn states_created_on_this_thread() -> usize {
+    STATES_CREATED.with(Cell::get)
+}
+
+thread_local! {
+    /// Prepared states of this thread, between evaluations.
+    static POOL: RefCell<Vec<(PoolKey, State)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One evaluation's sandbox: a prepared state and a fresh environment from its template.
+pub(crate) struct Sandbox {
+    env: Table,
+    markers: Table,
+    /// Set when the state goes back to this thread's pool after the evaluation.
+    pool_key: Option<PoolKey>,
+    /// Set when the state must not be reused (memory error, conversion panic).
+    spoiled: Cell<bool>,
+    /// Always `Some` until dropped; last, so a state that is closed outlives the references
+    /// above.
+    state: Option<State>,
+}
+
+impl State {
+    /// Creates and prepares a state for `mode`.
+    fn new(mode: Mode, extra_requires: &[String]) -> Result<State, SandboxError> {
+        #[cfg(test)]
+        STATES_CREATED.with(|n| n.set(n.get() + 1));
         let code = bytecode()?;
         let lua = Lua::new_with(
             StdLib::STRING
@@ -106,7 +170,7 @@ impl Sandbox {
             .map_err(|e| internal("cannot set the memory limit", &e))?;
 
         let guard = Rc::new(Guard {
-            started: Instant::now(),
+            started: Cell::new(Instant::now()),
             instructions: Cell::new(0),
             tripped: Cell::new(false),
             forbidden: RefCell::new(None),
@@ -120,7 +184,7 @@ impl Sandbox {
                 if !g.tripped.get() {
                     let spent = g.instructions.get() + u64::from(HOOK_INTERVAL);
                     g.instructions.set(spent);
-                    if spent > INSTRUCTION_LIMIT || g.started.elapsed() > TIME_LIMIT {
+                    if spent > INSTRUCTION_LIMIT || g.started.get().elapsed() > TIME_LIMIT {
                         g.tripped.set(true);
                     }
                 }
@@ -179,7 +243,7 @@ impl Sandbox {
         {
             require_set.raw_set(name, true).map_err(prepare)?;
         }
-        let (env, markers, stub_mt): (Table, Table, Table) = lua
+        let (instantiate, stub_mt): (Function, Table) = lua
             .load(&code.prelude[..])
             .set_name("=plugsync sandbox prelude")
             .set_mode(ChunkMode::Binary)
@@ -194,14 +258,93 @@ impl Sandbox {
                 kong_version,
             ))
             .map_err(prepare)?;
-
-        Ok(Sandbox {
+        lua.gc_collect().map_err(prepare)?;
+        let baseline = lua.used_memory();
+        Ok(State {
             lua,
             guard,
+            instantiate,
+            stub_mt,
+            baseline,
+        })
+    }
+
+    /// Starts an evaluation: a fresh budget, the memory cap measured from the prepared state (so
+    /// a reused state allows what a new one would), and a fresh environment.
+    fn instantiate(&self) -> Result<(Table, Table), SandboxError> {
+        let prepare = |e: mlua::Error| internal("cannot prepare the sandbox", &e);
+        self.collect_if_needed().map_err(prepare)?;
+        let carried = self.lua.used_memory().saturating_sub(self.baseline);
+        self.lua
+            .set_memory_limit(MEMORY_LIMIT + carried)
+            .map_err(|e| internal("cannot set the memory limit", &e))?;
+        self.guard.reset();
+        self.instantiate.call::<(Table, Table)>(()).map_err(prepare)
+    }
+
+    /// A full collection when earlier evaluations left more than [`GC_SLACK`] of garbage.
+    fn collect_if_needed(&self) -> mlua::Result<()> {
+        if self.lua.used_memory() > self.baseline + GC_SLACK {
+            self.lua.gc_collect()?;
+        }
+        Ok(())
+    }
+}
+
+impl Sandbox {
+    /// Creates a fresh state for `mode`, used once and never shared: for layers that change the
+    /// environment beyond what user code can (the PDK stand-in of `plugsync test`).
+    pub(crate) fn new(mode: Mode, extra_requires: &[String]) -> Result<Sandbox, SandboxError> {
+        let state = State::new(mode, extra_requires)?;
+        let (env, markers) = state.instantiate()?;
+        Ok(Sandbox {
+            state: Some(state),
             env,
             markers,
-            stub_mt,
+            pool_key: None,
+            spoiled: Cell::new(false),
         })
+    }
+
+    /// A sandbox for one evaluation in `mode`, on a state this thread prepared earlier when it
+    /// has one (it goes back to the pool when the sandbox is dropped). The environment is always
+    /// a fresh copy of the state's template: nothing one evaluation writes reaches another.
+    pub(crate) fn pooled(mode: Mode, extra_requires: &[String]) -> Result<Sandbox, SandboxError> {
+        let key = PoolKey {
+            mode,
+            extra_requires: extra_requires.to_vec(),
+        };
+        let reused = POOL
+            .try_with(|pool| {
+                let mut pool = pool.borrow_mut();
+                let i = pool.iter().position(|(k, _)| *k == key)?;
+                Some(pool.remove(i).1)
+            })
+            .ok()
+            .flatten();
+        let state = match reused {
+            Some(state) => state,
+            None => State::new(mode, extra_requires)?,
+        };
+        let (env, markers) = state.instantiate()?;
+        Ok(Sandbox {
+            state: Some(state),
+            env,
+            markers,
+            pool_key: Some(key),
+            spoiled: Cell::new(false),
+        })
+    }
+
+    fn state(&self) -> &State {
+        self.state
+            .as_ref()
+            .expect("a sandbox holds its state until dropped")
+    }
+
+    /// Marks the state as not reusable (after a panic while converting its values).
+    pub(crate) fn spoil(&self) {
+        self.spoiled.set(true);
     }
 
     /// Compiles `source` (text only, never bytecode) under Kong's chunk name for `mode`, runs it
@@ -209,6 +352,7 @@ impl Sandbox {
     pub(crate) fn run(&self, source: &str, mode: Mode) -> Result<(Value, Value), SandboxError> {
         let chunk_name = mode.chunk_name();
         let function = self
+            .state()
             .lua
             .load(source)
             .set_name(chunk_name)
@@ -224,7 +368,7 @@ impl Sandbox {
     /// The state itself, for layers built on the prepared environment (the PDK stand-in of
     /// `plugsync test`).
     pub(crate) fn lua(&self) -> &Lua {
-        &self.lua
+        &self.state().lua
     }
 
     /// The environment user chunks run in.
@@ -235,15 +379,16 @@ impl Sandbox {
     /// A Lua function returning whether the budget is spent (trusted layers re-raise after a
     /// protected call once it is, as the prelude does).
     pub(crate) fn tripped_function(&self) -> Result<mlua::Function, SandboxError> {
-        let guard = Rc::clone(&self.guard);
-        self.lua
+        let guard = Rc::clone(&self.state().guard);
+        self.state()
+            .lua
             .create_function(move |_, ()| Ok(guard.tripped.get()))
             .map_err(|e| internal("cannot prepare the sandbox", &e))
     }
 
     /// Whether the instruction or time budget has been spent.
     pub(crate) fn budget_spent(&self) -> bool {
-        self.guard.tripped.get()
+        self.state().guard.tripped.get()
     }
 
     /// The builtin name a `custom_validator` marker stands for, if `value` is one.
@@ -262,23 +407,27 @@ impl Sandbox {
     pub(crate) fn is_stub(&self, table: &Table) -> bool {
         table
             .metatable()
-            .is_some_and(|mt| mt.to_pointer() == self.stub_mt.to_pointer())
+            .is_some_and(|mt| mt.to_pointer() == self.state().stub_mt.to_pointer())
     }
 
     /// Turns an mlua error into the sandbox's error, checking the budget and memory first.
     pub(crate) fn map_error(&self, error: mlua::Error, chunk_name: &str) -> SandboxError {
-        if self.guard.tripped.get() {
+        if self.state().guard.tripped.get() {
             return SandboxError::Budget;
         }
         match root_cause(&error) {
             mlua::Error::SyntaxError { message, .. } => syntax_error(message, chunk_name),
-            mlua::Error::MemoryError(_) => SandboxError::Memory,
+            mlua::Error::MemoryError(_) => {
+                self.spoil();
+                SandboxError::Memory
+            }
             mlua::Error::RuntimeError(message) => {
                 let message = strip_traceback(message);
                 if message == "not enough memory" || message.ends_with(": not enough memory") {
+                    self.spoil();
                     return SandboxError::Memory;
                 }
-                if let Some(name) = self.guard.forbidden.borrow().as_ref() {
+                if let Some(name) = self.state().guard.forbidden.borrow().as_ref() {
                     let text = format!("require '{name}' not allowed within sandbox");
                     if message.contains(&text) {
                         return SandboxError::ForbiddenModule {
@@ -293,6 +442,37 @@ impl Sandbox {
                 message: strip_traceback(&other.to_string()),
             },
         }
+    }
+}
+
+impl Drop for Sandbox {
+    /// Returns a pooled state to this thread's pool unless its budget was spent, it ran out of
+    /// memory or a panic is unwinding; any other state is closed.
+    fn drop(&mut self) {
+        let Some(key) = self.pool_key.take() else {
+            return;
+        };
+        let reusable = self.state.as_ref().is_some_and(|s| !s.guard.tripped.get());
+        if !reusable || self.spoiled.get() || std::thread::panicking() {
+            return;
+        }
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        // The evaluation's tables become garbage (the stub metatable stands in, as a reference
+        // that keeps nothing else alive), and a state shelved with much of it is collected now.
+        drop(std::mem::replace(&mut self.env, state.stub_mt.clone()));
+        drop(std::mem::replace(&mut self.markers, state.stub_mt.clone()));
+        if state.collect_if_needed().is_err() {
+            return;
+        }
+        let _ = POOL.try_with(|pool| {
+            let mut pool = pool.borrow_mut();
+            if pool.len() >= POOL_STATES {
+                pool.remove(0);
+            }
+            pool.push((key, state));
+        });
     }
 }
 

@@ -25,7 +25,8 @@
 //! text only.
 //!
 //! Limits: [`MEMORY_LIMIT`] bytes of Lua memory, [`INSTRUCTION_LIMIT`] VM instructions and
-//! [`TIME_LIMIT`] of wall-clock time (checked every [`HOOK_INTERVAL`] instructions). Once the
+//! [`TIME_LIMIT`] of the thread's CPU time, [`WALL_LIMIT`] of wall-clock time (checked every
+//! [`HOOK_INTERVAL`] instructions; CPU time, so a loaded machine does not fail a plugin). Once the
 //! budget or the memory is spent, `pcall`, `xpcall` and `coroutine.resume` re-raise instead of
 //! catching, so a script cannot outlive its budget. C functions run without hooks, so those whose
 //! cost a script controls are bounded up front: `string.rep` results over 8 MiB, pattern
@@ -77,8 +78,11 @@ pub use run_phases::{
 pub const MEMORY_LIMIT: usize = 32 * 1024 * 1024;
 /// VM instructions one evaluation may execute.
 pub const INSTRUCTION_LIMIT: u64 = 20_000_000;
-/// Wall-clock time one evaluation may take.
+/// CPU time (of the evaluating thread) one evaluation may take.
 pub const TIME_LIMIT: Duration = Duration::from_millis(500);
+/// Wall-clock time one evaluation may take however loaded the machine is: a backstop behind
+/// [`TIME_LIMIT`] and [`INSTRUCTION_LIMIT`].
+pub const WALL_LIMIT: Duration = Duration::from_secs(5);
 /// How often (in VM instructions) the budget is checked.
 pub const HOOK_INTERVAL: u32 = 1_000;
 
@@ -107,7 +111,7 @@ pub enum SandboxError {
     Memory,
     /// The file ran longer than [`INSTRUCTION_LIMIT`] instructions or [`TIME_LIMIT`].
     #[error(
-        "the plugin sandbox's execution budget ({} instructions or {} ms) was exhausted",
+        "the plugin sandbox's execution budget ({} instructions or {} ms of CPU time) was exhausted",
         INSTRUCTION_LIMIT,
         TIME_LIMIT.as_millis()
     )]

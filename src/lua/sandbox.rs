@@ -19,7 +19,7 @@ use std::time::Instant;
 use mlua::{ChunkMode, Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, VmState};
 
 use super::profile::{self, ProfileName};
-use super::{SandboxError, HOOK_INTERVAL, INSTRUCTION_LIMIT, MEMORY_LIMIT, TIME_LIMIT};
+use super::{SandboxError, HOOK_INTERVAL, INSTRUCTION_LIMIT, MEMORY_LIMIT, TIME_LIMIT, WALL_LIMIT};
 
 const PRELUDE: &str = include_str!("prelude.lua");
 const TYPEDEFS: &str = include_str!("typedefs.lua");
@@ -80,14 +80,31 @@ impl Mode {
 #[derive(Debug)]
 struct Guard {
     started: Cell<Instant>,
+    /// The thread's CPU clock at the start (`None` where the platform has none: wall clock only).
+    started_cpu: Cell<Option<cpu_time::ThreadTime>>,
     instructions: Cell<u64>,
     tripped: Cell<bool>,
     forbidden: RefCell<Option<String>>,
 }
 
 impl Guard {
+    /// Whether the evaluation has used more than [`TIME_LIMIT`] of this thread's CPU time, or
+    /// more than [`WALL_LIMIT`] of wall-clock time. CPU time, not wall time, is the budget: a
+    /// lint on a loaded machine (many threads, few cores) must not fail a plugin because its
+    /// thread waited for a core.
+    fn over_time(&self) -> bool {
+        let wall = self.started.get().elapsed();
+        let cpu = self
+            .started_cpu
+            .get()
+            .and_then(|t| t.try_elapsed().ok())
+            .unwrap_or(wall);
+        cpu > TIME_LIMIT || wall > WALL_LIMIT
+    }
+
     fn reset(&self) {
         self.started.set(Instant::now());
+        self.started_cpu.set(cpu_time::ThreadTime::try_now().ok());
         self.instructions.set(0);
         self.tripped.set(false);
         self.forbidden.replace(None);
@@ -171,6 +188,7 @@ impl State {
 
         let guard = Rc::new(Guard {
             started: Cell::new(Instant::now()),
+            started_cpu: Cell::new(cpu_time::ThreadTime::try_now().ok()),
             instructions: Cell::new(0),
             tripped: Cell::new(false),
             forbidden: RefCell::new(None),
@@ -184,7 +202,7 @@ impl State {
                 if !g.tripped.get() {
                     let spent = g.instructions.get() + u64::from(HOOK_INTERVAL);
                     g.instructions.set(spent);
-                    if spent > INSTRUCTION_LIMIT || g.started.get().elapsed() > TIME_LIMIT {
+                    if spent > INSTRUCTION_LIMIT || g.over_time() {
                         g.tripped.set(true);
                     }
                 }

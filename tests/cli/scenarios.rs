@@ -14,7 +14,7 @@ use std::path::Path;
 
 use plugsync::model::live::{parse_custom_plugin, parse_plugin, parse_scope_entity};
 use plugsync::model::{LiveState, ScopeKind};
-use plugsync::plan::prepare::prepare;
+use plugsync::ops::plan::prepare;
 use plugsync::plan::{PlanOptions, SourceInfo, TargetInfo};
 use serde_json::Value;
 

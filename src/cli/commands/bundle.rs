@@ -69,7 +69,7 @@ fn hybrid_plugins(
     paths: &[PathBuf],
     git_ref: Option<&str>,
 ) -> Result<Vec<CustomPluginDecl>, CommandError> {
-    let (files, _) = run::file_source(paths, git_ref)?;
+    let (files, _) = crate::ops::check::file_source(paths, git_ref)?;
     let loaded = state::load(paths, files.as_ref(), &settings::process_env);
     if loaded.has_errors() {
         let first = loaded

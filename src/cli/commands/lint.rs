@@ -20,7 +20,7 @@ pub struct LintArgs {
 pub fn run(args: LintArgs) -> Outcome {
     let printer = settings::printer(args.common.quiet, args.common.verbose);
     let files =
-        match crate::cli::run::file_source(&args.common.state, args.common.git_ref.as_deref()) {
+        match crate::ops::check::file_source(&args.common.state, args.common.git_ref.as_deref()) {
             Ok((files, _)) => files,
             Err(e) => return crate::cli::run::fail(&printer, e),
         };

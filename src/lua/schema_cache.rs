@@ -22,12 +22,23 @@ type Key = [u8; 32];
 pub struct SchemaCache {
     entries: Mutex<HashMap<Key, Result<PluginSchema, SandboxError>>>,
     evaluations: AtomicUsize,
+    /// At most this many entries (emptied when full); `None`: no bound (one run's schemas).
+    max_entries: Option<usize>,
 }
 
 impl SchemaCache {
     /// An empty cache.
     pub fn new() -> SchemaCache {
         SchemaCache::default()
+    }
+
+    /// An empty cache that keeps at most `max_entries` schemas, for a long-lived owner (the
+    /// local control plane's store).
+    pub fn bounded(max_entries: usize) -> SchemaCache {
+        SchemaCache {
+            max_entries: Some(max_entries),
+            ..SchemaCache::default()
+        }
     }
 
     fn key(source: &str) -> Key {
@@ -45,6 +56,9 @@ impl SchemaCache {
         let result = evaluate_schema(source);
         self.evaluations.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut entries) = self.entries.lock() {
+            if self.max_entries.is_some_and(|max| entries.len() >= max) {
+                entries.clear();
+            }
             entries.entry(key).or_insert_with(|| result.clone());
         }
         result
@@ -94,5 +108,14 @@ mod tests {
         assert!(cache.evaluate("return 1").is_err());
         assert_eq!(cache.evaluations(), 2);
         assert!(cache.get(source).is_some());
+    }
+
+    #[test]
+    fn a_bounded_cache_empties_when_full() {
+        let cache = SchemaCache::bounded(2);
+        for i in 0..3 {
+            let _ = cache.evaluate(&format!("return {i}"));
+        }
+        assert_eq!(cache.len(), 1);
     }
 }

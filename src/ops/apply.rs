@@ -10,6 +10,7 @@ use crate::error::{CommandError, ErrorKind};
 use crate::lua::SchemaCache;
 use crate::model::LiveState;
 use crate::ops::Progress;
+use crate::plan::file::PlanFileError;
 use crate::plan::{Plan, Rollout, Step};
 
 /// How to apply.
@@ -285,6 +286,18 @@ pub fn wait(
         ));
     }
     Ok(())
+}
+
+/// Reads a plan file written by `plugsync plan --out`.
+pub fn read_saved(path: &std::path::Path) -> Result<Plan, CommandError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| CommandError::io("read the plan", path, e))?;
+    crate::plan::file::parse(&text).map_err(|e| match e {
+        PlanFileError::Invalid(why) => {
+            CommandError::new(format!("{} is not a plugsync plan: {why}", path.display()))
+        }
+        PlanFileError::Version(_) => CommandError::new(e.to_string()),
+    })
 }
 
 /// Checks a saved plan against the target before anything is written: the same target, and

@@ -12,7 +12,8 @@
 //! * [`apply`] runs a plan through the executor, up to and through data-plane rollouts, and
 //!   waits for the data planes; it also checks a saved plan against the target.
 //! * [`review`] the offline review `diff --base REF [--head REF]`.
-//! * [`dump`] the live state as state files.
+//! * [`dump`] the live state as state files; [`bundle`] the hybrid-mode plugins' files for the
+//!   data planes; [`ping`] the target's reachability, read permissions and Kong version.
 //!
 //! They report what happens through [`Progress`] (the CLI prints it; tests record it) and fail
 //! with a [`CommandError`](crate::error::CommandError). Layering: `ops` may use everything
@@ -20,8 +21,10 @@
 //! uses `ops`.
 
 pub mod apply;
+pub mod bundle;
 pub mod check;
 pub mod dump;
+pub mod ping;
 pub mod plan;
 mod progress;
 pub mod review;

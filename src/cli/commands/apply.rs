@@ -9,7 +9,6 @@ use crate::cli::target::TargetArgs;
 use crate::cli::Format;
 use crate::error::{CommandError, Outcome};
 use crate::ops;
-use crate::plan::file::PlanFileError;
 use crate::settings;
 
 /// Arguments of `plugsync apply`.
@@ -43,15 +42,7 @@ pub fn run(args: ApplyCmdArgs) -> Outcome {
 }
 
 fn apply(args: &ApplyCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, CommandError> {
-    let text = std::fs::read_to_string(&args.file)
-        .map_err(|e| CommandError::io("read the plan", &args.file, e))?;
-    let plan = crate::plan::file::parse(&text).map_err(|e| match e {
-        PlanFileError::Invalid(why) => CommandError::new(format!(
-            "{} is not a plugsync plan: {why}",
-            args.file.display()
-        )),
-        PlanFileError::Version(_) => CommandError::new(e.to_string()),
-    })?;
+    let plan = ops::apply::read_saved(&args.file)?;
     let backend = run::connect(&args.target, None, args.apply.rps, printer)?;
     let secrets = args.target.secrets();
     let fetched = ops::apply::check_saved(&plan, backend.as_ref(), &secrets)?;

@@ -24,7 +24,7 @@ pub fn run(
         base,
         head,
         select_tags: &common.select_tag,
-        lint: args.sandbox.lint_options()?,
+        lint: &|| args.sandbox.lint_options(),
         plan: args.request(),
         env: &env,
     };

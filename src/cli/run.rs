@@ -137,6 +137,8 @@ pub fn load(
     sandbox: &SandboxArgs,
     printer: &Printer,
 ) -> Result<Checked, CommandError> {
+    let (files, commit) = ops::check::file_source(&common.state, common.git_ref.as_deref())?;
+    let loaded = crate::state::load(&common.state, files.as_ref(), &settings::process_env);
     let request = CheckRequest {
         paths: &common.state,
         git_ref: common.git_ref.as_deref(),
@@ -144,7 +146,7 @@ pub fn load(
         lint: sandbox.lint_options()?,
         env: &settings::process_env,
     };
-    ops::check::check(&request, &Reporter::new(printer))
+    ops::check::check_loaded(&request, loaded, commit, &Reporter::new(printer))
 }
 
 /// Connects to the target and prints which it is.

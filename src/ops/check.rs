@@ -66,6 +66,34 @@ pub fn check(request: &CheckRequest<'_>, progress: &dyn Progress) -> Result<Chec
     check_loaded(request, loaded, commit, progress)
 }
 
+/// What `plugsync lint` found: every diagnostic, sorted, and what was linted.
+pub struct Linted {
+    pub diagnostics: Vec<Diagnostic>,
+    pub custom_plugins: usize,
+    pub instances: usize,
+}
+
+/// Loads the state from `files` (see [`file_source`]) and lints it, keeping every diagnostic
+/// (errors do not stop).
+pub fn lint(
+    paths: &[PathBuf],
+    files: &dyn FileSource,
+    options: &LintOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Linted {
+    let loaded = state::load(paths, files, env);
+    let mut diags = loaded.diagnostics.clone();
+    diags.extend(lint::lint(&loaded.state, options));
+    let mut diags = loaded.without_consequences(diags);
+    diags.sort();
+    diags.dedup();
+    Linted {
+        diagnostics: diags,
+        custom_plugins: loaded.state.custom_plugins.len(),
+        instances: loaded.state.plugins.len(),
+    }
+}
+
 /// Lints a loaded state; lint errors stop (reported through `progress`). `commit` is the
 /// plan's `source` when the state was read from a commit (else the working tree's is found).
 pub fn check_loaded(

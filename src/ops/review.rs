@@ -207,7 +207,9 @@ pub struct ReviewRequest<'a> {
     pub head: Option<&'a str>,
     /// Select tags from the command line.
     pub select_tags: &'a [String],
-    pub lint: LintOptions,
+    /// The lint options, or why the flags give none (reported once the head is loaded, as
+    /// for any plan).
+    pub lint: &'a dyn Fn() -> Result<LintOptions, CommandError>,
     pub plan: PlanRequest,
     /// Looks `${{ env "NAME" }}` up (see [`review_env`]).
     pub env: &'a dyn Fn(&str) -> Option<String>,
@@ -289,7 +291,7 @@ fn check_head(
         paths: request.paths,
         git_ref: request.head,
         select_tags: request.select_tags,
-        lint: request.lint.clone(),
+        lint: (request.lint)()?,
         env: request.env,
     };
     check::check_loaded(&check, loaded, commit, progress)

@@ -100,3 +100,77 @@ fn a_changed_live_schema_is_evaluated_at_the_ops_layer() {
     assert_eq!(schemas.live.len(), 2);
     assert_eq!(cache.evaluations(), 3, "only the changed live schema");
 }
+
+fn checked(state: DesiredState) -> crate::ops::Checked {
+    let schemas = SchemaCache::new();
+    let diags = lint::lint_with(&state, &LintOptions::default(), &schemas);
+    assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+    crate::ops::Checked {
+        select_tags: state.select_tags.clone(),
+        state,
+        source: Default::default(),
+        schemas,
+    }
+}
+
+#[test]
+fn plan_and_apply_against_a_control_plane_report_through_progress() {
+    use crate::ops::apply::{self, ApplyRequest, RolloutStop};
+    use crate::ops::plan::{ControlPlane, PlanRequest};
+    use crate::ops::Recording;
+
+    let backend = crate::backend::LocalBackend::open(":memory:").expect("a local control plane");
+    let checked = checked(desired(2));
+    let source = ControlPlane {
+        backend: &backend,
+        secrets: &[],
+    };
+    let plan = plan::plan(&checked, &source, &PlanRequest::default()).expect("a plan");
+    assert_eq!(plan.summary.create, 2);
+    assert_eq!(
+        checked.schemas.evaluations(),
+        2,
+        "planning evaluated nothing"
+    );
+    let progress = Recording::default();
+    let request = ApplyRequest {
+        parallelism: 2,
+        wait: None,
+        rolled_out: &[],
+        secrets: &[],
+        validate_against: None,
+        schemas: &checked.schemas,
+        env: &|_| None,
+    };
+    let applied =
+        apply::apply_through_rollouts(&backend, &plan, &request, &progress).expect("applied");
+    assert!(applied.report.ok());
+    assert!(matches!(applied.stop, RolloutStop::Complete));
+    let lines = progress.lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines.iter().all(|l| l.starts_with("step ")), "{lines:?}");
+    // Planned again: nothing to do.
+    let again = plan::plan(&checked, &source, &PlanRequest::default()).expect("a plan");
+    assert!(!again.has_changes(), "{:?}", again.summary);
+}
+
+#[test]
+fn a_git_base_is_a_live_source_like_the_control_plane() {
+    use crate::ops::plan::PlanRequest;
+    use crate::ops::review::GitBase;
+
+    let head = checked(desired(2));
+    let base = GitBase {
+        state: desired(1),
+        reference: "main".into(),
+        commit: "0123abcd".into(),
+        select_tags: Vec::new(),
+    };
+    let plan = plan::plan(&head, &base, &PlanRequest::default()).expect("a plan");
+    assert_eq!(plan.target.kind, crate::model::TargetKind::Git);
+    assert_eq!(plan.target.control_plane, "main");
+    assert_eq!(plan.summary.create, 1);
+    assert_eq!(plan.summary.unchanged, 1);
+    // The plugin both revisions declare unchanged was evaluated once, by lint.
+    assert_eq!(head.schemas.evaluations(), 2);
+}

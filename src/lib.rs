@@ -56,7 +56,7 @@
 //!   reported through [`ops::Progress`] (never printed): `check` (load and lint into an
 //!   [`ops::Checked`] state), `plan` against an [`ops::plan::LiveSource`] (the control plane,
 //!   or for `diff --base` the state at a git revision: `ops::review`), `apply` (through the
-//!   data-plane rollouts, `--wait`, saved-plan checks), `dump`, `bundle` and `ping`.
+//!   data-plane rollouts, `--wait`, saved-plan checks), `dump`, `bundle`, `ping` and `test`.
 //!
 //! The binary's side:
 //!

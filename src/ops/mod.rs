@@ -13,7 +13,8 @@
 //!   waits for the data planes; it also checks a saved plan against the target.
 //! * [`review`] the offline review `diff --base REF [--head REF]`.
 //! * [`dump`] the live state as state files; [`bundle`] the hybrid-mode plugins' files for the
-//!   data planes; [`ping`] the target's reachability, read permissions and Kong version.
+//!   data planes; [`ping`] the target's reachability, read permissions and Kong version;
+//!   [`test`] the handlers against sample requests (`plugsync test`).
 //!
 //! They report what happens through [`Progress`] (the CLI prints it; tests record it) and fail
 //! with a [`CommandError`](crate::error::CommandError). Layering: `ops` may use everything
@@ -28,6 +29,7 @@ pub mod ping;
 pub mod plan;
 mod progress;
 pub mod review;
+pub mod test;
 
 #[cfg(test)]
 mod tests;

@@ -58,7 +58,7 @@ pub fn run(args: PingArgs) -> Outcome {
                 "sandbox_profile": profile_name,
                 "sandbox_profile_note": profile_note,
                 "facts": about.facts.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
-                "plugsync_version": crate::cli::version(),
+                "plugsync_version": crate::version(),
             });
             printer.data(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"));
         }

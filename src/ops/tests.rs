@@ -174,3 +174,16 @@ fn a_git_base_is_a_live_source_like_the_control_plane() {
     // The plugin both revisions declare unchanged was evaluated once, by lint.
     assert_eq!(head.schemas.evaluations(), 2);
 }
+
+#[test]
+fn linting_again_under_another_profile_evaluates_no_schema() {
+    let checked = checked(desired(3));
+    assert_eq!(checked.schemas.evaluations(), 3);
+    let options = LintOptions {
+        profile: crate::lua::ProfileName::parse("strict").expect("a profile"),
+        ..LintOptions::default()
+    };
+    let progress = crate::ops::Recording::default();
+    crate::ops::check::relint(&checked, &options, &progress).expect("lints clean");
+    assert_eq!(checked.schemas.evaluations(), 3);
+}

@@ -21,7 +21,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use plugsync::apply::{self, ApplyOptions};
 use plugsync::backend::{self, Backend, Kind, LocalBackend};
 use plugsync::lint::{self, LintOptions};
-use plugsync::plan::prepare::prepare;
+use plugsync::ops::plan::prepare;
 use plugsync::plan::{PlanOptions, SourceInfo};
 use plugsync::state::{self, WorkTree};
 

@@ -245,7 +245,7 @@ impl CommandError {
 
 /// A target that could not be reached or refused a request (mask the message with
 /// [`CommandError::masked`]; the token hint depends on the kind of target:
-/// `crate::cli::target::auth_hint`).
+/// `crate::backend::auth_hint`).
 impl From<crate::backend::TargetError> for CommandError {
     fn from(e: crate::backend::TargetError) -> CommandError {
         CommandError::of_kind(ErrorKind::Target, e.to_string())

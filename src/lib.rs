@@ -3,10 +3,14 @@
 //! The pipeline is the layout:
 //!
 //! ```text
-//! state files ──load──▶ DesiredState ──lint──▶ Diagnostics
-//! live control plane ──fetch──▶ LiveState
+//! state files ──load──▶ DesiredState ──lint──▶ Checked (+ the schemas lint evaluated)
+//! live source (control plane | git base) ──fetch──▶ LiveState
 //!                 diff ──▶ classify ──▶ plan ──▶ render | apply
 //! ```
+//!
+//! The layers, each using only those below it (no cycle): `cli` → [`ops`] → `lint`, `lua`,
+//! `plan`, `diff`, `backend`, `apply`, `git`, `state` → the pure core (`model`, `schema`).
+//! `plan` and `diff` run no Lua: they read schemas [`ops`] hands them.
 //!
 //! # Module map
 //!
@@ -31,7 +35,9 @@
 //! * [`state`] reads the YAML state files (from the working tree or, through [`git`], a
 //!   commit) into a [`model::DesiredState`].
 //! * [`lua`] the sandbox that evaluates `schema.lua` into a [`schema::PluginSchema`] and loads
-//!   `handler.lua`, plus static checks on the Lua AST.
+//!   `handler.lua`, plus static checks on the Lua AST. Nothing is memoised per process: a run
+//!   carries its evaluated schemas in a [`lua::SchemaCache`], so lint's evaluation serves the
+//!   plan.
 //! * [`lint`] every offline check of a state, as diagnostics; its rules are data
 //!   (`lint::rules::RULES`).
 //! * [`git`] the state as of a commit, and where the working tree's state came from.
@@ -44,10 +50,20 @@
 //! * [`controlplane`] the local control plane (SQLite), which [`server`] serves over HTTP
 //!   (`plugsync serve`) and the embedded backend calls in-process.
 //!
+//! Operations:
+//!
+//! * [`ops`] what the commands do, as typed requests in and typed results out, with progress
+//!   reported through [`ops::Progress`] (never printed): `check` (load and lint into an
+//!   [`ops::Checked`] state), `plan` against an [`ops::plan::LiveSource`] (the control plane,
+//!   or for `diff --base` the state at a git revision: `ops::review`), `apply` (through the
+//!   data-plane rollouts, `--wait`, saved-plan checks), `dump`, `bundle`, `ping` and `test`.
+//!
 //! The binary's side:
 //!
-//! * [`cli`] flags (clap) and dispatch, one file per command in `cli/commands/`; `cli::run`
-//!   holds the steps commands share (load and lint, connect, fetch, plan).
+//! * [`cli`] flags (clap) and dispatch, one file per command in `cli/commands/`: each maps its
+//!   flags to an [`ops`] request and prints the result; `cli::run` holds the shared flags,
+//!   `connect`, the printer's [`ops::Progress`] (`Reporter`: lines or a progress bar) and the
+//!   report and failure output. No domain logic.
 //! * [`settings`] flags and environment to settings: the only reader of the environment.
 //! * [`ui`] the printer: data on stdout, everything else on stderr, never a panic on a closed
 //!   pipe. The only place that writes to the terminal (`eline!`, `etext!`; Cargo.toml's
@@ -67,6 +83,7 @@ pub mod git;
 pub mod lint;
 pub mod lua;
 pub mod model;
+pub mod ops;
 pub mod pdktest;
 pub mod plan;
 pub mod render;
@@ -75,3 +92,21 @@ pub mod server;
 pub mod settings;
 pub mod state;
 pub mod ui;
+
+/// `0.1.0 (commit 1a2b3c4d5e6f, built 2026-12-02)` when built from a git checkout of plugsync,
+/// `0.1.0` otherwise (a crates.io build). Set by `build.rs`.
+pub fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        let commit = env!("PLUGSYNC_GIT_COMMIT");
+        let date = env!("PLUGSYNC_BUILD_DATE");
+        let mut v = env!("CARGO_PKG_VERSION").to_string();
+        match (commit.is_empty(), date.is_empty()) {
+            (false, false) => v.push_str(&format!(" (commit {commit}, built {date})")),
+            (false, true) => v.push_str(&format!(" (commit {commit})")),
+            (true, false) => v.push_str(&format!(" (built {date})")),
+            (true, true) => {}
+        }
+        v
+    })
+}

@@ -172,10 +172,13 @@ pub fn resolve_bodies(
 /// of the plan's custom plugin write of that name, else the live plugin's — before anything is
 /// written. A template resolved at apply may hold a value that breaks the schema although the
 /// value it held at plan time did not. Messages name the step and field, never the value.
+/// `evaluate` turns a `schema.lua` source into its schema (`None`: it does not evaluate); the
+/// executor runs no Lua itself (`crate::ops::apply` passes the run's schema cache).
 pub fn validate_bodies(
     plan: &Plan,
     bodies: &[Option<Value>],
     live: &crate::model::LiveState,
+    evaluate: &dyn Fn(&str) -> Option<crate::schema::PluginSchema>,
 ) -> Result<(), Vec<String>> {
     use crate::schema::validate;
     let mut schemas: std::collections::HashMap<&str, Option<crate::schema::PluginSchema>> =
@@ -192,7 +195,7 @@ pub fn validate_bodies(
                 .filter(|t| t.kind == StepKind::CustomPlugin && t.name == step.name)
                 .find_map(|t| t.body.as_ref()?.get("schema")?.as_str().map(str::to_string))
                 .or_else(|| live.custom_plugin(&step.name).map(|c| c.schema.clone()))?;
-            crate::lua::evaluate_schema(&text).ok()
+            evaluate(&text)
         });
         // Without a schema there is nothing to check against; the write reports it.
         let Some(schema) = schema.as_ref() else {

@@ -464,3 +464,22 @@ fn nodes_behind<'a>(p: &'a Propagation, before: Option<&Propagation>) -> Vec<&'a
         .map(|(id, _)| id.as_str())
         .collect()
 }
+
+/// For a 401 or 403 answer: where the token of this kind of target comes from.
+pub fn auth_hint(kind: crate::model::TargetKind, status: Option<u16>) -> Option<String> {
+    let what = match status? {
+        401 => "the target refused the token (401)",
+        403 => "the token lacks a permission this needs (403)",
+        _ => return None,
+    };
+    use crate::model::TargetKind as Kind;
+    Some(match kind {
+        Kind::Kong => format!(
+            "{what}: the Kong Admin API target sends --kong-admin-token (or PLUGSYNC_KONG_ADMIN_TOKEN) as the Kong-Admin-Token header"
+        ),
+        Kind::Konnect => format!(
+            "{what}: the Konnect target sends --konnect-token, --konnect-token-file or PLUGSYNC_KONNECT_TOKEN as a Bearer token"
+        ),
+        Kind::Local | Kind::Git => return None,
+    })
+}

@@ -12,23 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::Outcome;
 
-/// `0.1.0 (commit 1a2b3c4d5e6f, built 2026-12-02)` when built from a git checkout of plugsync,
-/// `0.1.0` otherwise (a crates.io build). Set by `build.rs`.
-pub fn version() -> &'static str {
-    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    VERSION.get_or_init(|| {
-        let commit = env!("PLUGSYNC_GIT_COMMIT");
-        let date = env!("PLUGSYNC_BUILD_DATE");
-        let mut v = env!("CARGO_PKG_VERSION").to_string();
-        match (commit.is_empty(), date.is_empty()) {
-            (false, false) => v.push_str(&format!(" (commit {commit}, built {date})")),
-            (false, true) => v.push_str(&format!(" (commit {commit})")),
-            (true, false) => v.push_str(&format!(" (built {date})")),
-            (true, true) => {}
-        }
-        v
-    })
-}
+pub use crate::version;
 
 /// GitOps reconciler for Kong Gateway streamed custom plugins.
 #[derive(Debug, Parser)]

@@ -1,24 +1,24 @@
-//! Steps the reconciling commands share: load and lint the state, connect, fetch, plan,
-//! render, apply and report.
-
-use std::collections::BTreeSet;
+//! What the reconciling commands share on the CLI side: their flags, and the wiring of flags
+//! to the operations of `crate::ops` (load and lint, plan, apply) and of their results to the
+//! printer: connect, render, report, fail. No domain logic lives here.
 
 use std::io::IsTerminal;
 
 use clap::Args;
 
-use crate::apply::{self, ApplyOptions, ApplyReport, StepResult, StepStatus};
-use crate::backend::{self as tgt, Backend, Fetched};
+use crate::apply::{ApplyReport, StepResult, StepStatus};
+use crate::backend::Backend;
 use crate::cli::target::{self, TargetArgs};
 use crate::cli::{CommonArgs, Format};
 use crate::error::{CommandError, ErrorKind, Outcome};
 use crate::lint::{self, LintOptions};
 use crate::model::DesiredState;
-use crate::plan::prepare::prepare;
-use crate::plan::{Plan, PlanOptions, SourceInfo};
+use crate::ops::apply::RolloutStop;
+use crate::ops::check::CheckRequest;
+use crate::ops::{self, Checked, Progress};
+use crate::plan::Plan;
 use crate::render;
 use crate::settings;
-use crate::state;
 use crate::ui::Printer;
 
 /// Flags of the commands that plan.
@@ -32,6 +32,16 @@ pub struct PlanArgs {
     pub allow_empty: bool,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+}
+
+impl PlanArgs {
+    /// The plan's policy flags.
+    pub fn request(&self) -> ops::plan::PlanRequest {
+        ops::plan::PlanRequest {
+            allow_in_place: self.allow_in_place,
+            allow_empty: self.allow_empty,
+        }
+    }
 }
 
 /// Flags choosing Kong's sandbox environment (`lint`, and the commands that plan).
@@ -101,29 +111,6 @@ pub struct ApplyArgs {
     pub rolled_out: Vec<String>,
 }
 
-/// The part of a plan `sync` and `apply` perform now: the steps up to the first data-plane
-/// rollout not yet done, and that rollout. A rollout is done when `--rolled-out ID` names it
-/// or every node the target reports holds its bundle.
-pub fn until_rollout(
-    plan: &Plan,
-    backend: &dyn Backend,
-    args: &ApplyArgs,
-) -> Result<(Plan, Option<crate::plan::Step>), CommandError> {
-    if !plan.steps.iter().any(crate::plan::Step::is_rollout) {
-        return Ok((plan.clone(), None));
-    }
-    let nodes = backend.node_plugins().map_err(|e| {
-        CommandError::new(format!("reading the data plane nodes' plugins failed: {e}"))
-    })?;
-    let done = |r: &crate::plan::Rollout| {
-        args.rolled_out.contains(&r.id) || nodes.as_deref().is_some_and(|n| r.satisfied_by(n))
-    };
-    let (now, pending) = crate::plan::rollout::split(&plan.steps, &done);
-    let mut part = plan.clone();
-    part.steps = now.into_iter().cloned().collect();
-    Ok((part, pending.cloned()))
-}
-
 /// Says which bundle to roll out and what to run after it.
 pub fn announce_rollout(step: &crate::plan::Step, rerun: &str, printer: &Printer) {
     let Some(r) = &step.rollout else {
@@ -144,284 +131,22 @@ pub fn announce_rollout(step: &crate::plan::Step, rerun: &str, printer: &Printer
     ));
 }
 
-/// Where an apply that runs up to the data-plane rollouts stopped.
-pub enum RolloutStop {
-    /// Every step of the plan was applied (or a step failed: see the report).
-    Complete,
-    /// Before this rollout, not yet done on the nodes: announce it and exit 0.
-    Pending(crate::plan::Step),
-    /// `--wait` waited for this rollout and it did not happen in time (the error says what
-    /// the nodes lack); reported after the apply's result.
-    WaitFailed(CommandError),
-}
-
-/// Applies `plan` up to the first data-plane rollout not yet done. With `--wait` on a target
-/// that reports the plugins installed on its nodes, waits (up to `--wait` seconds per rollout)
-/// for every node to hold the rollout's bundle and goes on with the steps after it, so one run
-/// does a whole hybrid-mode upgrade while the operator rolls out. Returns the steps applied
-/// (as a plan), one report for all of them, and where it stopped.
-pub fn apply_through_rollouts(
-    backend: &dyn Backend,
-    plan: &Plan,
-    args: &ApplyArgs,
-    secrets: &[String],
-    validate_against: Option<&crate::model::LiveState>,
-    printer: &Printer,
-) -> Result<(Plan, ApplyReport, RolloutStop), CommandError> {
-    let mut rest = plan.clone();
-    let mut applied = plan.clone();
-    applied.steps.clear();
-    let mut report: Option<ApplyReport> = None;
-    loop {
-        let (now, rollout) = until_rollout(&rest, backend, args)?;
-        let part = apply_plan(backend, &now, args, secrets, validate_against, printer)?;
-        applied.steps.extend(now.steps.iter().cloned());
-        let ok = part.ok();
-        report = Some(match report.take() {
-            None => part,
-            Some(mut all) => {
-                all.counts.add(&part.counts);
-                all.steps.extend(part.steps);
-                // Requests are counted over the whole run: the last part has them all.
-                all.requests = part.requests;
-                all.retries = part.retries;
-                all
-            }
-        });
-        let done = |stop| Ok((applied.clone(), report.clone().unwrap_or_default(), stop));
-        let Some(step) = rollout.filter(|_| ok) else {
-            return done(RolloutStop::Complete);
-        };
-        let (Some(secs), Some(r)) = (args.wait, step.rollout.as_ref()) else {
-            return done(RolloutStop::Pending(step));
-        };
-        match wait_for_rollout(backend, r, std::time::Duration::from_secs(secs), printer) {
-            Ok(true) => {}
-            Ok(false) => {
-                printer.status(
-                    "--wait cannot wait for a data-plane rollout here: the target does not report the plugins installed on its nodes",
-                );
-                return done(RolloutStop::Pending(step));
-            }
-            Err(e) => return done(RolloutStop::WaitFailed(e)),
-        }
-        let at = rest.steps.iter().position(|s| *s == step).unwrap_or(0);
-        rest.steps.drain(..=at);
-    }
-}
-
-/// Waits until every node the target reports holds rollout `r`'s bundle. `Ok(false)` when the
-/// target does not report its nodes' plugins; an error naming what each node lacks on timeout.
-fn wait_for_rollout(
-    backend: &dyn Backend,
-    r: &crate::plan::Rollout,
-    timeout: std::time::Duration,
-    printer: &Printer,
-) -> Result<bool, CommandError> {
-    let deadline = std::time::Instant::now() + timeout;
-    printer.status(&format!(
-        "waiting up to {}s for the data-plane rollout `{}` ({}) on every node…",
-        timeout.as_secs(),
-        r.phase,
-        r.describe()
-    ));
-    loop {
-        let nodes = backend.node_plugins().map_err(|e| {
-            CommandError::new(format!("reading the data plane nodes' plugins failed: {e}"))
-        })?;
-        let Some(nodes) = nodes else {
-            return Ok(false);
-        };
-        if r.satisfied_by(&nodes) {
-            printer.status(&format!(
-                "data-plane rollout `{}` done on every node",
-                r.phase
-            ));
-            return Ok(true);
-        }
-        if std::time::Instant::now() >= deadline {
-            let behind = r.shortfall(&nodes).join("; ");
-            return Err(CommandError::new(format!(
-                "the data-plane rollout `{}` was not done in {}s: {}",
-                r.phase,
-                timeout.as_secs(),
-                if behind.is_empty() {
-                    "no data plane node is connected".to_string()
-                } else {
-                    behind
-                }
-            ))
-            .with_kind(ErrorKind::Wait)
-            .with_hint(format!(
-                "roll out {} ({}), then run the command again",
-                r.describe(),
-                r.command
-            )));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(250));
-    }
-}
-
-/// A loaded, linted state.
-pub struct Loaded {
-    pub state: DesiredState,
-    pub select_tags: Vec<String>,
-    /// Where it was read from (the plan's `source`).
-    pub source: SourceInfo,
-}
-
-/// Where the state is read from: the working tree, or with `--git-ref` a commit (then also the
-/// plan's `source` for it). Fails when the repository, the commit or a state path at that
-/// commit is missing.
-pub fn file_source(
-    paths: &[std::path::PathBuf],
-    git_ref: Option<&str>,
-) -> Result<(Box<dyn state::FileSource>, Option<SourceInfo>), CommandError> {
-    let Some(reference) = git_ref else {
-        return Ok((Box::new(state::WorkTree), None));
-    };
-    let first = paths
-        .first()
-        .cloned()
-        .unwrap_or_else(|| std::path::PathBuf::from("plugsync.yaml"));
-    let git_error = |e: crate::git::GitError| {
-        CommandError::from(e).context(format!("cannot read the state at `{reference}`"))
-    };
-    let tree = crate::git::GitTree::open(&first, reference).map_err(git_error)?;
-    tree.check_paths(paths).map_err(git_error)?;
-    let source = tree.source_info();
-    Ok((Box::new(tree), Some(source)))
-}
-
-/// Loads the state and runs the lint; lint errors stop the command (diagnostics printed).
+/// Loads the state and lints it; lint errors stop the command (diagnostics printed).
 pub fn load(
     common: &CommonArgs,
     sandbox: &SandboxArgs,
     printer: &Printer,
-) -> Result<Loaded, CommandError> {
-    let (files, commit) = file_source(&common.state, common.git_ref.as_deref())?;
-    let loaded = state::load(&common.state, files.as_ref(), &settings::process_env);
-    lint_loaded(common, loaded, commit, sandbox, printer)
-}
-
-/// Lints a loaded state; lint errors stop the command (diagnostics printed). `commit` is the
-/// plan's `source` when the state was read from a commit (else the working tree's is found).
-pub fn lint_loaded(
-    common: &CommonArgs,
-    loaded: state::Loaded,
-    commit: Option<SourceInfo>,
-    sandbox: &SandboxArgs,
-    printer: &Printer,
-) -> Result<Loaded, CommandError> {
-    let options = sandbox.lint_options()?;
-    let mut diags = loaded.diagnostics.clone();
-    if !loaded.has_errors() {
-        diags.extend(lint::lint(&loaded.state, &options));
-    }
-    let diags = loaded.without_consequences(diags);
-    stop_on_lint_errors(diags, printer)?;
-    let mut tags: BTreeSet<String> = loaded.state.select_tags.iter().cloned().collect();
-    tags.extend(common.select_tag.iter().cloned());
-    let source =
-        commit.unwrap_or_else(|| crate::git::worktree_source(&common.state, &loaded.state));
-    Ok(Loaded {
-        state: loaded.state,
-        select_tags: tags.into_iter().collect(),
-        source,
-    })
-}
-
-/// Prints the lint errors among `diags` and fails, or passes when there are none.
-fn stop_on_lint_errors(
-    mut diags: Vec<crate::model::Diagnostic>,
-    printer: &Printer,
-) -> Result<(), CommandError> {
-    diags.sort();
-    diags.dedup();
-    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
-    if !errors.is_empty() {
-        crate::etext!(
-            "{}",
-            lint::report::text(
-                &errors.iter().map(|d| (*d).clone()).collect::<Vec<_>>(),
-                printer.color_stderr
-            )
-        );
-        let entities = errors
-            .iter()
-            .map(|d| {
-                serde_json::json!({
-                    "kind": "diagnostic",
-                    "location": d.span.to_string(),
-                    "rule": d.rule,
-                    "message": d.message,
-                })
-            })
-            .collect();
-        return Err(CommandError::new(format!(
-            "the state has {} (nothing was read from or written to the control plane)",
-            lint::report::count(errors.len(), "lint error")
-        ))
-        .with_hint("run `plugsync lint` for details")
-        .with_kind(ErrorKind::Lint)
-        .with_entities(entities));
-    }
-    Ok(())
-}
-
-/// The sandbox profile for this target: the flags when given, else what the target reports
-/// (`GET /` on a Kong Admin API: `configuration.untrusted_lua`, then `version`), else the
-/// default. Printed with the target. When it differs from the profile the state was linted
-/// with, the state is linted again under it.
-pub fn target_profile(
-    loaded: &Loaded,
-    sandbox: &SandboxArgs,
-    backend: &dyn Backend,
-    secrets: &[String],
-    printer: &Printer,
-) -> Result<(), CommandError> {
-    let linted = sandbox.lint_options()?;
-    if sandbox.is_explicit() {
-        printer.status(&format!(
-            "sandbox profile: {} (from the flags)",
-            linted.profile
-        ));
-        return Ok(());
-    }
-    let reported = match backend.node_info() {
-        Ok(Some(info)) => crate::lua::profile::profile_from_node_info(&info),
-        Ok(None) => None,
-        Err(e) => {
-            printer.warn(&crate::model::mask_secrets(
-                &format!(
-                    "cannot read the target's Kong version ({e}); checking plugins with the default sandbox profile"
-                ),
-                secrets,
-            ));
-            None
-        }
+) -> Result<Checked, CommandError> {
+    let (files, commit) = ops::check::file_source(&common.state, common.git_ref.as_deref())?;
+    let loaded = crate::state::load(&common.state, files.as_ref(), &settings::process_env);
+    let request = CheckRequest {
+        paths: &common.state,
+        git_ref: common.git_ref.as_deref(),
+        select_tags: &common.select_tag,
+        lint: sandbox.lint_options()?,
+        env: &settings::process_env,
     };
-    let (profile, why) = match reported {
-        Some(Ok(found)) => found,
-        Some(Err(e)) => {
-            return Err(CommandError::new(e).with_hint(
-                "check the target's untrusted_lua setting, or pass --sandbox-profile to check plugins anyway",
-            ))
-        }
-        None => {
-            printer.status(&format!(
-                "sandbox profile: {} (default; pass --kong-version or --sandbox-profile to match your gateways)",
-                linted.profile
-            ));
-            return Ok(());
-        }
-    };
-    printer.status(&format!("sandbox profile: {profile} ({why})"));
-    if profile != linted.profile {
-        let options = LintOptions { profile, ..linted };
-        stop_on_lint_errors(lint::lint(&loaded.state, &options), printer)?;
-    }
-    Ok(())
+    ops::check::check_loaded(&request, loaded, commit, &Reporter::new(printer))
 }
 
 /// Connects to the target and prints which it is.
@@ -450,109 +175,31 @@ pub fn connect(
     Ok(backend)
 }
 
-/// Fetches the live state in scope.
-pub fn fetch(
-    backend: &dyn Backend,
-    select_tags: &[String],
-    state: Option<&DesiredState>,
-    secrets: &[String],
-) -> Result<Fetched, CommandError> {
-    tgt::fetch(backend, select_tags, state).map_err(|e| {
-        let hint = crate::cli::target::auth_hint(backend.info().kind, e.status());
-        CommandError::from(e)
-            .context("reading the control plane failed")
-            .masked(secrets)
-            .with_hint_opt(hint)
-    })
-}
-
-/// Fetches the live state in the scope a saved plan was made in.
-pub fn fetch_for_plan(
-    backend: &dyn Backend,
-    plan: &Plan,
-    secrets: &[String],
-) -> Result<Fetched, CommandError> {
-    tgt::fetch_with_hybrid(backend, &plan.select_tags, None, &plan.hybrid_scope).map_err(|e| {
-        CommandError::new(crate::model::mask_secrets(
-            &format!("reading the control plane failed: {e}"),
-            secrets,
-        ))
-    })
-}
-
-/// The source of the state (the plan's `source`): the commit it was read from, and whether the
-/// working tree's state files and plugin directories differ from it.
-pub fn source(loaded: &Loaded) -> SourceInfo {
-    loaded.source.clone()
-}
-
-/// Makes the plan.
-pub fn make_plan(
-    loaded: &Loaded,
-    fetched: &Fetched,
-    backend: &dyn Backend,
-    args: &PlanArgs,
-) -> Result<Plan, CommandError> {
-    let options = PlanOptions {
-        allow_in_place: args.allow_in_place,
-        allow_empty: args.allow_empty,
-        select_tags: loaded.select_tags.clone(),
-        unmanaged_references: fetched.unmanaged_references.clone(),
-    };
-    let hybrid: Vec<&str> = loaded
-        .state
-        .custom_plugins
-        .iter()
-        .filter(|c| !c.streamed)
-        .map(|c| c.name.as_str())
-        .collect();
-    if !hybrid.is_empty() && !backend.supports_plugin_schemas() {
-        return Err(CommandError::new(format!(
-            "the state declares hybrid-mode plugins (`streamed: false`): {}; a {} target cannot hold them",
-            hybrid.join(", "),
-            backend.info().kind
-        ))
-        .with_hint("hybrid mode is Konnect's: target a Konnect control plane (or the local one). Self-managed Kong loads custom plugins from each node's files; stream them instead (`streamed: true`, Kong 3.15+)"));
-    }
-    let mut new_id = || uuid::Uuid::new_v4().to_string();
-    prepare(
-        &loaded.state,
-        &fetched.live,
-        backend.info(),
-        source(loaded),
-        &options,
-        &mut new_id,
-    )
-    .map_err(|e| {
-        // The message is masked; the hint and entities name plugins, not values.
-        let mut err = CommandError::from(e).context("cannot plan");
-        err.message = loaded.state.mask(&err.message);
-        err
-    })
-}
-
-/// Everything up to a plan: load and lint the state, connect, fetch, plan. Returns the state,
-/// the connected target and the plan.
+/// Everything up to a plan: load and lint the state, connect, choose the sandbox profile,
+/// fetch, plan. Returns the checked state, the connected target and the plan.
 pub fn plan_against_target(
     common: &CommonArgs,
     targets: &TargetArgs,
     args: &PlanArgs,
     rps: Option<f64>,
     printer: &Printer,
-) -> Result<(Loaded, Box<dyn Backend>, Plan), CommandError> {
-    let loaded = load(common, &args.sandbox, printer)?;
-    let backend = connect(targets, Some(&loaded.state), rps, printer)?;
+) -> Result<(Checked, Box<dyn Backend>, Plan), CommandError> {
+    let checked = load(common, &args.sandbox, printer)?;
+    let backend = connect(targets, Some(&checked.state), rps, printer)?;
     let mut secrets = targets.secrets();
-    secrets.extend(loaded.state.secrets.iter().cloned());
-    target_profile(&loaded, &args.sandbox, backend.as_ref(), &secrets, printer)?;
-    let fetched = fetch(
-        backend.as_ref(),
-        &loaded.select_tags,
-        Some(&loaded.state),
-        &secrets,
-    )?;
-    let plan = make_plan(&loaded, &fetched, backend.as_ref(), args)?;
-    Ok((loaded, backend, plan))
+    secrets.extend(checked.state.secrets.iter().cloned());
+    let progress = Reporter::new(printer);
+    let profile = ops::plan::ProfileRequest {
+        linted: args.sandbox.lint_options()?,
+        explicit: args.sandbox.is_explicit(),
+    };
+    ops::plan::target_profile(&checked, &profile, backend.as_ref(), &secrets, &progress)?;
+    let source = ops::plan::ControlPlane {
+        backend: backend.as_ref(),
+        secrets: &secrets,
+    };
+    let plan = ops::plan::plan(&checked, &source, &args.request())?;
+    Ok((checked, backend, plan))
 }
 
 /// Renders the plan in the chosen format.
@@ -570,50 +217,100 @@ pub fn render_plan(plan: &Plan, format: Format, printer: &Printer) -> String {
     }
 }
 
-/// Applies a plan, printing a line per step (or nothing with `-q`) and the summary line. With
-/// `validate_against` (a saved plan: its templates were resolved again), every instance config
-/// is checked against its schema before the first write.
-pub fn apply_plan(
+/// Applies a plan up to (and with `--wait` through) its data-plane rollouts, printing a line
+/// per step (or a bar) and the report, then waits for the data planes with `--wait`.
+/// `validate_against`: the live state a saved plan was checked against; `rerun`: the command
+/// to run after a data-plane rollout.
+#[allow(clippy::too_many_arguments)]
+pub fn apply_and_report(
     backend: &dyn Backend,
     plan: &Plan,
     args: &ApplyArgs,
     secrets: &[String],
     validate_against: Option<&crate::model::LiveState>,
+    format: Format,
+    rerun: &str,
     printer: &Printer,
-) -> Result<ApplyReport, CommandError> {
-    let (bodies, found) = apply::resolve_bodies(plan, &settings::process_env)
-        .map_err(|e| CommandError::new(format!("nothing was applied: {e}")))?;
-    let mut secrets = secrets.to_vec();
-    secrets.extend(found);
-    if let Some(live) = validate_against {
-        apply::validate_bodies(plan, &bodies, live).map_err(|errors| {
-            CommandError::new(crate::model::mask_secrets(
-                &format!(
-                    "nothing was applied: the values resolved now break the schema\n{}",
-                    errors.join("\n")
-                ),
-                &secrets,
-            ))
-            .with_hint(
-                "fix the environment values (or the state, then make a new plan) and apply again",
-            )
-        })?;
+) -> Result<Outcome, CommandError> {
+    let progress = Reporter::new(printer);
+    let baseline = ops::apply::wait_baseline(backend, args.wait)?;
+    let schemas = crate::lua::SchemaCache::new();
+    let request = ops::apply::ApplyRequest {
+        parallelism: args.parallelism,
+        wait: args.wait,
+        rolled_out: &args.rolled_out,
+        secrets,
+        validate_against,
+        schemas: &schemas,
+        env: &settings::process_env,
+    };
+    let applied = ops::apply::apply_through_rollouts(backend, plan, &request, &progress)?;
+    let outcome = report_apply(&applied.plan, &applied.report, format, printer);
+    if outcome == Outcome::Success {
+        match applied.stop {
+            RolloutStop::Pending(step) => {
+                announce_rollout(&step, rerun, printer);
+                return Ok(outcome);
+            }
+            RolloutStop::WaitFailed(e) => return Err(e),
+            RolloutStop::Complete => {}
+        }
+        let baseline = baseline.filter(|_| applied.plan.has_changes());
+        ops::apply::wait(backend, args.wait, baseline.as_ref(), &progress)?;
     }
-    let quiet = printer.quiet;
-    let color = printer.color_stderr;
-    // A progress bar on a terminal; one line per step otherwise. Failures always get a line.
-    let bar = (!quiet && std::io::stderr().is_terminal() && plan.steps.len() > 1).then(|| {
-        let bar = indicatif::ProgressBar::new(plan.steps.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
-    let on_step = |r: &StepResult, n: usize, total: usize| {
-        if quiet && r.status == StepStatus::Done {
+    Ok(outcome)
+}
+
+/// The printer as the operations' [`Progress`]: status lines and warnings on stderr (as `-q`
+/// and `-v` allow), lint errors as text, and per apply a progress bar on a terminal or one
+/// line per step otherwise (failures always get a line).
+pub struct Reporter<'a> {
+    printer: &'a Printer,
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl<'a> Reporter<'a> {
+    pub fn new(printer: &'a Printer) -> Reporter<'a> {
+        Reporter {
+            printer,
+            bar: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl Progress for Reporter<'_> {
+    fn status(&self, line: &str) {
+        self.printer.status(line);
+    }
+
+    fn warn(&self, line: &str) {
+        self.printer.warn(line);
+    }
+
+    fn diagnostics(&self, errors: &[crate::model::Diagnostic]) {
+        crate::etext!("{}", lint::report::text(errors, self.printer.color_stderr));
+    }
+
+    fn apply_started(&self, total: usize) {
+        let show = !self.printer.quiet && std::io::stderr().is_terminal() && total > 1;
+        let bar = show.then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        if let Ok(mut slot) = self.bar.lock() {
+            *slot = bar;
+        }
+    }
+
+    fn step_done(&self, r: &StepResult, n: usize, total: usize) {
+        if self.printer.quiet && r.status == StepStatus::Done {
             return;
         }
+        let color = self.printer.color_stderr;
         let status = match r.status {
             StepStatus::Done => crate::ui::paint(color, crate::ui::Style::Green, "done"),
             StepStatus::Failed => crate::ui::paint(color, crate::ui::Style::Red, "FAILED"),
@@ -627,7 +324,8 @@ pub fn apply_plan(
         if let Some(reason) = &r.reason {
             line.push_str(&format!(" — {reason}"));
         }
-        match &bar {
+        let bar = self.bar.lock().ok().and_then(|b| b.clone());
+        match bar {
             Some(b) => {
                 if r.status != StepStatus::Done {
                     b.println(crate::ui::terminal_safe(&line));
@@ -640,80 +338,13 @@ pub fn apply_plan(
             }
             None => crate::eline!("{line}"),
         }
-    };
-    // The report counts every request of the run, the fetches before the apply included
-    // (`ApplyReport::requests`): retries while reading the live state are retries too.
-    let before = crate::backend::Stats::default();
-    let report = apply::apply(
-        backend,
-        plan,
-        &bodies,
-        &ApplyOptions {
-            parallelism: args.parallelism,
-            secrets: &secrets,
-            on_step: &on_step,
-        },
-        before,
-    );
-    if let Some(b) = bar {
-        b.finish_and_clear();
     }
-    Ok(report)
-}
 
-/// With `--wait`: checks, before anything is written, that the target reports data plane
-/// status, and returns what the nodes report now (the baseline where the target has no
-/// expected hash). Without `--wait`: nothing.
-pub fn wait_baseline(
-    backend: &dyn Backend,
-    args: &ApplyArgs,
-) -> Result<Option<tgt::Propagation>, CommandError> {
-    if args.wait.is_none() {
-        return Ok(None);
+    fn apply_finished(&self) {
+        if let Some(b) = self.bar.lock().ok().and_then(|mut b| b.take()) {
+            b.finish_and_clear();
+        }
     }
-    match backend.propagation() {
-        Ok(Some(p)) => Ok(Some(p)),
-        Ok(None) => Err(CommandError::new(
-            "--wait: this target reports no data plane status (a Kong Admin API without /clustering/data-planes, i.e. not a hybrid-mode control plane); nothing was written",
-        )
-        .with_hint("drop --wait, or point --kong-addr at the hybrid-mode control plane")
-        .with_kind(ErrorKind::Target)),
-        Err(e) => Err(CommandError::of_kind(
-            ErrorKind::Target,
-            format!("--wait: cannot read the data plane status: {e}; nothing was written"),
-        )),
-    }
-}
-
-/// Waits for the data planes when `--wait` was given; a timeout is an error that names the
-/// nodes behind and the reasons they report. `baseline` is what [`wait_baseline`] returned
-/// (pass `None` for it when nothing was written).
-pub fn wait(
-    backend: &dyn Backend,
-    args: &ApplyArgs,
-    baseline: Option<&tgt::Propagation>,
-    printer: &Printer,
-) -> Result<(), CommandError> {
-    if let Some(secs) = args.wait {
-        printer.status(&format!(
-            "waiting up to {secs}s for data plane nodes to take the new configuration…"
-        ));
-        let p = tgt::wait_for_propagation(backend, std::time::Duration::from_secs(secs), baseline)
-            .map_err(|e| {
-                CommandError::of_kind(ErrorKind::Wait, format!("the changes were applied, but {e}"))
-                    .with_hint("fix what the nodes report (a rejected configuration keeps the node on its last good one), then run again")
-            })?;
-        let hash = p
-            .nodes
-            .first()
-            .and_then(|(_, h)| h.clone())
-            .unwrap_or_default();
-        printer.status(&format!(
-            "all {} data plane node(s) report config hash {hash}",
-            p.nodes.len()
-        ));
-    }
-    Ok(())
 }
 
 /// Reports an apply: JSON on stdout with `--format json`, the summary line on stderr always.

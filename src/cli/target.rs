@@ -228,24 +228,7 @@ impl TargetArgs {
     }
 }
 
-/// For a 401 or 403 answer: where the token of this kind of target comes from.
-pub fn auth_hint(kind: crate::model::TargetKind, status: Option<u16>) -> Option<String> {
-    let what = match status? {
-        401 => "the target refused the token (401)",
-        403 => "the token lacks a permission this needs (403)",
-        _ => return None,
-    };
-    use crate::model::TargetKind as Kind;
-    Some(match kind {
-        Kind::Kong => format!(
-            "{what}: the Kong Admin API target sends --kong-admin-token (or PLUGSYNC_KONG_ADMIN_TOKEN) as the Kong-Admin-Token header"
-        ),
-        Kind::Konnect => format!(
-            "{what}: the Konnect target sends --konnect-token, --konnect-token-file or PLUGSYNC_KONNECT_TOKEN as a Bearer token"
-        ),
-        Kind::Local | Kind::Git => return None,
-    })
-}
+pub use crate::backend::auth_hint;
 
 /// A line naming the target, for the status output of every command.
 pub fn describe(info: &crate::plan::TargetInfo) -> String {

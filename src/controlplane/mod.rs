@@ -188,7 +188,13 @@ pub struct ControlPlanes {
     default_id: String,
     /// The exclusive lock on the store (`PATH.lock`), held while the store is open.
     _lock: Option<std::fs::File>,
+    /// Schemas this store evaluated by source (the simulated nodes' schemas, read on every
+    /// write of a hybrid-mode instance), at most [`EVALUATED_SCHEMAS`] of them.
+    evaluated: crate::lua::SchemaCache,
 }
+
+/// How many evaluated schema sources a store keeps besides its per-plugin cache.
+const EVALUATED_SCHEMAS: usize = 20_000;
 
 /// Takes the exclusive lock of the store at `path`: the file `PATH.lock`, which holds the PID
 /// of the process that has the store open. The operating system releases the lock when that
@@ -309,6 +315,7 @@ impl ControlPlanes {
             }),
             default_id: String::new(),
             _lock: lock,
+            evaluated: crate::lua::SchemaCache::bounded(EVALUATED_SCHEMAS),
         };
         let existing = planes
             .lock()
@@ -767,7 +774,7 @@ impl ControlPlanes {
         handler: Option<&str>,
         schema: &str,
     ) -> Result<Value, CpError> {
-        let evaluated = crate::lua::evaluate_schema(schema).map_err(|e| {
+        let evaluated = self.evaluated.evaluate(schema).map_err(|e| {
             entities::invalid(vec![FieldError {
                 path: "schema".to_string(),
                 message: e.to_string(),
@@ -851,6 +858,7 @@ impl ControlPlanes {
             tx: &tx,
             cp,
             schemas,
+            evaluated: &self.evaluated,
             schema_updates: Vec::new(),
             dp: mem.dp.draft(),
             changed: false,
@@ -894,6 +902,8 @@ struct Ctx<'a> {
     tx: &'a Connection,
     cp: &'a str,
     schemas: &'a HashMap<SchemaKey, Arc<PluginSchema>>,
+    /// The store's evaluated schemas by source.
+    evaluated: &'a crate::lua::SchemaCache,
     /// Schema cache changes to apply after the commit (`None` = drop).
     schema_updates: Vec<(SchemaKey, Option<Arc<PluginSchema>>)>,
     /// The data plane state as of this write.
@@ -1013,7 +1023,7 @@ impl Ctx<'_> {
         if store::by_uname(self.tx, self.cp, Kind::PluginSchema, name)?.is_none() {
             return Ok(dataplane::instance_problem(Some(cp_schema), body));
         }
-        let installed = node_schema(self.tx, self.cp, name)?;
+        let installed = node_schema(self.tx, self.cp, name, self.evaluated)?;
         Ok(dataplane::instance_problem(installed.as_ref(), body))
     }
 
@@ -1186,11 +1196,16 @@ fn node_plugin_json(name: &str, handler: Option<&str>, schema: &str, at: i64) ->
 }
 
 /// The schema of plugin `name` as installed on the control plane's simulated node, evaluated.
-fn node_schema(conn: &Connection, cp: &str, name: &str) -> Result<Option<PluginSchema>, CpError> {
+fn node_schema(
+    conn: &Connection,
+    cp: &str,
+    name: &str,
+    evaluated: &crate::lua::SchemaCache,
+) -> Result<Option<PluginSchema>, CpError> {
     let Some((_, schema)) = store::node_plugin(conn, cp, name)? else {
         return Ok(None);
     };
-    Ok(crate::lua::evaluate_schema(&schema).ok())
+    Ok(evaluated.evaluate(&schema).ok())
 }
 
 /// The body as an object.

@@ -66,12 +66,11 @@ fn families_follow_replaces_through_declared_plugins() {
 
 #[test]
 fn encrypted_fields_are_masked_in_changes() {
-    let schema = crate::lua::evaluate_schema(
+    let schema = testkit::schema(
         r#"return { name = "a", fields = { { config = { type = "record", fields = {
             { token = { type = "string", encrypted = true } },
             { plain = { type = "string" } } } } } } }"#,
-    )
-    .unwrap();
+    );
     let mut changes = field_changes(
         Some(&json!({"config": {"token": "old-secret", "plain": "x"}})),
         Some(&json!({"config": {"token": "new-secret", "plain": "y"}})),
@@ -130,13 +129,17 @@ fn run(
     live: &LiveState,
     select_tags: &[String],
 ) -> Result<Diff, Vec<DiffError>> {
-    let desired_schemas = crate::plan::prepare::desired_schemas(desired).expect("schemas");
-    let live_schemas = crate::plan::prepare::live_schemas(live);
+    let schemas = testkit::schemas(desired, live);
+    let desired_schemas = schemas
+        .desired
+        .into_iter()
+        .map(|(name, s)| (name, s.expect("the schema evaluates")))
+        .collect();
     let input = DiffInput {
         desired,
         desired_schemas: &desired_schemas,
         live,
-        live_schemas: &live_schemas,
+        live_schemas: &schemas.live,
         select_tags,
     };
     diff(&input, &mut testkit::ids())

@@ -6,11 +6,8 @@
 //!   the repository behave the same way.
 //! * [`worktree_source`] records, for a plan made from the working tree, the commit checked out
 //!   and whether the files the state was read from differ from it (`source` in the plan).
-//! * [`review`] turns two revisions of the state into a plan with no control plane.
 //!
 //! This module and `state` are the only ones that read a repository.
-
-pub mod review;
 
 use std::io;
 use std::path::{Component, Path, PathBuf};

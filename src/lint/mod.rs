@@ -11,7 +11,7 @@ pub mod upload;
 
 use std::collections::BTreeMap;
 
-use crate::lua::{self, Finding, HandlerInfo, SandboxError};
+use crate::lua::{self, Finding, HandlerInfo, SandboxError, SchemaCache};
 use crate::model::{CustomPluginDecl, DesiredState};
 pub use crate::model::{Diagnostic, Severity};
 use crate::schema::PluginSchema;
@@ -85,11 +85,21 @@ impl<'a> Context<'a> {
 
 /// Evaluates one custom plugin: syntax, sandbox evaluation and static checks.
 pub fn analyse<'a>(decl: &'a CustomPluginDecl, options: &LintOptions) -> PluginAnalysis<'a> {
+    analyse_with(decl, options, &SchemaCache::new())
+}
+
+/// [`analyse`], evaluating the schema through `schemas` (the run's cache: a schema evaluated
+/// once is not evaluated again, and the plan reads it from there).
+pub fn analyse_with<'a>(
+    decl: &'a CustomPluginDecl,
+    options: &LintOptions,
+    schemas: &SchemaCache,
+) -> PluginAnalysis<'a> {
     let handler_syntax = lua::syntax_errors(&decl.handler.text);
     let schema_syntax = lua::syntax_errors(&decl.schema.text);
     let schema = schema_syntax
         .is_empty()
-        .then(|| lua::evaluate_schema(&decl.schema.text));
+        .then(|| schemas.evaluate(&decl.schema.text));
     // A hybrid-mode handler is installed on the data planes as a file and runs with Kong's full
     // environment: only its syntax is checked here.
     let handler = (decl.streamed && handler_syntax.is_empty()).then(|| {
@@ -128,19 +138,35 @@ pub fn analyse<'a>(decl: &'a CustomPluginDecl, options: &LintOptions) -> PluginA
 
 /// Analyses every custom plugin, spread over the machine's cores.
 pub fn analyse_all<'a>(state: &'a DesiredState, options: &LintOptions) -> Vec<PluginAnalysis<'a>> {
+    analyse_all_with(state, options, &SchemaCache::new())
+}
+
+/// [`analyse_all`] through the run's schema cache.
+pub fn analyse_all_with<'a>(
+    state: &'a DesiredState,
+    options: &LintOptions,
+    schemas: &SchemaCache,
+) -> Vec<PluginAnalysis<'a>> {
     let decls = &state.custom_plugins;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(decls.len().max(1));
     if threads <= 1 {
-        return decls.iter().map(|d| analyse(d, options)).collect();
+        return decls
+            .iter()
+            .map(|d| analyse_with(d, options, schemas))
+            .collect();
     }
     let chunk = decls.len().div_ceil(threads);
     std::thread::scope(|scope| {
         let handles: Vec<_> = decls
             .chunks(chunk)
             .map(|part| {
-                scope.spawn(move || part.iter().map(|d| analyse(d, options)).collect::<Vec<_>>())
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|d| analyse_with(d, options, schemas))
+                        .collect::<Vec<_>>()
+                })
             })
             .collect();
         handles
@@ -152,10 +178,20 @@ pub fn analyse_all<'a>(state: &'a DesiredState, options: &LintOptions) -> Vec<Pl
 
 /// Runs every rule over the state; returns the diagnostics sorted by place.
 pub fn lint(state: &DesiredState, options: &LintOptions) -> Vec<Diagnostic> {
+    lint_with(state, options, &SchemaCache::new())
+}
+
+/// [`lint`], evaluating the schemas through `schemas`: afterwards the cache holds the schema of
+/// every declared custom plugin whose `schema.lua` compiles, for the plan to read.
+pub fn lint_with(
+    state: &DesiredState,
+    options: &LintOptions,
+    schemas: &SchemaCache,
+) -> Vec<Diagnostic> {
     let ctx = Context {
         state,
         options,
-        plugins: analyse_all(state, options),
+        plugins: analyse_all_with(state, options, schemas),
     };
     let mut out = Vec::new();
     for rule in rules::RULES {

@@ -215,7 +215,7 @@ pub fn sarif(diags: &[Diagnostic]) -> String {
                 "driver": {
                     "name": "plugsync",
                     "semanticVersion": env!("CARGO_PKG_VERSION"),
-                    "version": crate::cli::version(),
+                    "version": crate::version(),
                     "informationUri": env!("CARGO_PKG_REPOSITORY"),
                     "rules": descriptors,
                 },

@@ -50,6 +50,7 @@ mod kong_meta;
 pub mod profile;
 mod run_phases;
 mod sandbox;
+mod schema_cache;
 
 #[cfg(test)]
 mod isolation_tests;
@@ -73,6 +74,7 @@ pub use profile::{ProfileName, DEFAULT_PROFILE};
 pub use run_phases::{
     run_request, Exchange, LogLine, SentRequest, SimRequest, SimResponse, SimUpstream,
 };
+pub use schema_cache::SchemaCache;
 
 /// Lua memory cap per evaluation, in bytes.
 pub const MEMORY_LIMIT: usize = 32 * 1024 * 1024;
@@ -191,14 +193,9 @@ fn runtime_line(message: &str) -> Option<usize> {
 /// arguments, a table, its `name`, the restricted metaschema), then converts the table into the
 /// schema model (the load-time checks, reported as [`SandboxError::Metaschema`]).
 ///
-/// Evaluation is deterministic in the source, so successful results are memoised per process by
-/// the sha256 of the source (at most [`SCHEMA_MEMO_ENTRIES`] of them).
+/// Every call evaluates: nothing is memoised per process. A run that needs the same schema
+/// twice (lint, then plan) passes a [`SchemaCache`] along instead.
 pub fn evaluate_schema(source: &str) -> Result<PluginSchema, SandboxError> {
-    use sha2::Digest;
-    let key: [u8; 32] = sha2::Sha256::digest(source.as_bytes()).into();
-    if let Some(s) = schema_memo().lock().ok().and_then(|m| m.get(&key).cloned()) {
-        return Ok(s);
-    }
     let sandbox = sandbox::Sandbox::pooled(sandbox::Mode::Schema, &[])?;
     let (value, second) = sandbox.run(source, sandbox::Mode::Schema)?;
     if sandbox.budget_spent() {
@@ -236,19 +233,12 @@ pub fn evaluate_schema(source: &str) -> Result<PluginSchema, SandboxError> {
         convert::schema_from_value(&sandbox, value)
             .map_err(|message| SandboxError::Metaschema { message })
     }));
-    let schema = converted.unwrap_or_else(|_| {
+    converted.unwrap_or_else(|_| {
         sandbox.spoil();
         Err(SandboxError::Metaschema {
             message: "the schema is too large for the plugin sandbox to convert".into(),
         })
-    })?;
-    if let Ok(mut m) = schema_memo().lock() {
-        if m.len() >= SCHEMA_MEMO_ENTRIES {
-            m.clear();
-        }
-        m.insert(key, schema.clone());
-    }
-    Ok(schema)
+    })
 }
 
 /// A truthy second return value is a load failure at create time (§2.1).
@@ -261,16 +251,6 @@ fn load_failure_from_second_value(second: &mlua::Value) -> Result<(), SandboxErr
         other => handler::lua_type(other).unwrap_or("nil").to_string(),
     };
     Err(SandboxError::Runtime { message: text })
-}
-
-/// How many evaluated schemas [`evaluate_schema`] keeps.
-pub const SCHEMA_MEMO_ENTRIES: usize = 20_000;
-
-fn schema_memo() -> &'static std::sync::Mutex<std::collections::HashMap<[u8; 32], PluginSchema>> {
-    static MEMO: std::sync::OnceLock<
-        std::sync::Mutex<std::collections::HashMap<[u8; 32], PluginSchema>>,
-    > = std::sync::OnceLock::new();
-    MEMO.get_or_init(Default::default)
 }
 
 /// Loads the source of a `handler.lua` in the handler environment of `profile` (plus

@@ -1,12 +1,11 @@
-//! From a loaded desired state and a fetched live state to a plan: evaluate both sides'
-//! schemas in the sandbox, diff, apply the policy. No I/O: the caller loads and fetches.
+//! From a loaded desired state, a fetched live state and both sides' evaluated schemas to a
+//! plan: diff, apply the policy. No I/O and no Lua: the caller loads, fetches and evaluates.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use crate::diff::{self, DiffError, DiffInput};
-use crate::lua;
 use crate::model::{DesiredState, LiveState};
 use crate::schema::PluginSchema;
 
@@ -31,50 +30,63 @@ fn join<T: std::fmt::Display>(items: &[T]) -> String {
         .join("\n")
 }
 
-/// Evaluates the schemas of the declared plugins.
-pub fn desired_schemas(
+/// The evaluated schemas a plan reads, by plugin name. The planner evaluates nothing: the
+/// caller (`crate::ops`) fills this from the schemas lint already evaluated, and evaluates
+/// only the live ones whose source differs from every declared one.
+#[derive(Debug, Clone, Default)]
+pub struct Schemas {
+    /// Each declared custom plugin's schema, or why it does not evaluate.
+    pub desired: BTreeMap<String, Result<PluginSchema, String>>,
+    /// Each live custom plugin's schema; one that does not evaluate is left out (its changes
+    /// are then classified `cp_dp_sync`).
+    pub live: BTreeMap<String, PluginSchema>,
+}
+
+/// The declared plugins' schemas, or the first one (in declaration order) that does not
+/// evaluate.
+fn desired_schemas(
     desired: &DesiredState,
+    schemas: &Schemas,
 ) -> Result<BTreeMap<String, PluginSchema>, PrepareError> {
     let mut out = BTreeMap::new();
     for c in &desired.custom_plugins {
-        let s = lua::evaluate_schema(&c.schema.text).map_err(|e| PrepareError::Schema {
-            plugin: c.name.clone(),
-            message: e.to_string(),
-        })?;
-        out.insert(c.name.clone(), s);
+        match schemas.desired.get(&c.name) {
+            Some(Ok(s)) => {
+                out.insert(c.name.clone(), s.clone());
+            }
+            Some(Err(message)) => {
+                return Err(PrepareError::Schema {
+                    plugin: c.name.clone(),
+                    message: message.clone(),
+                })
+            }
+            None => {
+                return Err(PrepareError::Schema {
+                    plugin: c.name.clone(),
+                    message: "it was not evaluated".to_string(),
+                })
+            }
+        }
     }
     Ok(out)
-}
-
-/// Evaluates the schemas of the live plugins; one that does not evaluate is left out (its
-/// changes are then classified `cp_dp_sync`).
-pub fn live_schemas(live: &LiveState) -> BTreeMap<String, PluginSchema> {
-    live.custom_plugins
-        .iter()
-        .filter_map(|c| {
-            lua::evaluate_schema(&c.schema)
-                .ok()
-                .map(|s| (c.name.clone(), s))
-        })
-        .collect()
 }
 
 /// Diffs and plans.
 pub fn prepare(
     desired: &DesiredState,
     live: &LiveState,
+    schemas: &Schemas,
     target: TargetInfo,
     source: SourceInfo,
     options: &PlanOptions,
     new_id: &mut dyn FnMut() -> String,
 ) -> Result<Plan, PrepareError> {
-    let desired_schemas = desired_schemas(desired)?;
-    let live_schemas = live_schemas(live);
+    let desired_schemas = desired_schemas(desired, schemas)?;
     let input = DiffInput {
         desired,
         desired_schemas: &desired_schemas,
         live,
-        live_schemas: &live_schemas,
+        live_schemas: &schemas.live,
         select_tags: &options.select_tags,
     };
     let d = diff::diff(&input, new_id).map_err(PrepareError::Diff)?;

@@ -84,6 +84,7 @@ fn plan_json(
     let plan = prepare(
         desired,
         live,
+        &testkit::schemas(desired, live),
         target(),
         SourceInfo::default(),
         options,

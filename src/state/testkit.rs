@@ -151,3 +151,28 @@ pub fn ids() -> impl FnMut() -> String {
         format!("00000000-0000-4000-8000-{n:012}")
     }
 }
+
+/// Both sides' evaluated schemas, as `crate::ops` hands them to the planner.
+pub fn schemas(desired: &DesiredState, live: &LiveState) -> crate::plan::prepare::Schemas {
+    let cache = crate::lua::SchemaCache::new();
+    crate::plan::prepare::Schemas {
+        desired: desired
+            .custom_plugins
+            .iter()
+            .map(|c| {
+                let s = cache.evaluate(&c.schema.text).map_err(|e| e.to_string());
+                (c.name.clone(), s)
+            })
+            .collect(),
+        live: live
+            .custom_plugins
+            .iter()
+            .filter_map(|c| Some((c.name.clone(), cache.evaluate(&c.schema).ok()?)))
+            .collect(),
+    }
+}
+
+/// The schema `source` evaluates to.
+pub fn schema(source: &str) -> crate::schema::PluginSchema {
+    crate::lua::evaluate_schema(source).unwrap_or_else(|e| panic!("{e}\n{source}"))
+}

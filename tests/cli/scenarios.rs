@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use plugsync::model::LiveState;
-use plugsync::plan::prepare::prepare;
+use plugsync::ops::plan::prepare;
 use plugsync::plan::{PlanOptions, SourceInfo, TargetInfo};
 use serde_json::Value;
 

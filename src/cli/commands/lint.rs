@@ -4,8 +4,9 @@ use clap::Args;
 
 use crate::cli::{CommonArgs, Format};
 use crate::error::Outcome;
-use crate::lint::{self, report};
-use crate::{settings, state};
+use crate::lint::report;
+use crate::ops;
+use crate::settings;
 
 /// Arguments of `plugsync lint`.
 #[derive(Debug, Args)]
@@ -19,29 +20,29 @@ pub struct LintArgs {
 /// Runs the lint.
 pub fn run(args: LintArgs) -> Outcome {
     let printer = settings::printer(args.common.quiet, args.common.verbose);
-    let files =
-        match crate::cli::run::file_source(&args.common.state, args.common.git_ref.as_deref()) {
-            Ok((files, _)) => files,
-            Err(e) => return crate::cli::run::fail(&printer, e),
-        };
-    let loaded = state::load(&args.common.state, files.as_ref(), &settings::process_env);
-    let mut diags = loaded.diagnostics.clone();
+    let files = match ops::check::file_source(&args.common.state, args.common.git_ref.as_deref()) {
+        Ok((files, _)) => files,
+        Err(e) => return crate::cli::run::fail(&printer, e),
+    };
     let options = match args.sandbox.lint_options() {
         Ok(o) => o,
         Err(e) => return crate::cli::run::fail(&printer, e),
     };
-    diags.extend(lint::lint(&loaded.state, &options));
-    let mut diags = loaded.without_consequences(diags);
-    diags.sort();
-    diags.dedup();
+    let linted = ops::check::lint(
+        &args.common.state,
+        files.as_ref(),
+        &options,
+        &settings::process_env,
+    );
+    let diags = linted.diagnostics;
     let summary = report::Summary::of(&diags);
     match args.common.format {
         Format::Text => {
             printer.data(&report::text(&diags, printer.color_stdout));
             let counts = format!(
                 "linted {} and {}: {}",
-                report::count(loaded.state.custom_plugins.len(), "custom plugin"),
-                report::count(loaded.state.plugins.len(), "instance"),
+                report::count(linted.custom_plugins, "custom plugin"),
+                report::count(linted.instances, "instance"),
                 summary.line()
             );
             printer.status(&counts);

@@ -1,17 +1,16 @@
 //! `plugsync ping`: reaches the target with its address and token, checks that the token may
 //! read what plugsync reads, and prints the target's Kong version and the sandbox profile that
 //! version runs streamed plugins with. Writes nothing (so it cannot prove write permission;
-//! the first write of an apply does).
+//! the first write of an apply does). `crate::ops::ping` runs the checks; this renders them.
 
 use clap::Args;
 use serde_json::json;
 
-use crate::backend::{Backend, Kind, TargetError};
 use crate::cli::run;
-use crate::cli::target::{auth_hint, TargetArgs};
+use crate::cli::target::TargetArgs;
 use crate::cli::Format;
 use crate::error::Outcome;
-use crate::lua::ProfileName;
+use crate::ops;
 use crate::settings;
 
 /// Arguments of `plugsync ping`.
@@ -30,23 +29,6 @@ pub struct PingArgs {
     pub verbose: u8,
 }
 
-/// One check and its result.
-struct Check {
-    name: &'static str,
-    error: Option<String>,
-}
-
-/// Reads the first page of `kind`, nothing more.
-fn probe(backend: &dyn Backend, kind: Kind) -> Result<(), TargetError> {
-    const ENOUGH: &str = "plugsync ping: first page read";
-    match backend.for_each_page(kind, None, &mut |_| {
-        Err(TargetError::Config(ENOUGH.to_string()))
-    }) {
-        Err(TargetError::Config(m)) if m == ENOUGH => Ok(()),
-        other => other,
-    }
-}
-
 /// Runs the ping.
 pub fn run(args: PingArgs) -> Outcome {
     let printer = settings::printer(args.quiet, args.verbose);
@@ -55,57 +37,10 @@ pub fn run(args: PingArgs) -> Outcome {
         Ok(b) => b,
         Err(e) => return run::fail_with_report(&printer, args.format, "ping", e),
     };
+    let ping = ops::ping::ping(backend.as_ref(), &secrets);
     let info = backend.info();
-    let mask = |e: &TargetError| {
-        let mut text = crate::model::mask_secrets(&e.to_string(), &secrets);
-        if let Some(h) = auth_hint(info.kind, e.status()) {
-            text.push_str(&format!(" (hint: {h})"));
-        }
-        text
-    };
-
-    let mut checks = vec![Check {
-        name: "address and token",
-        error: None,
-    }];
-    let about = match backend.about() {
-        Ok(a) => Some(a),
-        Err(e) => {
-            checks[0].error = Some(mask(&e));
-            None
-        }
-    };
-    let reached = about.is_some();
-    for (name, kind) in [
-        ("read custom plugins", Kind::CustomPlugin),
-        ("read plugin instances", Kind::Plugin),
-    ] {
-        let error = if reached {
-            probe(backend.as_ref(), kind).err().map(|e| mask(&e))
-        } else {
-            Some("not tried: the target did not answer".to_string())
-        };
-        checks.push(Check { name, error });
-    }
-    let about = about.unwrap_or_default();
-    let profile = about
-        .kong_version
-        .as_deref()
-        .map(ProfileName::for_kong_version);
-    let (profile_name, profile_note) = match &profile {
-        Some(Ok(p)) => (Some(p.as_str()), None),
-        Some(Err(e)) => (None, Some(e.clone())),
-        None if !reached => (None, Some("unknown: the target did not answer".to_string())),
-        None => (
-            None,
-            Some(format!(
-                "unknown until a data plane node connects; lint uses the default profile `{}`",
-                crate::lua::DEFAULT_PROFILE.as_str()
-            )),
-        ),
-    };
-    let ok = checks.iter().all(|c| c.error.is_none());
-
+    let (checks, about, ok) = (&ping.checks, &ping.about, ping.ok);
+    let (profile_name, profile_note) = (ping.profile, ping.profile_note.clone());
     match args.format {
         Format::Json => {
             let v = json!({
@@ -123,7 +58,7 @@ pub fn run(args: PingArgs) -> Outcome {
                 "sandbox_profile": profile_name,
                 "sandbox_profile_note": profile_note,
                 "facts": about.facts.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
-                "plugsync_version": crate::cli::version(),
+                "plugsync_version": crate::version(),
             });
             printer.data(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"));
         }
@@ -143,7 +78,7 @@ pub fn run(args: PingArgs) -> Outcome {
                     out.push_str(&format!("{k:<24} {v}\n"));
                 }
             };
-            for c in &checks {
+            for c in checks {
                 match &c.error {
                     None => line(c.name, "ok"),
                     Some(e) => line(c.name, &format!("FAILED: {e}")),
@@ -172,11 +107,7 @@ pub fn run(args: PingArgs) -> Outcome {
     if ok {
         Outcome::Success
     } else {
-        let failed: Vec<&str> = checks
-            .iter()
-            .filter(|c| c.error.is_some())
-            .map(|c| c.name)
-            .collect();
+        let failed = ping.failed();
         printer.error(&format!("ping failed: {}", failed.join(", ")), None);
         Outcome::Failure
     }

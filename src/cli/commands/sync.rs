@@ -34,7 +34,7 @@ pub fn run(args: SyncArgs) -> Outcome {
 }
 
 fn sync(args: &SyncArgs, printer: &crate::ui::Printer) -> Result<Outcome, CommandError> {
-    let (loaded, backend, plan) = run::plan_against_target(
+    let (checked, backend, plan) = run::plan_against_target(
         &args.common,
         &args.target,
         &args.plan,
@@ -42,7 +42,7 @@ fn sync(args: &SyncArgs, printer: &crate::ui::Printer) -> Result<Outcome, Comman
         printer,
     )?;
     let mut secrets = args.target.secrets();
-    secrets.extend(loaded.state.secrets.iter().cloned());
+    secrets.extend(checked.state.secrets.iter().cloned());
     // `-q` keeps the text plan out of a sync (the step lines are left out too; failures and
     // the summary stay); a dry run shows it, as `diff` does. JSON and Markdown are reports.
     let quiet_text = printer.quiet && args.common.format == Format::Text && !args.dry_run;
@@ -52,27 +52,14 @@ fn sync(args: &SyncArgs, printer: &crate::ui::Printer) -> Result<Outcome, Comman
     if args.dry_run {
         return Ok(Outcome::Success);
     }
-    let baseline = run::wait_baseline(backend.as_ref(), &args.apply)?;
-    let (now, report, stop) = run::apply_through_rollouts(
+    run::apply_and_report(
         backend.as_ref(),
         &plan,
         &args.apply,
         &secrets,
         None,
+        args.common.format,
+        "plugsync sync",
         printer,
-    )?;
-    let outcome = run::report_apply(&now, &report, args.common.format, printer);
-    if outcome == Outcome::Success {
-        match stop {
-            run::RolloutStop::Pending(step) => {
-                run::announce_rollout(&step, "plugsync sync", printer);
-                return Ok(outcome);
-            }
-            run::RolloutStop::WaitFailed(e) => return Err(e),
-            run::RolloutStop::Complete => {}
-        }
-        let baseline = baseline.filter(|_| now.has_changes());
-        run::wait(backend.as_ref(), &args.apply, baseline.as_ref(), printer)?;
-    }
-    Ok(outcome)
+    )
 }

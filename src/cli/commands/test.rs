@@ -1,5 +1,6 @@
 //! `plugsync test`: runs the custom plugins' handlers against the sample requests of
-//! `tests/*.test.yaml`, offline, with a stand-in for Kong's PDK.
+//! `tests/*.test.yaml`, offline, with a stand-in for Kong's PDK (`crate::ops::test` runs them;
+//! this maps the flags and prints the report).
 
 use std::path::PathBuf;
 
@@ -7,8 +8,9 @@ use clap::{Args, ValueEnum};
 
 use crate::cli::run::{self, SandboxArgs};
 use crate::error::{CommandError, Outcome};
-use crate::pdktest::{self, report};
-use crate::{settings, state};
+use crate::ops::{self, test::TestRequest};
+use crate::pdktest::report;
+use crate::settings;
 
 /// Output format of `plugsync test`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -59,50 +61,13 @@ pub fn run(args: TestArgs) -> Outcome {
 
 fn test(args: &TestArgs, printer: &crate::ui::Printer) -> Result<Outcome, CommandError> {
     let options = args.sandbox.lint_options()?;
-    let loaded = state::load(&args.state, &state::WorkTree, &settings::process_env);
-    if loaded.state.custom_plugins.is_empty() && loaded.has_errors() {
-        crate::etext!(
-            "{}",
-            crate::lint::report::text(
-                &loaded
-                    .diagnostics
-                    .iter()
-                    .filter(|d| d.is_error())
-                    .cloned()
-                    .collect::<Vec<_>>(),
-                printer.color_stderr
-            )
-        );
-        return Err(CommandError::new("the state cannot be read")
-            .with_hint("run `plugsync lint` for details"));
-    }
-    if loaded.has_errors() {
-        printer.warn("the state has errors (run `plugsync lint`); testing the plugins it declares");
-    }
-    let (files, mut invalid) = pdktest::discover(&args.paths, &args.state, &loaded.state);
-    if files.is_empty() && invalid.is_empty() {
-        let where_ = if args.paths.is_empty() {
-            pdktest::default_dirs(&args.state)
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        } else {
-            "the paths given".to_string()
-        };
-        return Err(CommandError::new(format!(
-            "no test files (*{}) found in {where_}",
-            pdktest::SUFFIX
-        ))
-        .with_hint("write one: see docs/testing-plugins.md"));
-    }
-    let options = pdktest::Options {
-        profile: options.profile,
-        sandbox_requires: options.sandbox_requires,
+    let request = TestRequest {
+        paths: &args.paths,
+        state: &args.state,
+        lint: options,
+        env: &settings::process_env,
     };
-    let mut result = pdktest::run(&files, &loaded.state, &options);
-    invalid.append(&mut result.invalid);
-    result.invalid = invalid;
+    let result = ops::test::test(&request, &run::Reporter::new(printer))?;
     match args.format {
         TestFormat::Text => printer.data(&report::text(&result, printer.color_stdout)),
         TestFormat::Json => printer.data(&report::json(&result)),

@@ -196,6 +196,9 @@ pub struct ControlPlanes {
 /// How many evaluated schema sources a store keeps besides its per-plugin cache.
 const EVALUATED_SCHEMAS: usize = 20_000;
 
+/// How long opening a store waits for another process to let go of it before refusing.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Takes the exclusive lock of the store at `path`: the file `PATH.lock`, which holds the PID
 /// of the process that has the store open. The operating system releases the lock when that
 /// process ends, however it ends.
@@ -218,7 +221,15 @@ fn lock_store(path: &str) -> Result<std::fs::File, CpError> {
         .map_err(|e| CpError::Storage {
             message: format!("cannot open {lock_path}: {e}"),
         })?;
-    match try_lock(&file) {
+    // A holder that is ending (or a process that forked while holding it, until the child
+    // execs) lets go within moments: wait up to [`LOCK_WAIT`] before refusing.
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    let mut locked = try_lock(&file);
+    while matches!(locked, Ok(false)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        locked = try_lock(&file);
+    }
+    match locked {
         Ok(true) => {}
         Ok(false) => {
             let mut text = String::new();

@@ -82,6 +82,7 @@ pub mod error;
 pub mod git;
 pub mod lint;
 pub mod lua;
+pub mod luasyntax;
 pub mod model;
 pub mod ops;
 pub mod pdktest;

@@ -15,6 +15,7 @@ use super::util::parse_uuid;
 use super::{CpError, Kind};
 use crate::schema::builtins;
 use crate::schema::model::{Builtin, PluginSchema};
+use crate::schema::ordering::{check_ordering, valid_utf8_name};
 use crate::schema::protocols;
 use crate::schema::validate::{default_protocols, summary, validate_plugin, FieldError};
 
@@ -768,60 +769,6 @@ const PLUGIN_FIELDS: [&str; 12] = [
     "ordering",
     "partials",
 ];
-
-/// Kong's `typedefs.utf8_name`.
-fn valid_utf8_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| !c.is_ascii() || c.is_ascii_alphanumeric() || ".-_~".contains(c))
-}
-
-/// Checks a plugin's `ordering`: `{before?: {access: [string]}, after?: {access: [string]}}`.
-/// Shared with the state loader, so `lint` refuses what the control plane would.
-pub(crate) fn check_ordering(value: &Value, errors: &mut Vec<FieldError>) {
-    let Some(map) = value.as_object() else {
-        errors.push(err("ordering", "expected a record"));
-        return;
-    };
-    for (key, phases) in map {
-        if key != "before" && key != "after" {
-            errors.push(err(format!("ordering.{key}"), "unknown field"));
-            continue;
-        }
-        if phases.is_null() {
-            continue;
-        }
-        let Some(phases) = phases.as_object() else {
-            errors.push(err(format!("ordering.{key}"), "expected a map"));
-            continue;
-        };
-        for (phase, names) in phases {
-            if phase != "access" {
-                errors.push(err(
-                    format!("ordering.{key}"),
-                    format!("invalid phase '{phase}'; expected one of: access"),
-                ));
-                continue;
-            }
-            match names.as_array() {
-                Some(a) if a.iter().all(Value::is_string) => {
-                    for (i, n) in a.iter().enumerate() {
-                        if n.as_str().is_some_and(|n| !valid_utf8_name(n)) {
-                            errors.push(err(
-                                format!("ordering.{key}.{phase}.{}", i + 1),
-                                "invalid value: expected a plugin name",
-                            ));
-                        }
-                    }
-                }
-                _ => errors.push(err(
-                    format!("ordering.{key}.{phase}"),
-                    "expected an array of strings",
-                )),
-            }
-        }
-    }
-}
 
 /// Looks up the current schema of a plugin by name (`None` = no such custom plugin).
 pub(crate) type SchemaLookup<'a> =

@@ -37,7 +37,6 @@ use serde_json::{json, Map, Value};
 use crate::schema::model::PluginSchema;
 pub use crate::schema::validate::FieldError;
 use dataplane::{DpDraft, DpState};
-pub(crate) use entities::check_ordering;
 use entities::Target;
 use store::{CpRow, NewRow, Row};
 use util::{now_secs, parse_uuid};

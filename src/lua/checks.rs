@@ -5,13 +5,13 @@
 //! simple aliasing does not hide them; a local variable that shadows `io` or `ngx` is not
 //! told apart.
 
+use crate::luasyntax::{luajit_syntax_error, parse_guarded};
 use full_moon::ast::{
     Call, Expression, Field, FunctionArgs, FunctionCall, FunctionDeclaration, Index, Prefix,
     Suffix, Var, VarExpression,
 };
 use full_moon::tokenizer::{Position, TokenReference, TokenType};
 use full_moon::visitors::Visitor;
-use full_moon::LuaVersion;
 
 use super::depth;
 use super::profile::{self, ProfileName};
@@ -89,58 +89,6 @@ pub fn syntax_errors(source: &str) -> Vec<Finding> {
     }]
 }
 
-/// Compiles `source` with LuaJIT (text mode, nothing run) and returns the line and message of
-/// its syntax error, if any.
-pub fn luajit_syntax_error(source: &str) -> Option<(usize, String)> {
-    const NAME: &str = "chunk";
-    let lua = match mlua::Lua::new_with(mlua::StdLib::NONE, mlua::LuaOptions::default()) {
-        Ok(lua) => lua,
-        Err(e) => return Some((1, format!("cannot start LuaJIT: {e}"))),
-    };
-    let _ = lua.set_memory_limit(256 * 1024 * 1024);
-    let error = lua
-        .load(source)
-        .set_name(NAME)
-        .set_mode(mlua::ChunkMode::Text)
-        .into_function()
-        .err()?;
-    let text = match &error {
-        mlua::Error::SyntaxError { message, .. } => message.clone(),
-        other => other.to_string(),
-    };
-    let rest = text
-        .strip_prefix(&format!("[string \"{NAME}\"]:"))
-        .unwrap_or(&text);
-    match rest.split_once(':') {
-        Some((n, msg)) if n.parse::<usize>().is_ok() => {
-            Some((n.parse().unwrap_or(1), msg.trim().to_string()))
-        }
-        _ => Some((1, rest.trim().to_string())),
-    }
-}
-
-thread_local! {
-    /// Set while full_moon parses on this thread: a panic then is the parser's, caught and
-    /// reported as a finding, and the panic hook stays quiet about it.
-    static PARSING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Whether a panic now would be a caught parser panic (for the binary's panic hook).
-pub fn parser_panic_expected() -> bool {
-    PARSING.with(|p| p.get())
-}
-
-/// Parses LuaJIT source. full_moon panics on a few inputs (a stray backtick reaches an
-/// `unreachable!`); that is caught here and returned as `Err(())`.
-pub(crate) fn parse_guarded(source: &str) -> Result<full_moon::ast::AstResult, ()> {
-    PARSING.with(|p| p.set(true));
-    let result = std::panic::catch_unwind(|| {
-        full_moon::parse_fallible(source, LuaVersion::luajit().with_lua52())
-    });
-    PARSING.with(|p| p.set(false));
-    result.map_err(|_| ())
-}
-
 /// Stack for parsing files that nest deeper than [`depth::INLINE_LEVELS`]: full_moon's parser,
 /// visitors and drop are recursive (up to ~17 KB per level for nested functions), and
 /// [`depth::MAX_LEVELS`] levels must fit with room to spare.
@@ -176,7 +124,7 @@ fn with_ast<T: Send>(
     let run = move || {
         parse_guarded(source)
             .map(|ast| f(&ast))
-            .map_err(|()| failed("the Lua parser failed on it (is there a character Lua does not allow, such as a backtick?)".to_string()))
+            .ok_or_else(|| failed("the Lua parser failed on it (is there a character Lua does not allow, such as a backtick?)".to_string()))
     };
     if nesting.max <= depth::INLINE_LEVELS {
         return run();
@@ -785,7 +733,7 @@ mod parser_panic_tests {
                     .iter()
                     .all(|f| f.rule == Check::LuaSyntax)
             );
-            assert!(!parser_panic_expected());
+            assert!(!crate::luasyntax::parser_panic_expected());
         }
         let err = crate::schema::builtins::check(crate::schema::Builtin::LuaCode, "return `x`");
         assert!(err.is_err());

@@ -63,11 +63,9 @@ use std::time::Duration;
 
 use crate::schema::PluginSchema;
 
-pub use checks::luajit_syntax_error;
-pub(crate) use checks::parse_guarded;
+pub use crate::luasyntax::{luajit_syntax_error, parser_panic_expected};
 pub use checks::{
-    handler_findings, hybrid_schema_findings, parser_panic_expected, schema_findings,
-    syntax_errors, Check, Finding,
+    handler_findings, hybrid_schema_findings, schema_findings, syntax_errors, Check, Finding,
 };
 pub use handler::{parse_kong_version, HandlerInfo};
 pub use profile::{ProfileName, DEFAULT_PROFILE};

@@ -15,10 +15,10 @@
 //!
 //! Where Kong defers to a C library, the check here is a faithful subset, and the message keeps
 //! Kong's prefix: certificates and keys are checked for a well-formed PEM block, not parsed
-//! with OpenSSL; Lua code is parsed with full_moon (LuaJIT grammar), so the text after Kong's
-//! `Error parsing function: [string "…"]:<line>:` prefix is full_moon's, not LuaJIT's. Router
-//! regexes are no subset: they are compiled with PCRE2 itself (`super::regex`), so the error is
-//! PCRE2's, in lua-nginx-module's form.
+//! with OpenSSL. Lua code and router regexes are no subset: Lua code is compiled by LuaJIT
+//! itself (`crate::luasyntax`), so the message after Kong's `Error parsing function: ` prefix
+//! is LuaJIT's, chunk name included; regexes are compiled with PCRE2 itself (`super::regex`),
+//! so the error is PCRE2's, in lua-nginx-module's form.
 //! Values are `&str`, so Kong's "invalid utf-8 character sequence" error cannot arise.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -681,76 +681,13 @@ fn validate_pem(value: &str) -> Result<(), String> {
 // ---------------------------------------------------------------------------------------------
 // Lua code: `typedefs.lua_code` values go through `sandbox.validate_safe`, a `load` of the text.
 
-/// The value must be Lua (LuaJIT grammar) that loads; the error has Kong's prefix and LuaJIT's
-/// chunk name.
+/// The value must be Lua that LuaJIT loads; the error is Kong's prefix and LuaJIT's own message,
+/// with the chunk named by its text as `load` names it (`[string "…"]`, shortened by LuaJIT).
 fn validate_lua_code(code: &str) -> Result<(), String> {
-    let Ok(result) = crate::lua::parse_guarded(code) else {
-        return Err("Error parsing function: the Lua parser failed on this code".to_string());
-    };
-    let Some(error) = result.errors().first() else {
-        return Ok(());
-    };
-    let line = error.range().0.line().max(1);
-    let message = match error {
-        full_moon::Error::AstError(e) => {
-            let token = e.token().to_string();
-            let near = if token.trim().is_empty() {
-                "<eof>".to_string()
-            } else {
-                format!("'{}'", token.trim())
-            };
-            format!("{} near {near}", e.error_message())
-        }
-        full_moon::Error::TokenizerError(e) => e.error().to_string(),
-    };
-    Err(format!(
-        "Error parsing function: {}:{line}: {message}",
-        chunk_name(code)
-    ))
-}
-
-/// LuaJIT's short source name (`lj_debug_shortname`) for a chunk loaded from a string without
-/// a name, where the string itself is the name: `[string "…"]` with the text up to its first
-/// control byte, whole if that is all of it and at most 48 bytes, else cut to 45 bytes and
-/// `...`. Names starting with `=` or `@` follow LuaJIT's special forms.
-fn chunk_name(code: &str) -> String {
-    const ID_SIZE: usize = 60;
-    if let Some(rest) = code.strip_prefix('=') {
-        return truncate(rest, ID_SIZE - 1).to_string();
+    match crate::luasyntax::luajit_load_error(code, code) {
+        None => Ok(()),
+        Some(message) => Err(format!("Error parsing function: {message}")),
     }
-    if let Some(rest) = code.strip_prefix('@') {
-        if rest.len() < ID_SIZE {
-            return rest.to_string();
-        }
-        let mut start = rest.len() - (ID_SIZE - 4);
-        while !rest.is_char_boundary(start) {
-            start += 1;
-        }
-        return format!("...{}", &rest[start..]);
-    }
-    let printable = code
-        .bytes()
-        .take(ID_SIZE - 12)
-        .take_while(|&b| b >= b' ')
-        .count();
-    if printable == code.len() {
-        format!("[string \"{code}\"]")
-    } else {
-        let kept = truncate(code, printable.min(ID_SIZE - 15));
-        format!("[string \"{kept}...\"]")
-    }
-}
-
-/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 #[cfg(test)]
@@ -966,8 +903,8 @@ mod tests {
         (Builtin::LuaCode, "return 1", None),
         (Builtin::LuaCode, "local x = kong.request.get_header('x')\nreturn x ~= nil", None),
         (Builtin::LuaCode, "goto done ::done::", None),
-        (Builtin::LuaCode, "if x then", Some("Error parsing function: [string \"if x then\"]:1: expected `end` to conclude `if` near <eof>")),
-        (Builtin::LuaCode, "x = 'unclosed", Some("Error parsing function: [string \"x = 'unclosed\"]:1: unclosed string")),
+        (Builtin::LuaCode, "if x then", Some("Error parsing function: [string \"if x then\"]:1: 'end' expected near '<eof>'")),
+        (Builtin::LuaCode, "x = 'unclosed", Some("Error parsing function: [string \"x = 'unclosed\"]:1: unfinished string near '<eof>'")),
     ];
 
     const COOKIE_ERROR: &str = "contains one or more invalid characters. ASCII control characters \
@@ -1027,7 +964,7 @@ mod tests {
             ),
             ("local x = 1\nlocal y =", "[string \"local x = 1...\"]"),
             ("local\tx =", "[string \"local...\"]"),
-            ("\nreturn", "[string \"...\"]"),
+            ("\nreturn +", "[string \"...\"]"),
             ("=name", "name"),
             ("@file.lua", "file.lua"),
             (
@@ -1036,7 +973,11 @@ mod tests {
             ),
         ];
         for &(code, expected) in cases {
-            assert_eq!(chunk_name(code), expected, "chunk_name({code:?})");
+            let Err(message) = check(Builtin::LuaCode, code) else {
+                panic!("{code:?} should not load");
+            };
+            let prefix = format!("Error parsing function: {expected}:");
+            assert!(message.starts_with(&prefix), "{code:?}: {message}");
         }
         let long = format!("local x = {}", "1 + ".repeat(20));
         let Err(message) = check(Builtin::LuaCode, &long) else {

@@ -7,6 +7,7 @@ pub mod builtins;
 pub mod classify;
 pub mod lua_pattern;
 pub mod model;
+pub mod ordering;
 pub mod protocols;
 pub mod regex;
 pub mod validate;

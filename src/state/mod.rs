@@ -976,7 +976,7 @@ impl FileLoader<'_> {
                         // As the control plane checks it: phases, before/after, plugin names.
                         let mut errors = Vec::new();
                         if !o.is_null() {
-                            crate::controlplane::check_ordering(&o, &mut errors);
+                            crate::schema::ordering::check_ordering(&o, &mut errors);
                         }
                         for e in errors {
                             let span = self.span(v.pos);

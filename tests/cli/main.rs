@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 mod action;
+mod architecture;
 mod deck;
 mod distrib;
 mod fidelity;

@@ -38,6 +38,8 @@
 //!   `handler.lua`, plus static checks on the Lua AST. Nothing is memoised per process: a run
 //!   carries its evaluated schemas in a [`lua::SchemaCache`], so lint's evaluation serves the
 //!   plan.
+//! * [`luasyntax`] Lua syntax below both [`lua`] and [`schema`]: LuaJIT's own compile (nothing
+//!   run) and full_moon's parse, guarded against its panics.
 //! * [`lint`] every offline check of a state, as diagnostics; its rules are data
 //!   (`lint::rules::RULES`).
 //! * [`git`] the state as of a commit, and where the working tree's state came from.

@@ -433,6 +433,26 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_runs_on_one_cache_all_get_the_cold_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = cache_in(dir.path());
+        let s = state(SCHEMA);
+        let cold = lint::lint(&s, &options(None, ProfileName::default()));
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = (0..6)
+                .map(|_| {
+                    scope.spawn(|| lint::lint(&s, &options(Some(&cache), ProfileName::default())))
+                })
+                .collect();
+            for r in runs {
+                assert_eq!(r.join().unwrap(), cold);
+            }
+        });
+        let files = entries(&cache);
+        assert_eq!(files.len(), 1, "no temporary file is left: {files:?}");
+    }
+
+    #[test]
     fn a_failure_of_the_wall_clock_budget_is_never_stored() {
         let dir = tempfile::tempdir().unwrap();
         let cache = cache_in(dir.path());

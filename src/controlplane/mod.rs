@@ -4,9 +4,10 @@
 //! It sits at the far end of the pipeline: `apply` writes to it, `fetch` reads it back. Its
 //! agreed interface is written down in `API.md` next to this file.
 //!
-//! * `store` — SQLite (WAL): every write is one transaction, committed and durable before the
-//!   call returns; concurrent writers share one sync of the log (group commit:
-//!   `store::GroupSync`); `:memory:` for an ephemeral store.
+//! * `store` — SQLite (WAL, `synchronous=FULL`): every write is committed and durable before
+//!   the call returns; writes that arrive together share one transaction (each in its own
+//!   savepoint) and one commit (group commit: `store::GroupCommit`); `:memory:` for an
+//!   ephemeral store.
 //! * `entities` — request bodies to stored entities (Konnect's shapes), with the same
 //!   validation `lint` applies: `crate::lint::upload` for custom plugins,
 //!   `crate::schema::validate` for plugin instance configs.
@@ -32,7 +33,7 @@ mod tests;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 
 use crate::schema::model::PluginSchema;
@@ -183,12 +184,12 @@ impl Inner {
 }
 
 /// The control planes of one store. Thread-safe (`Send + Sync`); share it with `Arc`. Every
-/// write is one SQLite transaction, committed and durable before the call returns; writers that
-/// commit while the log is being synced share the next sync (group commit, `store::GroupSync`).
+/// write is committed and durable before the call returns; writes that arrive together share one
+/// transaction, each in its own savepoint, and one commit (group commit, `store::GroupCommit`).
 pub struct ControlPlanes {
     inner: Mutex<Inner>,
-    /// Group commit: makes commits durable, many at a time.
-    sync: store::GroupSync,
+    /// Group commit: writes that arrive together share one transaction and one sync.
+    sync: store::GroupCommit,
     default_id: String,
     /// The exclusive lock on the store (`PATH.lock`), held while the store is open.
     _lock: Option<std::fs::File>,
@@ -311,7 +312,7 @@ impl ControlPlanes {
                 cps,
                 schemas: HashMap::new(),
             }),
-            sync: store::GroupSync::new(path),
+            sync: store::GroupCommit::default(),
             default_id: String::new(),
             _lock: lock,
         };
@@ -345,9 +346,49 @@ impl ControlPlanes {
 
     /// Runs `f` under the lock, then answers once everything it could see is durable.
     fn read<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T, CpError>) -> Result<T, CpError> {
-        let out = f(&mut self.lock());
-        self.sync.wait(self.sync.latest())?;
+        let (out, seen) = {
+            let mut inner = self.lock();
+            (f(&mut inner), self.sync.visible())
+        };
+        self.durable(seen)?;
         out
+    }
+
+    /// Returns once batch `ticket` is committed: the first waiter commits the open batch for
+    /// everyone in it (`store::GroupCommit`).
+    fn durable(&self, ticket: u64) -> Result<(), CpError> {
+        let mut st = self.sync.state();
+        loop {
+            store::poisoned(&st)?;
+            if st.durable >= ticket {
+                return Ok(());
+            }
+            if st.committing {
+                st = self.sync.wait_change(st);
+                continue;
+            }
+            st.committing = true;
+            drop(st);
+            {
+                let inner = self.lock();
+                let mut st = self.sync.state();
+                if let Some(batch) = st.open.take() {
+                    drop(st);
+                    let result = inner.conn.execute_batch("COMMIT");
+                    st = self.sync.state();
+                    match result {
+                        Ok(()) => {
+                            st.durable = batch;
+                            st.commits += 1;
+                        }
+                        Err(e) => st.poisoned = Some(e.to_string()),
+                    }
+                }
+                st.committing = false;
+            }
+            self.sync.notify();
+            st = self.sync.state();
+        }
     }
 
     // ---------------------------------------------------------------- control planes
@@ -421,10 +462,8 @@ impl ControlPlanes {
             config_updated_at: now,
             dp_seq: 0,
         };
-        let tx = inner
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(store::storage)?;
+        let ticket = self.sync.join(&inner.conn)?;
+        let tx = inner.conn.savepoint().map_err(store::storage)?;
         if store::control_plane_name_taken(&tx, &name)? {
             return Err(CpError::Unique {
                 field: "name".to_string(),
@@ -433,11 +472,10 @@ impl ControlPlanes {
         }
         store::insert_control_plane(&tx, &row, &name)?;
         tx.commit().map_err(store::storage)?;
-        let ticket = self.sync.committed();
         let out = row.body.clone();
         inner.cps.push(CpMem { row, name, dp });
         drop(guard);
-        self.sync.wait(ticket)?;
+        self.durable(ticket)?;
         Ok(out)
     }
 
@@ -855,9 +893,11 @@ impl ControlPlanes {
 
     // ---------------------------------------------------------------- the write path
 
-    /// Runs `f` in one immediate transaction of control plane `cp`; when it changed anything,
-    /// sends the configuration to the data plane (log + node state, same transaction), commits,
-    /// and only then updates the in-memory state (schema cache, data plane accumulators).
+    /// Runs `f` in a savepoint of the open batch (`store::GroupCommit`) for control plane `cp`;
+    /// when it changed anything, sends the configuration to the data plane (log + node state,
+    /// same savepoint), releases the savepoint, and only then updates the in-memory state
+    /// (schema cache, data plane accumulators); else rolls it back. Answers once the batch is
+    /// committed.
     fn write<T>(
         &self,
         cp: &str,
@@ -871,9 +911,8 @@ impl ControlPlanes {
             let Some(mem) = cps.iter_mut().find(|c| c.row.id == cp) else {
                 return Err(not_found(kind, cp));
             };
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(store::storage)?;
+            ticket = Some(self.sync.join(conn)?);
+            let tx = conn.savepoint().map_err(store::storage)?;
             let now = now_secs();
             let mut ctx = Ctx {
                 tx: &tx,
@@ -899,7 +938,6 @@ impl ControlPlanes {
             let (head, overlay) = (dp.head, dp.overlay);
             if changed || committed {
                 tx.commit().map_err(store::storage)?;
-                ticket = Some(self.sync.committed());
                 mem.dp.apply(head, overlay);
             } else {
                 drop(tx);
@@ -917,8 +955,9 @@ impl ControlPlanes {
             Ok(out)
         })();
         drop(guard);
-        self.sync
-            .wait(ticket.unwrap_or_else(|| self.sync.latest()))?;
+        if let Some(ticket) = ticket {
+            self.durable(ticket)?;
+        }
         out
     }
 }

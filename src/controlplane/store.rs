@@ -85,9 +85,7 @@ pub(crate) fn storage(e: rusqlite::Error) -> CpError {
     }
 }
 
-/// Opens the database: WAL and the tables. Set-up commits with `synchronous=FULL`; then the
-/// connection is left with `synchronous=NORMAL` (a commit writes the WAL without syncing it)
-/// and [`GroupSync`] makes every commit durable before it is answered.
+/// Opens the database: WAL, `synchronous=FULL`, and the tables.
 pub(crate) fn open(path: &str) -> Result<Connection, CpError> {
     let conn = if path == ":memory:" {
         Connection::open_in_memory().map_err(storage)?
@@ -137,121 +135,96 @@ pub(crate) fn open(path: &str) -> Result<Connection, CpError> {
             })
         }
     }
-    if path != ":memory:" {
-        conn.execute_batch("PRAGMA synchronous=NORMAL;")
-            .map_err(storage)?;
-    }
     Ok(conn)
 }
 
-/// Group commit: one `fdatasync` of the write-ahead log makes every transaction committed
-/// before it durable, so writers that commit while a sync is running share the next one.
+/// Group commit: writers that arrive together share one transaction, and so one commit and
+/// one sync of the write-ahead log (`synchronous=FULL`).
 ///
-/// The connection commits with `synchronous=NORMAL`: SQLite appends the transaction's frames
-/// to `PATH-wal` (checksummed, so recovery after a crash keeps exactly the whole transactions
-/// that reached the disk) without syncing; SQLite itself still syncs the log before each
-/// checkpoint and the database after it. A writer takes a ticket when it commits ([`Self::
-/// committed`], under the store lock) and is answered only once [`Self::wait`] returns: the
-/// first waiter syncs the log for everyone committed so far, the others wait for it, and those
-/// that committed during that sync are covered by the next one. Readers wait the same way for
-/// what they could see, so nothing is shown before it is durable. A failed sync poisons the
-/// store: that write and every later one fail (after a failed `fsync` the kernel may have
-/// dropped the pages, so a retry that succeeds would prove nothing).
-pub(crate) struct GroupSync {
-    /// `PATH-wal`; `None` for `:memory:`.
-    wal: Option<std::path::PathBuf>,
-    state: std::sync::Mutex<SyncState>,
+/// The first writer to find no transaction open begins one (a *batch*); each write runs inside
+/// its own savepoint of it, released when the write succeeds and rolled back when it fails, so
+/// a failing write leaves the others in its batch untouched. A writer is answered only after
+/// its batch commits: the first waiter takes the store lock and commits the batch for everyone
+/// in it, the others wait for that; writers that arrive during the commit form the next batch.
+/// Readers wait the same way for the batch whose writes they could see, so nothing is shown
+/// before it is durable. Hot pages (indexes, the control plane's row, the data plane log) are
+/// written to the log once per batch instead of once per write. A failed commit poisons the
+/// store: every later request fails until it is reopened from disk.
+#[derive(Default)]
+pub(crate) struct GroupCommit {
+    state: std::sync::Mutex<BatchState>,
     done: std::sync::Condvar,
 }
 
 #[derive(Default)]
-struct SyncState {
-    /// Transactions committed so far (the last ticket).
-    committed: u64,
-    /// Tickets up to this one are durable.
-    synced: u64,
-    /// A sync is running.
-    syncing: bool,
-    /// The open log file, kept between syncs.
-    file: Option<std::fs::File>,
-    /// Why the last sync failed: every later wait fails with it.
-    poisoned: Option<String>,
-    /// Syncs done (for tests and measurements).
-    syncs: u64,
+pub(crate) struct BatchState {
+    /// The number of the last batch begun.
+    pub last: u64,
+    /// The batch open in the connection, if any.
+    pub open: Option<u64>,
+    /// Batches up to this one are committed.
+    pub durable: u64,
+    /// A commit is running.
+    pub committing: bool,
+    /// Why a commit failed: every later request fails with it.
+    pub poisoned: Option<String>,
+    /// Commits done (tests and measurements).
+    pub commits: u64,
 }
 
-impl GroupSync {
-    /// The group commit of the store at `path`.
-    pub(crate) fn new(path: &str) -> GroupSync {
-        GroupSync {
-            wal: (path != ":memory:").then(|| std::path::PathBuf::from(format!("{path}-wal"))),
-            state: std::sync::Mutex::new(SyncState::default()),
-            done: std::sync::Condvar::new(),
-        }
-    }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, SyncState> {
+impl GroupCommit {
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, BatchState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records a commit (call right after it, under the store lock); returns its ticket.
-    pub(crate) fn committed(&self) -> u64 {
+    /// Waits for a change of the state (a commit finished).
+    pub(crate) fn wait_change<'a>(
+        &self,
+        st: std::sync::MutexGuard<'a, BatchState>,
+    ) -> std::sync::MutexGuard<'a, BatchState> {
+        self.done.wait(st).unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn notify(&self) {
+        self.done.notify_all();
+    }
+
+    /// Joins the open batch of `conn`, beginning one when none is open (call under the store
+    /// lock); returns the batch's number.
+    pub(crate) fn join(&self, conn: &Connection) -> Result<u64, CpError> {
         let mut st = self.state();
-        st.committed += 1;
-        st.committed
-    }
-
-    /// The ticket covering everything committed so far (for readers).
-    pub(crate) fn latest(&self) -> u64 {
-        self.state().committed
-    }
-
-    /// How many syncs of the log ran.
-    #[cfg(test)]
-    pub(crate) fn syncs(&self) -> u64 {
-        self.state().syncs
-    }
-
-    /// Returns once the transaction of `ticket` (and every earlier one) is durable.
-    pub(crate) fn wait(&self, ticket: u64) -> Result<(), CpError> {
-        let Some(wal) = &self.wal else {
-            return Ok(());
-        };
-        let mut st = self.state();
-        loop {
-            if let Some(why) = &st.poisoned {
-                return Err(CpError::Storage {
-                    message: format!("syncing the write-ahead log failed earlier: {why}"),
-                });
+        poisoned(&st)?;
+        if let Some(open) = st.open {
+            if !conn.is_autocommit() {
+                return Ok(open);
             }
-            if st.synced >= ticket {
-                return Ok(());
-            }
-            if st.syncing {
-                st = self.done.wait(st).unwrap_or_else(|p| p.into_inner());
-                continue;
-            }
-            st.syncing = true;
-            let target = st.committed;
-            let file = st.file.take();
-            drop(st);
-            let result = match file {
-                Some(f) => Ok(f),
-                None => std::fs::OpenOptions::new().read(true).write(true).open(wal),
-            }
-            .and_then(|f| f.sync_data().map(|()| f));
-            st = self.state();
-            st.syncing = false;
-            match result {
-                Ok(f) => {
-                    st.file = Some(f);
-                    st.synced = st.synced.max(target);
-                    st.syncs += 1;
-                }
-                Err(e) => st.poisoned = Some(format!("{}: {e}", wal.display())),
-            }
-            self.done.notify_all();
         }
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(storage)?;
+        st.last += 1;
+        st.open = Some(st.last);
+        Ok(st.last)
+    }
+
+    /// The batch whose writes a reader could see now (call under the store lock).
+    pub(crate) fn visible(&self) -> u64 {
+        let st = self.state();
+        st.open.unwrap_or(st.durable)
+    }
+
+    /// How many batches were committed.
+    #[cfg(test)]
+    pub(crate) fn commits(&self) -> u64 {
+        self.state().commits
+    }
+}
+
+/// The error of a poisoned store.
+pub(crate) fn poisoned(st: &BatchState) -> Result<(), CpError> {
+    match &st.poisoned {
+        Some(why) => Err(CpError::Storage {
+            message: format!("an earlier commit failed ({why}); restart the server"),
+        }),
+        None => Ok(()),
     }
 }
 

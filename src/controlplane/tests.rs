@@ -1223,7 +1223,7 @@ fn concurrent_writers_share_log_syncs_and_a_failing_one_fails_alone() {
     planes
         .create(&cp, Kind::CustomPlugin, custom("cache", CACHE_FIELDS), None)
         .unwrap();
-    let before = planes.sync.syncs();
+    let before = planes.sync.commits();
     let (threads, each): (usize, usize) = (8, 25);
     let results: Vec<Vec<Result<Value, CpError>>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -1267,7 +1267,7 @@ fn concurrent_writers_share_log_syncs_and_a_failing_one_fails_alone() {
         assert!(!matches!(r, Err(CpError::Storage { .. })), "{r:?}");
     }
     let written = threads * each - failed;
-    let syncs = planes.sync.syncs() - before;
+    let syncs = planes.sync.commits() - before;
     assert!(syncs >= 1 && syncs <= written as u64, "{syncs} syncs");
     drop(planes);
     let planes = ControlPlanes::open(path).unwrap();

@@ -109,8 +109,12 @@ pub(crate) fn open(path: &str) -> Result<Connection, CpError> {
             message: format!("{path}: SQLite refused WAL mode (journal_mode is {mode})"),
         });
     }
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;")
-        .map_err(storage)?;
+    // Savepoints (one per write of a batch) keep their rollback pages in memory, not in a
+    // temporary file written page by page.
+    conn.execute_batch(
+        "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;",
+    )
+    .map_err(storage)?;
     conn.execute_batch(DDL).map_err(storage)?;
     let version: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'layout'", [], |r| {

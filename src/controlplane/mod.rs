@@ -367,6 +367,12 @@ impl ControlPlanes {
                 st = self.sync.wait_change(st);
                 continue;
             }
+            if st.open.is_none() {
+                // Not committed and no batch left to commit: never claim it is durable.
+                return Err(CpError::Storage {
+                    message: "a write's transaction was lost before its commit".to_string(),
+                });
+            }
             st.committing = true;
             drop(st);
             {

@@ -9,8 +9,11 @@
 # Variables: PLUGINS (1000), REPS (3), GROWTH (plugin counts for the growth table, "100 1000
 # 5000" = 1k, 10k, 50k instances), GROWTH_REPS (3), CURL_K (plugins in the curl+jq loop, 100),
 # DURABLE (1: also measure the on-disk store), OUT (/tmp/plugsync-bench), PAR (16), W1 (0 skips
-# the W1 section), APPLY_ONLY_REPS (extra apply-vs-loadgen pairs), PLOT (a PNG path for the
-# growth plot; needs matplotlib).
+# the W1 section), APPLY_ONLY_REPS (extra apply-vs-loadgen pairs), DIFF_ONLY_REPS (extra
+# no-op diff triples on W1: warm lint cache, --no-cache, raw pages), DURABLE_ONLY_REPS (extra
+# on-disk first-sync-vs-loadgen pairs), PLOT (a PNG path for the growth plot; needs matplotlib).
+# The lint cache is $OUT/cache (PLUGSYNC_CACHE_DIR), emptied at the start: the first sync fills
+# it, `diff_s` is the no-op diff with it warm, `diff_nocache_s` the same with --no-cache.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -18,12 +21,14 @@ PLUGINS=${PLUGINS:-1000} REPS=${REPS:-3} GROWTH=${GROWTH-"100 1000 5000"}
 GROWTH_REPS=${GROWTH_REPS:-3} CURL_K=${CURL_K:-100} DURABLE=${DURABLE:-1}
 OUT=${OUT:-/tmp/plugsync-bench} PAR=${PAR:-16}
 mkdir -p "$OUT"
+export PLUGSYNC_CACHE_DIR=$OUT/cache
+rm -rf "$PLUGSYNC_CACHE_DIR"
 results=$OUT/results.tsv
 : > "$results"
 
 cargo build --release --quiet --bin plugsync --example loadgen
-B=$root/target/release/plugsync
-LOADGEN=$root/target/release/examples/loadgen
+B=${CARGO_TARGET_DIR:-$root/target}/release/plugsync
+LOADGEN=${CARGO_TARGET_DIR:-$root/target}/release/examples/loadgen
 server_pid=""
 
 now() { date +%s.%N; }
@@ -81,15 +86,16 @@ sync_once() { # $1 size $2 store $3 rep
   record sync_maxrss_kb "$1" "$2" "$3" "$(tail -1 "$OUT/time.txt")"
 }
 
-diff_once() { # server already holds the state
-  local t0 t1
+diff_once() { # server already holds the state; $4 = --no-cache to bypass the lint cache
+  local t0 t1 m=diff
+  [ "${4:-}" = --no-cache ] && m=diff_nocache
   t0=$(now)
   /usr/bin/time -f '%M' -o "$OUT/time.txt" "$B" diff -s "$dir" --kong-addr "$ADDR" -v --exit-code \
-    > /dev/null 2> "$OUT/diff.err"
+    ${4:+"$4"} > /dev/null 2> "$OUT/diff.err"
   t1=$(now)
-  record diff_s "$1" "$2" "$3" "$(elapsed "$t0" "$t1")"
-  record diff_requests "$1" "$2" "$3" "$(grep -o 'requests: [0-9]*' "$OUT/diff.err" | grep -o '[0-9]*')"
-  record diff_maxrss_kb "$1" "$2" "$3" "$(tail -1 "$OUT/time.txt")"
+  record ${m}_s "$1" "$2" "$3" "$(elapsed "$t0" "$t1")"
+  record ${m}_requests "$1" "$2" "$3" "$(grep -o 'requests: [0-9]*' "$OUT/diff.err" | grep -o '[0-9]*')"
+  record ${m}_maxrss_kb "$1" "$2" "$3" "$(tail -1 "$OUT/time.txt")"
 }
 
 raw_pages_once() {
@@ -123,13 +129,16 @@ apply_once() { # the write path alone: a saved plan applied (staleness check + P
   record apply_requests "$1" "$2" "$3" "$(jq '.result.requests' "$OUT/apply.json")"
 }
 
-lint_once() {
-  local t0 t1
-  t0=$(now)
-  /usr/bin/time -f '%M' -o "$OUT/time.txt" "$B" lint -s "$dir" > /dev/null 2>&1
-  t1=$(now)
-  record lint_s "$1" "$2" "$3" "$(elapsed "$t0" "$t1")"
-  record lint_maxrss_kb "$1" "$2" "$3" "$(tail -1 "$OUT/time.txt")"
+lint_once() { # lint_s: without the cache; lint_warm_s: with it (filled by the first run)
+  local t0 t1 m
+  for m in lint lint_warm; do
+    t0=$(now)
+    /usr/bin/time -f '%M' -o "$OUT/time.txt" "$B" lint -s "$dir" \
+      $([ $m = lint ] && echo --no-cache) > /dev/null 2>&1
+    t1=$(now)
+    record ${m}_s "$1" "$2" "$3" "$(elapsed "$t0" "$t1")"
+    record ${m}_maxrss_kb "$1" "$2" "$3" "$(tail -1 "$OUT/time.txt")"
+  done
 }
 
 gen() { # $1 plugins -> sets dir, size
@@ -146,6 +155,7 @@ for r in $(seq "$REPS"); do
   lint_once "$size" none "$r"
   sync_once "$size" memory "$r"
   diff_once "$size" memory "$r"
+  diff_once "$size" memory "$r" --no-cache
   raw_pages_once "$size" memory "$r"
   loadgen_once "$size" memory "$r"
   apply_once "$size" memory "$r"
@@ -168,6 +178,22 @@ fi
 for r in $(seq "${APPLY_ONLY_REPS:-0}"); do
   apply_once "$size" memory "$r"
   loadgen_once "$size" memory "$r"
+done
+
+# ---- only the no-op diff (warm cache, --no-cache) against the raw pages, alternating
+if [ "${DIFF_ONLY_REPS:-0}" -gt 0 ]; then
+  start_server ":memory:"
+  "$B" sync -s "$dir" --kong-addr "$ADDR" --parallelism "$PAR" -q > /dev/null 2>&1
+  for r in $(seq "$DIFF_ONLY_REPS"); do
+    diff_once "$size" memory "$r"
+    diff_once "$size" memory "$r" --no-cache
+    raw_pages_once "$size" memory "$r"
+  done
+fi
+# ---- only the durable first sync against the load generator's durable writes, alternating
+for r in $(seq "${DURABLE_ONLY_REPS:-0}"); do
+  sync_once "$size" disk "$r"
+  loadgen_once "$size" disk "$r"
 done
 
 # ---- growth: diff and sync at several sizes (on-disk, durable store: "growth" is not "memory")

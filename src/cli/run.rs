@@ -64,6 +64,10 @@ pub struct SandboxArgs {
         env = "PLUGSYNC_KONG_VERSION"
     )]
     pub kong_version: Option<String>,
+    /// Analyse every plugin's Lua anew instead of reusing the lint cache (also
+    /// PLUGSYNC_NO_CACHE=1; the cache is in PLUGSYNC_CACHE_DIR, else ~/.cache/plugsync).
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
 }
 
 impl SandboxArgs {
@@ -85,9 +89,15 @@ impl SandboxArgs {
                 "profiles: 3.10 (Kong 3.10–3.13), 3.10-early, strict (Kong 3.14+ default), lax; see docs/kong-fidelity.md",
             )
         })?;
+        let cache = if self.no_cache {
+            None
+        } else {
+            settings::cache_root().and_then(|root| lint::cache::LintCache::open(&root))
+        };
         Ok(LintOptions {
             sandbox_requires: self.sandbox_requires.clone(),
             profile,
+            cache,
         })
     }
 }

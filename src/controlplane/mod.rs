@@ -4,8 +4,10 @@
 //! It sits at the far end of the pipeline: `apply` writes to it, `fetch` reads it back. Its
 //! agreed interface is written down in `API.md` next to this file.
 //!
-//! * `store` — SQLite (WAL, `synchronous=FULL`): every write is one transaction, committed
-//!   before the call returns; `:memory:` for an ephemeral store.
+//! * `store` — SQLite (WAL, `synchronous=FULL`): every write is committed and durable before
+//!   the call returns; writes that arrive together share one transaction (each in its own
+//!   savepoint) and one commit (group commit: `store::GroupCommit`); `:memory:` for an
+//!   ephemeral store.
 //! * `entities` — request bodies to stored entities (Konnect's shapes), with the same
 //!   validation `lint` applies: `crate::lint::upload` for custom plugins,
 //!   `crate::schema::validate` for plugin instance configs.
@@ -31,7 +33,7 @@ mod tests;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 
 use crate::schema::model::PluginSchema;
@@ -181,9 +183,12 @@ impl Inner {
 }
 
 /// The control planes of one store. Thread-safe (`Send + Sync`); share it with `Arc`. Every
-/// write is one SQLite transaction, committed (WAL, `synchronous=FULL`) before the call returns.
+/// write is committed and durable before the call returns; writes that arrive together share one
+/// transaction, each in its own savepoint, and one commit (group commit, `store::GroupCommit`).
 pub struct ControlPlanes {
     inner: Mutex<Inner>,
+    /// Group commit: writes that arrive together share one transaction and one sync.
+    sync: store::GroupCommit,
     default_id: String,
     /// The exclusive lock on the store (`PATH.lock`), held while the store is open.
     _lock: Option<std::fs::File>,
@@ -323,6 +328,7 @@ impl ControlPlanes {
                 cps,
                 schemas: HashMap::new(),
             }),
+            sync: store::GroupCommit::default(),
             default_id: String::new(),
             _lock: lock,
             evaluated: crate::lua::SchemaCache::bounded(EVALUATED_SCHEMAS),
@@ -355,6 +361,59 @@ impl ControlPlanes {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs `f` under the lock, then answers once everything it could see is durable.
+    fn read<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T, CpError>) -> Result<T, CpError> {
+        let (out, seen) = {
+            let mut inner = self.lock();
+            (f(&mut inner), self.sync.visible())
+        };
+        self.durable(seen)?;
+        out
+    }
+
+    /// Returns once batch `ticket` is committed: the first waiter commits the open batch for
+    /// everyone in it (`store::GroupCommit`).
+    fn durable(&self, ticket: u64) -> Result<(), CpError> {
+        let mut st = self.sync.state();
+        loop {
+            store::poisoned(&st)?;
+            if st.durable >= ticket {
+                return Ok(());
+            }
+            if st.committing {
+                st = self.sync.wait_change(st);
+                continue;
+            }
+            if st.open.is_none() {
+                // Not committed and no batch left to commit: never claim it is durable.
+                return Err(CpError::Storage {
+                    message: "a write's transaction was lost before its commit".to_string(),
+                });
+            }
+            st.committing = true;
+            drop(st);
+            {
+                let inner = self.lock();
+                let mut st = self.sync.state();
+                if let Some(batch) = st.open.take() {
+                    drop(st);
+                    let result = inner.conn.execute_batch("COMMIT");
+                    st = self.sync.state();
+                    match result {
+                        Ok(()) => {
+                            st.durable = batch;
+                            st.commits += 1;
+                        }
+                        Err(e) => st.poisoned = Some(e.to_string()),
+                    }
+                }
+                st.committing = false;
+            }
+            self.sync.notify();
+            st = self.sync.state();
+        }
+    }
+
     // ---------------------------------------------------------------- control planes
 
     /// Control planes in creation order, filtered by exact name, paged (`page_number` from 1):
@@ -365,29 +424,32 @@ impl ControlPlanes {
         page_size: usize,
         page_number: usize,
     ) -> Result<(Vec<Value>, usize), CpError> {
-        let inner = self.lock();
-        let matching: Vec<&CpMem> = inner
-            .cps
-            .iter()
-            .filter(|c| name_eq.is_none_or(|n| c.name == n))
-            .collect();
-        let size = page_size.max(1);
-        let skip = page_number.max(1).saturating_sub(1).saturating_mul(size);
-        let page = matching
-            .iter()
-            .skip(skip)
-            .take(size)
-            .map(|c| c.row.body.clone())
-            .collect();
-        Ok((page, matching.len()))
+        self.read(|inner| {
+            let matching: Vec<&CpMem> = inner
+                .cps
+                .iter()
+                .filter(|c| name_eq.is_none_or(|n| c.name == n))
+                .collect();
+            let size = page_size.max(1);
+            let skip = page_number.max(1).saturating_sub(1).saturating_mul(size);
+            let page = matching
+                .iter()
+                .skip(skip)
+                .take(size)
+                .map(|c| c.row.body.clone())
+                .collect();
+            Ok((page, matching.len()))
+        })
     }
 
     /// One control plane by id.
     pub fn get_control_plane(&self, id: &str) -> Result<Value, CpError> {
-        self.lock()
-            .cp(id)
-            .map(|c| c.row.body.clone())
-            .ok_or_else(|| cp_not_found(id))
+        self.read(|inner| {
+            inner
+                .cp(id)
+                .map(|c| c.row.body.clone())
+                .ok_or_else(|| cp_not_found(id))
+        })
     }
 
     /// Creates a control plane from `{name, description?, labels?, cluster_type?, auth_type?,
@@ -397,8 +459,8 @@ impl ControlPlanes {
             message: "the request body must be a JSON object".to_string(),
         })?;
         let (name, out_body) = control_plane_body(map)?;
-        let mut inner = self.lock();
-        let inner = &mut *inner;
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         if inner.cps.iter().any(|c| c.name == name) {
             return Err(CpError::Unique {
                 field: "name".to_string(),
@@ -423,10 +485,8 @@ impl ControlPlanes {
             config_updated_at: now,
             dp_seq: 0,
         };
-        let tx = inner
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(store::storage)?;
+        let ticket = self.sync.join(&inner.conn)?;
+        let tx = inner.conn.savepoint().map_err(store::storage)?;
         if store::control_plane_name_taken(&tx, &name)? {
             return Err(CpError::Unique {
                 field: "name".to_string(),
@@ -437,6 +497,8 @@ impl ControlPlanes {
         tx.commit().map_err(store::storage)?;
         let out = row.body.clone();
         inner.cps.push(CpMem { row, name, dp });
+        drop(guard);
+        self.durable(ticket)?;
         Ok(out)
     }
 
@@ -444,47 +506,49 @@ impl ControlPlanes {
 
     /// One page of `kind` entities of control plane `cp`.
     pub fn list(&self, cp: &str, kind: Kind, q: &ListQuery) -> Result<Page, CpError> {
-        let inner = self.lock();
-        if inner.cp(cp).is_none() {
-            return Err(not_found(kind, cp));
-        }
-        let after = match &q.offset {
-            None => 0,
-            Some(token) => util::decode_offset(token).ok_or_else(|| CpError::BadRequest {
-                message: format!("'{token}' is not a valid offset"),
-            })?,
-        };
-        let parent = match &q.parent {
-            None => None,
-            Some((pkind, key)) => {
-                let column = parent_column(kind, *pkind)?;
-                let row = entities::resolve(&inner.conn, cp, *pkind, key)?.ok_or_else(|| {
-                    CpError::NotFound {
-                        kind: *pkind,
-                        id: key.clone(),
-                    }
-                })?;
-                Some((column, row.id))
+        self.read(|inner| {
+            if inner.cp(cp).is_none() {
+                return Err(not_found(kind, cp));
             }
-        };
-        let size = q.size.clamp(1, 1000);
-        let filter = store::ListFilter {
-            after,
-            limit: size + 1,
-            tags: q.tags.as_ref(),
-            name_eq: q.name_eq.as_deref(),
-            parent,
-        };
-        let mut rows = store::list(&inner.conn, cp, kind, &filter)?;
-        let offset = if rows.len() > size {
-            rows.truncate(size);
-            rows.last().map(|(seq, _)| util::encode_offset(*seq))
-        } else {
-            None
-        };
-        Ok(Page {
-            data: rows.into_iter().map(|(_, body)| body).collect(),
-            offset,
+            let after = match &q.offset {
+                None => 0,
+                Some(token) => util::decode_offset(token).ok_or_else(|| CpError::BadRequest {
+                    message: format!("'{token}' is not a valid offset"),
+                })?,
+            };
+            let parent = match &q.parent {
+                None => None,
+                Some((pkind, key)) => {
+                    let column = parent_column(kind, *pkind)?;
+                    let row =
+                        entities::resolve(&inner.conn, cp, *pkind, key)?.ok_or_else(|| {
+                            CpError::NotFound {
+                                kind: *pkind,
+                                id: key.clone(),
+                            }
+                        })?;
+                    Some((column, row.id))
+                }
+            };
+            let size = q.size.clamp(1, 1000);
+            let filter = store::ListFilter {
+                after,
+                limit: size + 1,
+                tags: q.tags.as_ref(),
+                name_eq: q.name_eq.as_deref(),
+                parent,
+            };
+            let mut rows = store::list(&inner.conn, cp, kind, &filter)?;
+            let offset = if rows.len() > size {
+                rows.truncate(size);
+                rows.last().map(|(seq, _)| util::encode_offset(*seq))
+            } else {
+                None
+            };
+            Ok(Page {
+                data: rows.into_iter().map(|(_, body)| body).collect(),
+                offset,
+            })
         })
     }
 
@@ -498,15 +562,16 @@ impl ControlPlanes {
         id_or_name: &str,
         parent: Option<(Kind, &str)>,
     ) -> Result<Value, CpError> {
-        let inner = self.lock();
-        if inner.cp(cp).is_none() {
-            return Err(not_found(kind, cp));
-        }
-        let parent = resolve_parent(&inner.conn, cp, kind, parent)?;
-        match entities::resolve(&inner.conn, cp, kind, id_or_name)? {
-            Some(row) if bound_to(&row, kind, parent.as_ref()) => Ok(row.body),
-            _ => Err(not_found(kind, id_or_name)),
-        }
+        self.read(|inner| {
+            if inner.cp(cp).is_none() {
+                return Err(not_found(kind, cp));
+            }
+            let parent = resolve_parent(&inner.conn, cp, kind, parent)?;
+            match entities::resolve(&inner.conn, cp, kind, id_or_name)? {
+                Some(row) if bound_to(&row, kind, parent.as_ref()) => Ok(row.body),
+                _ => Err(not_found(kind, id_or_name)),
+            }
+        })
     }
 
     /// Creates an entity (201). A body `id` is used when given (a taken id is refused as
@@ -722,55 +787,58 @@ impl ControlPlanes {
 
     /// Kong's JSON form `{"fields": [...]}` of the schema of custom plugin `name`.
     pub fn plugin_schema(&self, cp: &str, name: &str) -> Result<Value, CpError> {
-        let mut inner = self.lock();
-        if inner.cp(cp).is_none() {
-            return Err(cp_not_found(cp));
-        }
-        let key = (cp.to_string(), name.to_string());
-        let schema = match inner.schemas.get(&key) {
-            Some(s) => s.clone(),
-            None => match load_schema(&inner.conn, cp, name)? {
-                Some(s) => {
-                    inner.schemas.insert(key, s.clone());
-                    s
-                }
-                None => return Err(not_found(Kind::CustomPlugin, name)),
-            },
-        };
-        Ok(kong_schema::schema_json(&schema))
+        self.read(|inner| {
+            if inner.cp(cp).is_none() {
+                return Err(cp_not_found(cp));
+            }
+            let key = (cp.to_string(), name.to_string());
+            let schema = match inner.schemas.get(&key) {
+                Some(s) => s.clone(),
+                None => match load_schema(&inner.conn, cp, name)? {
+                    Some(s) => {
+                        inner.schemas.insert(key, s.clone());
+                        s
+                    }
+                    None => return Err(not_found(Kind::CustomPlugin, name)),
+                },
+            };
+            Ok(kong_schema::schema_json(&schema))
+        })
     }
 
     /// `{"expected_hash", "created_at", "updated_at"}`: the hash of the latest committed
     /// configuration.
     pub fn expected_config_hash(&self, cp: &str) -> Result<Value, CpError> {
-        let inner = self.lock();
-        let c = inner.cp(cp).ok_or_else(|| cp_not_found(cp))?;
-        Ok(json!({
-            "expected_hash": c.dp.head.hash(),
-            "created_at": c.row.created_at,
-            "updated_at": c.dp.head.config_updated_at,
-        }))
+        self.read(|inner| {
+            let c = inner.cp(cp).ok_or_else(|| cp_not_found(cp))?;
+            Ok(json!({
+                "expected_hash": c.dp.head.hash(),
+                "created_at": c.row.created_at,
+                "updated_at": c.dp.head.config_updated_at,
+            }))
+        })
     }
 
     /// `{"items": [node], "page": {"total_count": 1}}`: the simulated data plane node, its
     /// config hash (the last configuration it accepted) and `compatibility_status`.
     pub fn nodes(&self, cp: &str) -> Result<Value, CpError> {
-        let inner = self.lock();
-        let c = inner.cp(cp).ok_or_else(|| cp_not_found(cp))?;
-        Ok(json!({
-            "items": [{
-                "id": c.row.node_id,
-                "version": "3.15.0.0",
-                "hostname": "plugsync-local-dp",
-                "last_ping": now_secs(),
-                "type": "kong-proxy",
-                "created_at": c.row.created_at,
-                "updated_at": c.dp.head.node_updated_at,
-                "config_hash": c.dp.head.node_hash,
-                "compatibility_status": dataplane::compatibility_status(&c.dp),
-            }],
-            "page": { "total_count": 1 },
-        }))
+        self.read(|inner| {
+            let c = inner.cp(cp).ok_or_else(|| cp_not_found(cp))?;
+            Ok(json!({
+                "items": [{
+                    "id": c.row.node_id,
+                    "version": "3.15.0.0",
+                    "hostname": "plugsync-local-dp",
+                    "last_ping": now_secs(),
+                    "type": "kong-proxy",
+                    "created_at": c.row.created_at,
+                    "updated_at": c.dp.head.node_updated_at,
+                    "config_hash": c.dp.head.node_hash,
+                    "compatibility_status": dataplane::compatibility_status(&c.dp),
+                }],
+                "page": { "total_count": 1 },
+            }))
+        })
     }
 
     /// Installs a hybrid-mode plugin's files on the simulated node (standing in for rolling out
@@ -822,33 +890,37 @@ impl ControlPlanes {
     /// The plugins installed on the simulated node, by name: `[{"name", "handler_sha256",
     /// "schema_sha256", "installed_at"}]`.
     pub fn node_plugins(&self, cp: &str) -> Result<Vec<Value>, CpError> {
-        let inner = self.lock();
-        if inner.cp(cp).is_none() {
-            return Err(cp_not_found(cp));
-        }
-        Ok(store::node_plugins(&inner.conn, cp)?
-            .into_iter()
-            .map(|(name, handler, schema, at)| {
-                node_plugin_json(&name, handler.as_deref(), &schema, at)
-            })
-            .collect())
+        self.read(|inner| {
+            if inner.cp(cp).is_none() {
+                return Err(cp_not_found(cp));
+            }
+            Ok(store::node_plugins(&inner.conn, cp)?
+                .into_iter()
+                .map(|(name, handler, schema, at)| {
+                    node_plugin_json(&name, handler.as_deref(), &schema, at)
+                })
+                .collect())
+        })
     }
 
     /// Every payload the node received, oldest first: `[{"seq", "config_hash", "accepted",
     /// "error"}]`.
     pub fn dp_log(&self, cp: &str) -> Result<Vec<Value>, CpError> {
-        let inner = self.lock();
-        if inner.cp(cp).is_none() {
-            return Err(cp_not_found(cp));
-        }
-        store::dp_log(&inner.conn, cp)
+        self.read(|inner| {
+            if inner.cp(cp).is_none() {
+                return Err(cp_not_found(cp));
+            }
+            store::dp_log(&inner.conn, cp)
+        })
     }
 
     // ---------------------------------------------------------------- the write path
 
-    /// Runs `f` in one immediate transaction of control plane `cp`; when it changed anything,
-    /// sends the configuration to the data plane (log + node state, same transaction), commits,
-    /// and only then updates the in-memory state (schema cache, data plane accumulators).
+    /// Runs `f` in a savepoint of the open batch (`store::GroupCommit`) for control plane `cp`;
+    /// when it changed anything, sends the configuration to the data plane (log + node state,
+    /// same savepoint), releases the savepoint, and only then updates the in-memory state
+    /// (schema cache, data plane accumulators); else rolls it back. Answers once the batch is
+    /// committed.
     fn write<T>(
         &self,
         cp: &str,
@@ -856,54 +928,61 @@ impl ControlPlanes {
         f: impl FnOnce(&mut Ctx<'_>) -> Result<T, CpError>,
     ) -> Result<T, CpError> {
         let mut guard = self.lock();
-        let Inner { conn, cps, schemas } = &mut *guard;
-        let Some(mem) = cps.iter_mut().find(|c| c.row.id == cp) else {
-            return Err(not_found(kind, cp));
-        };
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(store::storage)?;
-        let now = now_secs();
-        let mut ctx = Ctx {
-            tx: &tx,
-            cp,
-            schemas,
-            evaluated: &self.evaluated,
-            schema_updates: Vec::new(),
-            dp: mem.dp.draft(),
-            changed: false,
-            committed: false,
-            now,
-        };
-        let out = f(&mut ctx)?;
-        if ctx.changed {
-            send_to_data_plane(ctx.tx, cp, &mut ctx.dp, now)?;
-        }
-        let Ctx {
-            dp,
-            schema_updates,
-            changed,
-            committed,
-            ..
-        } = ctx;
-        let (head, overlay) = (dp.head, dp.overlay);
-        if changed || committed {
-            tx.commit().map_err(store::storage)?;
-            mem.dp.apply(head, overlay);
-        } else {
-            drop(tx);
-        }
-        for (key, schema) in schema_updates {
-            match schema {
-                Some(s) => {
-                    schemas.insert(key, s);
-                }
-                None => {
-                    schemas.remove(&key);
+        let mut ticket = None;
+        let out = (|| {
+            let Inner { conn, cps, schemas } = &mut *guard;
+            let Some(mem) = cps.iter_mut().find(|c| c.row.id == cp) else {
+                return Err(not_found(kind, cp));
+            };
+            ticket = Some(self.sync.join(conn)?);
+            let tx = conn.savepoint().map_err(store::storage)?;
+            let now = now_secs();
+            let mut ctx = Ctx {
+                tx: &tx,
+                cp,
+                schemas,
+                evaluated: &self.evaluated,
+                schema_updates: Vec::new(),
+                dp: mem.dp.draft(),
+                changed: false,
+                committed: false,
+                now,
+            };
+            let out = f(&mut ctx)?;
+            if ctx.changed {
+                send_to_data_plane(ctx.tx, cp, &mut ctx.dp, now)?;
+            }
+            let Ctx {
+                dp,
+                schema_updates,
+                changed,
+                committed,
+                ..
+            } = ctx;
+            let (head, overlay) = (dp.head, dp.overlay);
+            if changed || committed {
+                tx.commit().map_err(store::storage)?;
+                mem.dp.apply(head, overlay);
+            } else {
+                drop(tx);
+            }
+            for (key, schema) in schema_updates {
+                match schema {
+                    Some(s) => {
+                        schemas.insert(key, s);
+                    }
+                    None => {
+                        schemas.remove(&key);
+                    }
                 }
             }
+            Ok(out)
+        })();
+        drop(guard);
+        if let Some(ticket) = ticket {
+            self.durable(ticket)?;
         }
-        Ok(out)
+        out
     }
 }
 

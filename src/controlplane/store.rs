@@ -109,8 +109,12 @@ pub(crate) fn open(path: &str) -> Result<Connection, CpError> {
             message: format!("{path}: SQLite refused WAL mode (journal_mode is {mode})"),
         });
     }
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;")
-        .map_err(storage)?;
+    // Savepoints (one per write of a batch) keep their rollback pages in memory, not in a
+    // temporary file written page by page.
+    conn.execute_batch(
+        "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;",
+    )
+    .map_err(storage)?;
     conn.execute_batch(DDL).map_err(storage)?;
     let version: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'layout'", [], |r| {
@@ -136,6 +140,96 @@ pub(crate) fn open(path: &str) -> Result<Connection, CpError> {
         }
     }
     Ok(conn)
+}
+
+/// Group commit: writers that arrive together share one transaction, and so one commit and
+/// one sync of the write-ahead log (`synchronous=FULL`).
+///
+/// The first writer to find no transaction open begins one (a *batch*); each write runs inside
+/// its own savepoint of it, released when the write succeeds and rolled back when it fails, so
+/// a failing write leaves the others in its batch untouched. A writer is answered only after
+/// its batch commits: the first waiter takes the store lock and commits the batch for everyone
+/// in it, the others wait for that; writers that arrive during the commit form the next batch.
+/// Readers wait the same way for the batch whose writes they could see, so nothing is shown
+/// before it is durable. Hot pages (indexes, the control plane's row, the data plane log) are
+/// written to the log once per batch instead of once per write. A failed commit poisons the
+/// store: every later request fails until it is reopened from disk.
+#[derive(Default)]
+pub(crate) struct GroupCommit {
+    state: std::sync::Mutex<BatchState>,
+    done: std::sync::Condvar,
+}
+
+#[derive(Default)]
+pub(crate) struct BatchState {
+    /// The number of the last batch begun.
+    pub last: u64,
+    /// The batch open in the connection, if any.
+    pub open: Option<u64>,
+    /// Batches up to this one are committed.
+    pub durable: u64,
+    /// A commit is running.
+    pub committing: bool,
+    /// Why a commit failed: every later request fails with it.
+    pub poisoned: Option<String>,
+    /// Commits done (tests and measurements).
+    pub commits: u64,
+}
+
+impl GroupCommit {
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, BatchState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for a change of the state (a commit finished).
+    pub(crate) fn wait_change<'a>(
+        &self,
+        st: std::sync::MutexGuard<'a, BatchState>,
+    ) -> std::sync::MutexGuard<'a, BatchState> {
+        self.done.wait(st).unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn notify(&self) {
+        self.done.notify_all();
+    }
+
+    /// Joins the open batch of `conn`, beginning one when none is open (call under the store
+    /// lock); returns the batch's number.
+    pub(crate) fn join(&self, conn: &Connection) -> Result<u64, CpError> {
+        let mut st = self.state();
+        poisoned(&st)?;
+        if let Some(open) = st.open {
+            if !conn.is_autocommit() {
+                return Ok(open);
+            }
+        }
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(storage)?;
+        st.last += 1;
+        st.open = Some(st.last);
+        Ok(st.last)
+    }
+
+    /// The batch whose writes a reader could see now (call under the store lock).
+    pub(crate) fn visible(&self) -> u64 {
+        let st = self.state();
+        st.open.unwrap_or(st.durable)
+    }
+
+    /// How many batches were committed.
+    #[cfg(test)]
+    pub(crate) fn commits(&self) -> u64 {
+        self.state().commits
+    }
+}
+
+/// The error of a poisoned store.
+pub(crate) fn poisoned(st: &BatchState) -> Result<(), CpError> {
+    match &st.poisoned {
+        Some(why) => Err(CpError::Storage {
+            message: format!("an earlier commit failed ({why}); restart the server"),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// A control plane row.

@@ -1211,6 +1211,70 @@ fn plugin_schema_is_kongs_json_form() {
     ));
 }
 
+/// Group commit: concurrent writers share syncs of the log, each is answered once durable, and
+/// one failing write does not fail the others written beside it.
+#[test]
+fn concurrent_writers_share_log_syncs_and_a_failing_one_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("group.db");
+    let path = path.to_str().unwrap();
+    let planes = ControlPlanes::open(path).unwrap();
+    let cp = planes.default_id();
+    planes
+        .create(&cp, Kind::CustomPlugin, custom("cache", CACHE_FIELDS), None)
+        .unwrap();
+    let before = planes.sync.commits();
+    let (threads, each): (usize, usize) = (8, 25);
+    let results: Vec<Vec<Result<Value, CpError>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (planes, cp) = (&planes, &cp);
+                s.spawn(move || {
+                    (0..each)
+                        .map(|i| {
+                            // Every fifth write of thread 0 is invalid (tags not an array).
+                            let tags = if t == 0 && i % 5 == 0 {
+                                json!(7)
+                            } else {
+                                json!([format!("t{t}")])
+                            };
+                            planes.create(
+                                cp,
+                                Kind::Consumer,
+                                json!({"username": format!("u{t}-{i}"), "tags": tags}),
+                                None,
+                            )
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let failed = results.iter().flatten().filter(|r| r.is_err()).count();
+    let errors: Vec<_> = results
+        .iter()
+        .flatten()
+        .filter_map(|r| r.as_ref().err())
+        .collect();
+    assert_eq!(
+        failed,
+        each.div_ceil(5),
+        "only the invalid writes fail: {:?}",
+        &errors[..3]
+    );
+    for r in results.iter().flatten().filter(|r| r.is_err()) {
+        assert!(!matches!(r, Err(CpError::Storage { .. })), "{r:?}");
+    }
+    let written = threads * each - failed;
+    let syncs = planes.sync.commits() - before;
+    assert!(syncs >= 1 && syncs <= written as u64, "{syncs} syncs");
+    drop(planes);
+    let planes = ControlPlanes::open(path).unwrap();
+    let found = all(&planes, &cp, Kind::Consumer, ListQuery::default());
+    assert_eq!(found.len(), written);
+}
+
 #[test]
 fn data_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();

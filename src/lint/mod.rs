@@ -3,8 +3,10 @@
 //! Loading (`state`) reports the `yaml` and `duplicate-name` rules; this module evaluates each
 //! custom plugin once in the Lua sandbox ([`analyse`]) and runs the rules of [`rules::RULES`]
 //! over the results. The same analysis serves the planner and the local control plane, so a
-//! plugin that lints clean is one they accept.
+//! plugin that lints clean is one they accept. [`cache`] keeps each plugin's analysis across
+//! runs, keyed by the exact bytes of its files, the sandbox profile and the binary.
 
+pub mod cache;
 pub mod report;
 pub mod rules;
 pub mod upload;
@@ -26,6 +28,8 @@ pub struct LintOptions {
     pub sandbox_requires: Vec<String>,
     /// Kong's sandbox environment the plugins are checked against.
     pub profile: lua::ProfileName,
+    /// Where the outcomes of the Lua work are kept across runs (`None`: analyse every plugin).
+    pub cache: Option<cache::LintCache>,
 }
 
 /// What the sandbox and the static checks made of one custom plugin.
@@ -83,18 +87,42 @@ impl<'a> Context<'a> {
     }
 }
 
-/// Evaluates one custom plugin: syntax, sandbox evaluation and static checks.
+/// Evaluates one custom plugin: syntax, sandbox evaluation and static checks; from the cache
+/// when `options` has one that holds the outcome.
 pub fn analyse<'a>(decl: &'a CustomPluginDecl, options: &LintOptions) -> PluginAnalysis<'a> {
     analyse_with(decl, options, &SchemaCache::new())
 }
 
 /// [`analyse`], evaluating the schema through `schemas` (the run's cache: a schema evaluated
-/// once is not evaluated again, and the plan reads it from there).
+/// once is not evaluated again, and the plan reads it from there). An outcome served by the
+/// lint cache across runs (`options.cache`) puts its schema into `schemas` too, so the plan
+/// evaluates nothing lint did not.
 pub fn analyse_with<'a>(
     decl: &'a CustomPluginDecl,
     options: &LintOptions,
     schemas: &SchemaCache,
 ) -> PluginAnalysis<'a> {
+    let Some(store) = &options.cache else {
+        return evaluate(decl, options, schemas).into_analysis(decl);
+    };
+    let key = store.key(decl, options);
+    if let Some(hit) = store.get(&key) {
+        if let Some(schema) = &hit.schema {
+            schemas.insert(&decl.schema.text, schema.clone());
+        }
+        return hit.into_analysis(decl);
+    }
+    let outcome = evaluate(decl, options, schemas);
+    store.put(&key, &outcome);
+    outcome.into_analysis(decl)
+}
+
+/// The Lua work of [`analyse`], never served by the lint cache.
+fn evaluate(
+    decl: &CustomPluginDecl,
+    options: &LintOptions,
+    schemas: &SchemaCache,
+) -> cache::Outcome {
     let handler_syntax = lua::syntax_errors(&decl.handler.text);
     let schema_syntax = lua::syntax_errors(&decl.schema.text);
     let schema = schema_syntax
@@ -125,8 +153,7 @@ pub fn analyse_with<'a>(
     } else {
         Vec::new()
     };
-    PluginAnalysis {
-        decl,
+    cache::Outcome {
         handler_syntax,
         schema_syntax,
         schema,

@@ -19,7 +19,9 @@ use super::profile::{self, ProfileName};
 /// Which static check a finding comes from. Each is one lint rule; the rule ids are defined
 /// once, by the lint rules (`crate::lint::rules`), which map each check to its rule. The
 /// variants are in the order of their rule ids, so findings sort as the ids do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Check {
     /// The source touches the filesystem or processes.
     Filesystem,
@@ -45,7 +47,7 @@ impl Check {
 }
 
 /// One finding of a static check, at a 1-based line and column.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Finding {
     /// The check (and so the lint rule) that found it.
     pub rule: Check,

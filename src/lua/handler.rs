@@ -3,7 +3,7 @@
 use mlua::Value;
 
 /// The shape of the table a handler returns, read without calling anything in it.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
 pub struct HandlerInfo {
     /// `PRIORITY` when it is a number (integral or not: lint decides).
     pub priority: Option<f64>,
@@ -143,6 +143,57 @@ pub(crate) fn describe(value: &Value) -> HandlerInfo {
 }
 
 /// Lua's name for the type of a set value; `None` for `nil`.
+/// Lua's type names, as [`lua_type`] and Lua's `type()` give them.
+const LUA_TYPE_NAMES: [&str; 8] = [
+    "nil", "boolean", "number", "string", "table", "function", "thread", "userdata",
+];
+
+/// [`HandlerInfo`] as the lint cache stores it, with owned type names.
+#[derive(serde::Deserialize)]
+struct StoredHandlerInfo {
+    priority: Option<f64>,
+    priority_type: Option<String>,
+    version: Option<String>,
+    version_type: Option<String>,
+    phases: Vec<String>,
+    returned_table: bool,
+    returned_type: String,
+    kong_error: Option<String>,
+}
+
+/// Lua's type name `text` as a static string; any other text is refused.
+fn lua_type_name(text: &str) -> Result<&'static str, String> {
+    LUA_TYPE_NAMES
+        .into_iter()
+        .find(|n| *n == text)
+        .ok_or_else(|| format!("not a Lua type name: {text}"))
+}
+
+impl<'de> serde::Deserialize<'de> for HandlerInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HandlerInfo, D::Error> {
+        <StoredHandlerInfo as serde::Deserialize>::deserialize(d)?
+            .try_into()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl TryFrom<StoredHandlerInfo> for HandlerInfo {
+    type Error = String;
+
+    fn try_from(s: StoredHandlerInfo) -> Result<HandlerInfo, String> {
+        Ok(HandlerInfo {
+            priority: s.priority,
+            priority_type: s.priority_type.as_deref().map(lua_type_name).transpose()?,
+            version: s.version,
+            version_type: s.version_type.as_deref().map(lua_type_name).transpose()?,
+            phases: s.phases,
+            returned_table: s.returned_table,
+            returned_type: lua_type_name(&s.returned_type)?,
+            kong_error: s.kong_error,
+        })
+    }
+}
+
 pub(crate) fn lua_type(value: &Value) -> Option<&'static str> {
     match value {
         Value::Nil => None,

@@ -90,7 +90,7 @@ pub const HOOK_INTERVAL: u32 = 1_000;
 pub const TYPEDEFS_MODULE: &str = "kong.db.schema.typedefs";
 
 /// Why a Lua file could not be evaluated.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum SandboxError {
     /// The file does not compile.
     #[error("syntax error on line {line}: {message}")]

@@ -64,6 +64,16 @@ impl SchemaCache {
         result
     }
 
+    /// Keeps a result known from elsewhere (the lint cache across runs) for `source`.
+    pub fn insert(&self, source: &str, result: Result<PluginSchema, SandboxError>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if self.max_entries.is_some_and(|max| entries.len() >= max) {
+                entries.clear();
+            }
+            entries.insert(Self::key(source), result);
+        }
+    }
+
     /// The schema of `source` when this run already evaluated it; never evaluates.
     pub fn get(&self, source: &str) -> Option<Result<PluginSchema, SandboxError>> {
         self.lookup(&Self::key(source))

@@ -4,10 +4,11 @@
 //! validation (`validate`), defaults filling and change classification work on them alone, with
 //! no Lua at hand. Field order is kept as declared, because Kong reports and fills in that order.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A whole plugin schema: the table `schema.lua` returns.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PluginSchema {
     /// The schema's `name`.
     pub name: String,
@@ -32,7 +33,7 @@ impl PluginSchema {
 }
 
 /// Kong's field types (`Schema.valid_types`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum FieldType {
     String,
     Number,
@@ -88,46 +89,64 @@ impl FieldType {
 }
 
 /// One field definition with its attributes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Field {
     pub ty: FieldType,
     /// `required` as written (`None` when absent). Records nested in a plugin schema are made
     /// required by Kong when this is `None` (see [`Field::is_required`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required: Option<bool>,
     /// `default`: `Some(Value::Null)` for `default = ngx.null`.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "some_value")]
     pub default: Option<Value>,
     /// Element definition of an `array` or `set`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elements: Option<Box<Field>>,
     /// Key definition of a `map`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<Box<Field>>,
     /// Value definition of a `map`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub values: Option<Box<Field>>,
     /// Sub-fields of a `record`, in declaration order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<(String, Field)>,
     /// `entity_checks` declared inside a `record`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entity_checks: Vec<EntityCheck>,
     /// `reference` of a `foreign` field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
     /// Validator attributes.
+    #[serde(default, skip_serializing_if = "Validators::is_empty")]
     pub validators: Validators,
     /// Validators that typedefs implement as Lua functions in Kong, done natively here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub builtins: Vec<Builtin>,
     /// `err`: replaces the message of any validator error on this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub err: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub encrypted: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub referenceable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The field had a `custom_validator` function (not a typedef builtin).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub has_custom_validator: bool,
     /// A `json` field's `json_schema` (validated for inline schemas).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "some_value")]
     pub json_schema: Option<Value>,
     /// `shorthand_fields` of a `record`: input keys Kong maps onto real fields on write.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shorthands: Vec<Shorthand>,
 }
 
 /// One `shorthand_fields` entry: an input key that Kong's `func` turns into real fields.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Shorthand {
     pub name: String,
     /// Where `func` puts the value (a path of record keys), when it simply moves it there;
@@ -177,29 +196,50 @@ impl Field {
 }
 
 /// Validator attributes of a field (`Schema.validators_order`).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Validators {
     /// `eq`; `Some(Value::Null)` for `eq = ngx.null` (the field must not be set).
+    #[serde(skip_serializing_if = "Option::is_none", with = "some_value")]
     pub eq: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "some_value")]
     pub ne: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub one_of: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub not_one_of: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub gt: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub between: Option<(f64, f64)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub len_eq: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub len_min: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub len_max: Option<i64>,
     /// Lua pattern.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub r#match: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub not_match: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub match_all: Option<Vec<PatternErr>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub match_none: Option<Vec<PatternErr>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub match_any: Option<MatchAny>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub starts_with: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub uuid: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub timestamp: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub is_regex: bool,
+    #[serde(skip_serializing_if = "Option::is_none", with = "some_value")]
     pub contains: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mutually_exclusive_subsets: Option<Vec<Vec<String>>>,
 }
 
@@ -211,14 +251,14 @@ impl Validators {
 }
 
 /// One `{ pattern = …, err = … }` entry of `match_all` / `match_none`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PatternErr {
     pub pattern: String,
     pub err: String,
 }
 
 /// `match_any = { patterns = {…}, err = … }`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatchAny {
     pub patterns: Vec<String>,
     pub err: String,
@@ -226,7 +266,7 @@ pub struct MatchAny {
 
 /// Checks that Kong's typedefs implement with Lua `custom_validator` functions. The sandbox's
 /// typedefs stand-in marks them by name; `validate` runs them in Rust.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Builtin {
     /// `typedefs.host`, `redis_host`: a valid hostname or IP, no port.
     Host,
@@ -317,7 +357,7 @@ impl Builtin {
 
 /// A schema- or record-level entity check. Field names may be dotted paths relative to the
 /// record that declares the check.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EntityCheck {
     AtLeastOneOf(Vec<String>),
     OnlyOneOf(Vec<String>),
@@ -351,4 +391,22 @@ pub enum EntityCheck {
     CustomEntityCheck {
         field_sources: Vec<String>,
     },
+}
+
+/// Serde for an `Option<Value>` that keeps `Some(Value::Null)` (`default = ngx.null`) apart from
+/// `None`: `Some(v)` is written as the one-element array `[v]` (the lint cache stores schemas).
+mod some_value {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+
+    pub fn serialize<S: Serializer>(value: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
+        value.as_ref().map(std::slice::from_ref).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+        match Option::<[Value; 1]>::deserialize(d)? {
+            Some([v]) => Ok(Some(v)),
+            None => Ok(None),
+        }
+    }
 }

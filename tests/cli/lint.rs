@@ -3,6 +3,8 @@
 //! (`expected.txt.snap`: the exit code on the first line, then stdout). One test per case (the
 //! table below); a folder missing from the table fails `every_lint_case_has_a_test`.
 
+use std::path::Path;
+
 use crate::{case_folders, copy_dir, plugsync, root, snapshot};
 
 /// Runs the lint of `case` in a repository of its own: a temporary folder marked as a
@@ -154,6 +156,69 @@ fn quickstart_lints_clean() {
         err.contains("linted 2 custom plugins and 2 instances: 0 errors, 0 warnings"),
         "{err}"
     );
+}
+
+/// The lint cache never changes an answer: a cold cache, the warm one, `--no-cache` and
+/// `PLUGSYNC_NO_CACHE=1` give the same exit code and output; the last two write nothing.
+#[test]
+fn the_lint_cache_changes_no_answer_and_can_be_bypassed() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let unused = tempfile::tempdir().expect("tempdir");
+    let run = |dir: &Path, flag: Option<&str>, env: Option<&str>| {
+        let mut cmd = plugsync(&root());
+        cmd.env("PLUGSYNC_CACHE_DIR", dir).args([
+            "lint",
+            "-s",
+            "testdata/lint/require",
+            "-s",
+            "testdata/lint/handler-shape",
+        ]);
+        cmd.args(flag);
+        if let Some(v) = env {
+            cmd.env("PLUGSYNC_NO_CACHE", v);
+        }
+        let out = cmd.output().expect("run plugsync");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let files = |dir: &Path| {
+        walk(dir)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .count()
+    };
+    let cold = run(cache.path(), None, None);
+    assert!(cold.1.contains("error"), "{}", cold.1);
+    let stored = files(cache.path());
+    assert!(stored >= 2, "{stored} entries");
+    assert_eq!(run(cache.path(), None, None), cold, "warm");
+    assert_eq!(
+        run(unused.path(), Some("--no-cache"), None),
+        cold,
+        "--no-cache"
+    );
+    assert_eq!(
+        run(unused.path(), None, Some("1")),
+        cold,
+        "PLUGSYNC_NO_CACHE=1"
+    );
+    assert_eq!(files(unused.path()), 0, "bypassed caches write nothing");
+    assert_eq!(files(cache.path()), stored);
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 #[test]

@@ -32,10 +32,17 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `plugsync` with a clean environment for deterministic output.
+/// `plugsync` with a clean environment for deterministic output. Its lint cache is one
+/// directory shared by the whole suite (so the snapshots also check cached answers), never the
+/// user's.
 pub fn plugsync(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("plugsync").expect("the plugsync binary is built");
     cmd.current_dir(dir)
+        .env_remove("PLUGSYNC_NO_CACHE")
+        .env(
+            "PLUGSYNC_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
+        )
         .env("NO_COLOR", "1")
         .env("PLUGSYNC_REDIS_PASSWORD", "not-a-real-password")
         .env("PLUGSYNC_SECRET_HEADER", "hunter2 secret");

@@ -272,7 +272,8 @@ fn opt_str(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
-fn sorted_strings(v: Option<&Value>) -> Vec<String> {
+/// The strings of a JSON array, sorted and without repeats (empty for anything else).
+pub fn sorted_strings(v: Option<&Value>) -> Vec<String> {
     let mut out: Vec<String> = v
         .and_then(Value::as_array)
         .map(|a| {

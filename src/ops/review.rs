@@ -100,17 +100,7 @@ pub fn live_from_desired(
             })
             .or_else(|| p.config.clone())
             .unwrap_or_else(|| Value::Object(Default::default()));
-        let mut protocols: Vec<String> = protocols
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        protocols.sort();
-        protocols.dedup();
+        let protocols = crate::model::live::sorted_strings(Some(&protocols));
         live.plugins.push(LivePlugin {
             id: base_instance_id(p),
             name: p.name.clone(),

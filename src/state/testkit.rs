@@ -154,22 +154,7 @@ pub fn ids() -> impl FnMut() -> String {
 
 /// Both sides' evaluated schemas, as `crate::ops` hands them to the planner.
 pub fn schemas(desired: &DesiredState, live: &LiveState) -> crate::plan::prepare::Schemas {
-    let cache = crate::lua::SchemaCache::new();
-    crate::plan::prepare::Schemas {
-        desired: desired
-            .custom_plugins
-            .iter()
-            .map(|c| {
-                let s = cache.evaluate(&c.schema.text).map_err(|e| e.to_string());
-                (c.name.clone(), s)
-            })
-            .collect(),
-        live: live
-            .custom_plugins
-            .iter()
-            .filter_map(|c| Some((c.name.clone(), cache.evaluate(&c.schema).ok()?)))
-            .collect(),
-    }
+    crate::ops::plan::schemas(desired, live, &crate::lua::SchemaCache::new())
 }
 
 /// The schema `source` evaluates to.

@@ -178,10 +178,13 @@ pub fn validate_bodies(
     plan: &Plan,
     bodies: &[Option<Value>],
     live: &crate::model::LiveState,
-    evaluate: &dyn Fn(&str) -> Option<crate::schema::PluginSchema>,
+    evaluate: &dyn Fn(&str) -> Option<std::sync::Arc<crate::schema::PluginSchema>>,
 ) -> Result<(), Vec<String>> {
     use crate::schema::validate;
-    let mut schemas: std::collections::HashMap<&str, Option<crate::schema::PluginSchema>> =
+    let mut schemas: std::collections::HashMap<
+        &str,
+        Option<std::sync::Arc<crate::schema::PluginSchema>>,
+    > =
         std::collections::HashMap::new();
     let mut errors = Vec::new();
     for (step, body) in plan.steps.iter().zip(bodies) {

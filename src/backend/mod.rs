@@ -198,7 +198,7 @@ fn fetch_parsed<T>(
     kind: Kind,
     what: &str,
     keep: impl Fn(&Value) -> bool,
-    parse: impl Fn(Value) -> Option<T>,
+    parse: impl Fn(Value) -> Result<T, Value>,
 ) -> Result<Vec<T>, TargetError> {
     let mut out = Vec::new();
     backend.for_each_page(kind, None, &mut |page| {
@@ -206,18 +206,22 @@ fn fetch_parsed<T>(
             if !keep(&v) {
                 continue;
             }
-            let preview = crate::model::hash::canonical_json(&v)
-                .chars()
-                .take(200)
-                .collect::<String>();
+            let preview = |v: &Value| {
+                crate::model::hash::canonical_json(v)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            };
             if v.get("id").and_then(Value::as_str).is_none() {
+                let preview = preview(&v);
                 return Err(TargetError::Config(format!(
                     "the control plane returned a {what} without an id: {preview}"
                 )));
             }
             match parse(v) {
-                Some(t) => out.push(t),
-                None => {
+                Ok(t) => out.push(t),
+                Err(v) => {
+                    let preview = preview(&v);
                     return Err(TargetError::Config(format!(
                         "the control plane returned a {what} that cannot be read: {preview}"
                     )))
@@ -285,7 +289,7 @@ pub fn fetch_with_hybrid(
             Kind::CustomPlugin,
             "custom plugin",
             |_| true,
-            |v| parse_custom_plugin(&v),
+            |v| parse_custom_plugin(&v).ok_or(v),
         )?,
         ..LiveState::default()
     };
@@ -324,7 +328,7 @@ pub fn fetch_with_hybrid(
             scope_kind(k),
             k.key(),
             |_| true,
-            |v| parse_scope_entity(k, &v),
+            |v| parse_scope_entity(k, &v).ok_or(v),
         )?;
         match k {
             ScopeKind::Service => all.services = entities,

@@ -1113,7 +1113,7 @@ impl Ctx<'_> {
             return Ok(dataplane::instance_problem(Some(cp_schema), body));
         }
         let installed = node_schema(self.tx, self.cp, name, self.evaluated)?;
-        Ok(dataplane::instance_problem(installed.as_ref(), body))
+        Ok(dataplane::instance_problem(installed.as_deref(), body))
     }
 
     /// Writes a prepared row and accounts for it in the data plane state.
@@ -1290,7 +1290,7 @@ fn node_schema(
     cp: &str,
     name: &str,
     evaluated: &crate::lua::SchemaCache,
-) -> Result<Option<PluginSchema>, CpError> {
+) -> Result<Option<std::sync::Arc<PluginSchema>>, CpError> {
     let Some((_, schema)) = store::node_plugin(conn, cp, name)? else {
         return Ok(None);
     };

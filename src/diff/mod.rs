@@ -18,6 +18,7 @@ use crate::model::{
 use crate::schema::classify::{self, SchemaChange, UpdatePath};
 use crate::schema::validate::{self, FieldError};
 use crate::schema::PluginSchema;
+use std::sync::Arc;
 
 /// The tag plugsync writes on custom plugins declared `protected: true`; a live plugin carrying
 /// it is never deleted.
@@ -93,9 +94,10 @@ pub struct InstanceDiff {
     pub declared: bool,
     /// The declared instance (kept for changed instances only: an unchanged one needs no
     /// more than its counts, and large states would otherwise hold it twice).
-    pub desired: Option<DesiredInstance>,
+    /// (Boxed: a large state holds one record per instance, most of them unchanged.)
+    pub desired: Option<Box<DesiredInstance>>,
     /// The live instance (kept for changed instances only).
-    pub live: Option<LivePlugin>,
+    pub live: Option<Box<LivePlugin>>,
     /// Changed fields, dotted paths (`config.window`, `enabled`).
     pub changes: Vec<FieldChange>,
 }
@@ -173,12 +175,12 @@ impl DiffError {
 pub struct DiffInput<'a> {
     pub desired: &'a DesiredState,
     /// Evaluated schemas of the declared plugins, by name.
-    pub desired_schemas: &'a BTreeMap<String, PluginSchema>,
+    pub desired_schemas: &'a BTreeMap<String, Arc<PluginSchema>>,
     /// Live state in scope.
     pub live: &'a LiveState,
     /// Evaluated schemas of the live plugins, by name (a plugin whose schema no longer
     /// evaluates is missing here: its changes are classified as `cp_dp_sync`).
-    pub live_schemas: &'a BTreeMap<String, PluginSchema>,
+    pub live_schemas: &'a BTreeMap<String, Arc<PluginSchema>>,
     /// Tags every written entity carries.
     pub select_tags: &'a [String],
 }
@@ -304,8 +306,8 @@ pub fn diff(
         }
     }
     for ((_, _, decl), live) in desired.into_iter().zip(matches) {
-        let d = match resolve_instance(input, decl) {
-            Ok(d) => d,
+        let content = match resolve_instance(input, decl) {
+            Ok(c) => c,
             Err(e) => {
                 errors.push(e);
                 continue;
@@ -313,28 +315,31 @@ pub fn diff(
         };
         match live {
             None => out.instances.push(InstanceDiff {
-                name: d.decl.name.clone(),
+                name: decl.name.clone(),
                 from: None,
-                id: d.decl.id.clone().unwrap_or_else(&mut *new_id),
+                id: decl.id.clone().unwrap_or_else(&mut *new_id),
                 action: Action::Create,
                 declared: true,
-                changes: field_changes(None, Some(&d.content.canonical())),
-                desired: Some(d),
+                changes: field_changes(None, Some(&content.canonical())),
+                desired: Some(Box::new(DesiredInstance {
+                    decl: decl.clone(),
+                    content,
+                })),
                 live: None,
             }),
             Some(l) => {
-                let live_schema = input.live_schemas.get(&l.name);
+                let live_schema = input.live_schemas.get(&l.name).map(|s| &**s);
                 let live_content = InstanceContent::of_live(l, live_schema);
-                let action = if l.name != d.decl.name {
+                let action = if l.name != decl.name {
                     Action::Migrate
-                } else if live_content.hash() == d.content.hash() {
+                } else if live_content.hash() == content.hash() {
                     Action::Unchanged
                 } else {
                     Action::Update
                 };
                 if action == Action::Unchanged {
                     out.instances.push(InstanceDiff {
-                        name: d.decl.name.clone(),
+                        name: decl.name.clone(),
                         from: None,
                         id: l.id.clone(),
                         action,
@@ -346,19 +351,22 @@ pub fn diff(
                     continue;
                 }
                 let mut old = live_content.canonical();
-                let new = d.content.canonical();
+                let new = content.canonical();
                 if action == Action::Migrate {
                     old["name"] = new["name"].clone();
                 }
                 out.instances.push(InstanceDiff {
-                    name: d.decl.name.clone(),
+                    name: decl.name.clone(),
                     from: (action == Action::Migrate).then(|| l.name.clone()),
                     id: l.id.clone(),
                     action,
                     declared: true,
                     changes: field_changes(Some(&old), Some(&new)),
-                    desired: Some(d),
-                    live: Some(l.clone()),
+                    desired: Some(Box::new(DesiredInstance {
+                        decl: decl.clone(),
+                        content,
+                    })),
+                    live: Some(Box::new(l.clone())),
                 });
             }
         }
@@ -368,7 +376,8 @@ pub fn diff(
     }
     for p in &input.live.plugins {
         if !matched.contains(&p.id) {
-            let live_content = InstanceContent::of_live(p, input.live_schemas.get(&p.name));
+            let live_content =
+                InstanceContent::of_live(p, input.live_schemas.get(&p.name).map(|s| &**s));
             out.instances.push(InstanceDiff {
                 name: p.name.clone(),
                 from: None,
@@ -377,16 +386,17 @@ pub fn diff(
                 declared: false,
                 changes: field_changes(Some(&live_content.canonical()), None),
                 desired: None,
-                live: Some(p.clone()),
+                live: Some(Box::new(p.clone())),
             });
         }
     }
     for i in &mut out.instances {
         let schemas = [
-            input.desired_schemas.get(&i.name),
+            input.desired_schemas.get(&i.name).map(|s| &**s),
             i.live
                 .as_ref()
-                .and_then(|l| input.live_schemas.get(&l.name)),
+                .and_then(|l| input.live_schemas.get(&l.name))
+                .map(|s| &**s),
         ];
         mask_encrypted(&mut i.changes, &schemas);
     }
@@ -529,10 +539,11 @@ fn resolve_scope<'s>(
     Ok((schema, scope))
 }
 
+/// The declaration is not copied: most instances are unchanged and need only the content.
 fn resolve_instance(
     input: &DiffInput<'_>,
     decl: &InstanceDecl,
-) -> Result<DesiredInstance, DiffError> {
+) -> Result<InstanceContent, DiffError> {
     let label = decl.label();
     let (schema, scope) = resolve_scope(input, decl)?;
     let protocols = decl
@@ -561,19 +572,16 @@ fn resolve_instance(
                 .collect()
         })
         .unwrap_or_default();
-    Ok(DesiredInstance {
-        content: InstanceContent {
-            name: decl.name.clone(),
-            instance_name: decl.instance_name.clone(),
-            config,
-            enabled: decl.enabled.unwrap_or(true),
-            protocols,
-            scope,
-            condition: decl.condition.clone(),
-            ordering: decl.ordering.clone(),
-            tags: merge_tags(&decl.tags, input.select_tags),
-        },
-        decl: decl.clone(),
+    Ok(InstanceContent {
+        name: decl.name.clone(),
+        instance_name: decl.instance_name.clone(),
+        config,
+        enabled: decl.enabled.unwrap_or(true),
+        protocols,
+        scope,
+        condition: decl.condition.clone(),
+        ordering: decl.ordering.clone(),
+        tags: merge_tags(&decl.tags, input.select_tags),
     })
 }
 

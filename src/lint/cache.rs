@@ -37,6 +37,7 @@ use super::{LintOptions, PluginAnalysis};
 use crate::lua::{Finding, HandlerInfo, SandboxError};
 use crate::model::CustomPluginDecl;
 use crate::schema::PluginSchema;
+use std::sync::Arc;
 
 /// The first line of every cache file; the trailing number is the format's version.
 const MAGIC: &str = "plugsync lint cache 1";
@@ -71,7 +72,7 @@ fn hex(bytes: &[u8]) -> String {
 pub struct Outcome {
     pub handler_syntax: Vec<Finding>,
     pub schema_syntax: Vec<Finding>,
-    pub schema: Option<Result<PluginSchema, SandboxError>>,
+    pub schema: Option<Result<Arc<PluginSchema>, SandboxError>>,
     pub handler: Option<Result<HandlerInfo, SandboxError>>,
     pub handler_findings: Vec<Finding>,
     pub schema_findings: Vec<Finding>,

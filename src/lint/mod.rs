@@ -41,7 +41,7 @@ pub struct PluginAnalysis<'a> {
     /// Syntax errors of schema.lua.
     pub schema_syntax: Vec<Finding>,
     /// The evaluated schema; `None` when it has syntax errors.
-    pub schema: Option<Result<PluginSchema, SandboxError>>,
+    pub schema: Option<Result<std::sync::Arc<PluginSchema>, SandboxError>>,
     /// The loaded handler; `None` when it has syntax errors.
     pub handler: Option<Result<HandlerInfo, SandboxError>>,
     /// Static findings in handler.lua.

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sha2::Digest;
 
@@ -17,10 +17,12 @@ use crate::schema::PluginSchema;
 
 type Key = [u8; 32];
 
-/// Schemas evaluated in one run (successes and failures), shared between threads.
+/// Schemas evaluated in one run (successes and failures), shared between threads. A schema is
+/// held once and handed out shared (`Arc`): lint, the plan's two sides and the diff read the
+/// same copy.
 #[derive(Debug, Default)]
 pub struct SchemaCache {
-    entries: Mutex<HashMap<Key, Result<PluginSchema, SandboxError>>>,
+    entries: Mutex<HashMap<Key, Result<Arc<PluginSchema>, SandboxError>>>,
     evaluations: AtomicUsize,
     /// At most this many entries (emptied when full); `None`: no bound (one run's schemas).
     max_entries: Option<usize>,
@@ -46,14 +48,14 @@ impl SchemaCache {
     }
 
     /// The schema `source` evaluates to: from the cache, else evaluated now and kept.
-    pub fn evaluate(&self, source: &str) -> Result<PluginSchema, SandboxError> {
+    pub fn evaluate(&self, source: &str) -> Result<Arc<PluginSchema>, SandboxError> {
         let key = Self::key(source);
         if let Some(found) = self.lookup(&key) {
             return found;
         }
         // Evaluated outside the lock: other threads go on with other schemas meanwhile (two
         // threads on the same new source both evaluate it; the result is the same).
-        let result = evaluate_schema(source);
+        let result = evaluate_schema(source).map(Arc::new);
         self.evaluations.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut entries) = self.entries.lock() {
             if self.max_entries.is_some_and(|max| entries.len() >= max) {
@@ -65,7 +67,7 @@ impl SchemaCache {
     }
 
     /// Keeps a result known from elsewhere (the lint cache across runs) for `source`.
-    pub fn insert(&self, source: &str, result: Result<PluginSchema, SandboxError>) {
+    pub fn insert(&self, source: &str, result: Result<Arc<PluginSchema>, SandboxError>) {
         if let Ok(mut entries) = self.entries.lock() {
             if self.max_entries.is_some_and(|max| entries.len() >= max) {
                 entries.clear();
@@ -75,11 +77,11 @@ impl SchemaCache {
     }
 
     /// The schema of `source` when this run already evaluated it; never evaluates.
-    pub fn get(&self, source: &str) -> Option<Result<PluginSchema, SandboxError>> {
+    pub fn get(&self, source: &str) -> Option<Result<Arc<PluginSchema>, SandboxError>> {
         self.lookup(&Self::key(source))
     }
 
-    fn lookup(&self, key: &Key) -> Option<Result<PluginSchema, SandboxError>> {
+    fn lookup(&self, key: &Key) -> Option<Result<Arc<PluginSchema>, SandboxError>> {
         self.entries.lock().ok()?.get(key).cloned()
     }
 

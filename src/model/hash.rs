@@ -12,6 +12,8 @@
 //!
 //! A snapshot test pins the hash of a known entity, so an accidental change fails loudly.
 
+use std::io::Write as _;
+
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -21,54 +23,87 @@ use crate::schema::{Field, FieldType, PluginSchema};
 
 /// Lowercase hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(digest.len() * 2);
     for b in digest {
-        out.push_str(&format!("{b:02x}"));
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
     out
 }
 
 /// Writes `v` as compact JSON with object keys sorted and integral numbers as integers.
 pub fn canonical_json(v: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     write_canonical(v, &mut out);
-    out
+    into_string(out)
 }
 
-fn write_canonical(v: &Value, out: &mut String) {
+/// The writer only ever writes UTF-8 (JSON text of `str`s).
+fn into_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// A string as serde_json writes it (its escaping, byte for byte).
+fn write_str(s: &str, out: &mut Vec<u8>) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn write_canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
+            out.push(b'{');
+            // serde_json's map keeps its keys sorted bytewise unless some dependency turns on
+            // its `preserve_order` feature; sort only when they are not.
+            let sorted = map.keys().zip(map.keys().skip(1)).all(|(a, b)| a < b);
+            let mut write_entry = |i: usize, k: &str, v: &Value| {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[k], out);
+                write_str(k, out);
+                out.push(b':');
+                write_canonical(v, out);
+            };
+            if sorted {
+                for (i, (k, v)) in map.iter().enumerate() {
+                    write_entry(i, k, v);
+                }
+            } else {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                for (i, (k, v)) in entries.into_iter().enumerate() {
+                    write_entry(i, k, v);
+                }
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
         Value::Number(n) => match n.as_f64() {
             Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
-                out.push_str(&(f as i64).to_string())
+                let _ = write!(out, "{}", f as i64);
             }
-            _ => out.push_str(&n.to_string()),
+            _ => {
+                let _ = write!(out, "{n}");
+            }
         },
-        other => out.push_str(&other.to_string()),
+        Value::String(s) => write_str(s, out),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Null => out.extend_from_slice(b"null"),
     }
 }
 
@@ -88,7 +123,7 @@ pub fn sort_sets(field: &Field, value: &mut Value) {
                     sort_sets(el, item);
                 }
             }
-            items.sort_by_key(canonical_json);
+            items.sort_by_cached_key(canonical_json);
             items.dedup();
         }
         (FieldType::Array, Value::Array(items)) => {
@@ -172,9 +207,74 @@ impl InstanceContent {
         obj
     }
 
-    /// sha256 of the canonical JSON.
+    /// sha256 of the canonical JSON. Written straight from the fields, without building
+    /// [`Self::canonical`] (the same bytes; a test holds them equal).
     pub fn hash(&self) -> String {
-        sha256_hex(canonical_json(&self.canonical()).as_bytes())
+        let mut out = Vec::with_capacity(512);
+        self.write_canonical(&mut out);
+        hex(&Sha256::digest(&out))
+    }
+
+    /// Writes `canonical_json(&self.canonical())`: the keys in sorted order.
+    fn write_canonical(&self, out: &mut Vec<u8>) {
+        fn opt_str(v: Option<&str>, out: &mut Vec<u8>) {
+            match v {
+                Some(s) => write_str(s, out),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        fn sorted_set(items: &[String], out: &mut Vec<u8>) {
+            let mut items: Vec<&str> = items.iter().map(String::as_str).collect();
+            items.sort_unstable();
+            items.dedup();
+            out.push(b'[');
+            for (i, item) in items.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(item, out);
+            }
+            out.push(b']');
+        }
+        let scope = |kind: ScopeKind, out: &mut Vec<u8>| match self.scope.get(kind) {
+            Some(id) => {
+                out.extend_from_slice(b"{\"id\":");
+                write_str(id, out);
+                out.push(b'}');
+            }
+            None => out.extend_from_slice(b"null"),
+        };
+        out.extend_from_slice(b"{\"condition\":");
+        opt_str(self.condition.as_deref(), out);
+        out.extend_from_slice(b",\"config\":");
+        write_canonical(&self.config, out);
+        out.extend_from_slice(b",\"consumer\":");
+        scope(ScopeKind::Consumer, out);
+        out.extend_from_slice(b",\"consumer_group\":");
+        scope(ScopeKind::ConsumerGroup, out);
+        out.extend_from_slice(if self.enabled {
+            b",\"enabled\":true"
+        } else {
+            b",\"enabled\":false"
+        });
+        out.extend_from_slice(b",\"instance_name\":");
+        opt_str(self.instance_name.as_deref(), out);
+        out.extend_from_slice(b",\"name\":");
+        write_str(&self.name, out);
+        out.extend_from_slice(b",\"ordering\":");
+        match &self.ordering {
+            Some(v) => write_canonical(v, out),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"protocols\":");
+        sorted_set(&self.protocols, out);
+        out.extend_from_slice(b",\"route\":");
+        scope(ScopeKind::Route, out);
+        out.extend_from_slice(b",\"service\":");
+        scope(ScopeKind::Service, out);
+        out.extend_from_slice(b",\"tags\":");
+        sorted_set(&self.tags, out);
+        out.push(b'}');
     }
 }
 
@@ -302,6 +402,39 @@ mod tests {
             c.hash(),
             "1fc99c7c507f1521f394adccd779b0ec9de557adae06776a71ce5753cedd1a85"
         );
+    }
+
+    /// `hash` writes the canonical bytes from the fields: the same bytes as the canonical
+    /// object written out, for every shape of content.
+    #[test]
+    fn hash_is_the_sha256_of_the_canonical_object() {
+        let mut contents = vec![known()];
+        let mut c = known();
+        c.instance_name = None;
+        c.condition = Some("http.path == \"/a\"".into());
+        c.ordering = Some(json!({"before": {"access": ["x", "y"]}}));
+        c.enabled = false;
+        c.scope = Scope {
+            route: Some("r\u{e9}".into()),
+            consumer: Some("c".into()),
+            consumer_group: Some("g".into()),
+            service: None,
+        };
+        c.protocols = vec!["https".into(), "https".into(), "grpc".into()];
+        c.tags = Vec::new();
+        c.config = json!({"Z": [1.0, 2.5, {"b": null, "a": "\u{1}\"q"}], "_": {}, "a": -0.0});
+        contents.push(c);
+        let mut empty = known();
+        empty.config = Value::Null;
+        empty.scope = Scope::default();
+        contents.push(empty);
+        for c in contents {
+            assert_eq!(
+                c.hash(),
+                sha256_hex(canonical_json(&c.canonical()).as_bytes()),
+                "{c:?}"
+            );
+        }
     }
 
     #[test]

@@ -314,17 +314,23 @@ pub fn parse_plugin_schema(v: &Value) -> Option<LiveCustomPlugin> {
     })
 }
 
-/// Parses a plugin object of the API, taking its config instead of copying it.
-pub fn parse_plugin_owned(mut v: Value) -> Option<LivePlugin> {
+/// Parses a plugin object of the API, taking its config instead of copying it; one that
+/// cannot be read is handed back whole.
+pub fn parse_plugin_owned(mut v: Value) -> Result<LivePlugin, Value> {
+    if opt_str(&v, "id").is_none() || opt_str(&v, "name").is_none() {
+        return Err(v);
+    }
     let config = v.get_mut("config").map(Value::take).unwrap_or(Value::Null);
     let ordering = v
         .get_mut("ordering")
         .map(Value::take)
         .filter(|o| !o.is_null());
-    let mut p = parse_plugin(&v)?;
+    let Some(mut p) = parse_plugin(&v) else {
+        return Err(v);
+    };
     p.config = config;
     p.ordering = ordering;
-    Some(p)
+    Ok(p)
 }
 
 /// Parses a plugin object of the API.

@@ -155,7 +155,8 @@ pub struct InstanceDecl {
     pub instance_name: Option<String>,
     /// The config with environment values substituted (`None` when not given).
     pub config: Option<Value>,
-    /// The config as written, templates kept: what a plan file stores.
+    /// The config as written, templates kept, when it differs from `config` (see
+    /// [`InstanceDecl::config_as_written`]).
     pub config_template: Option<Value>,
     pub enabled: Option<bool>,
     pub protocols: Option<Vec<String>>,
@@ -174,6 +175,11 @@ pub struct InstanceDecl {
 }
 
 impl InstanceDecl {
+    /// The config as written, templates kept: what a plan file stores.
+    pub fn config_as_written(&self) -> Option<&Value> {
+        self.config_template.as_ref().or(self.config.as_ref())
+    }
+
     /// The span of the config value at `path` (or its closest written ancestor), falling back to
     /// the instance itself.
     pub fn span_of(&self, path: &str) -> Span {

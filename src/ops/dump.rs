@@ -150,7 +150,7 @@ pub fn render(
             ));
         }
     }
-    let schemas: std::collections::BTreeMap<&str, PluginSchema> = live
+    let schemas: std::collections::BTreeMap<&str, std::sync::Arc<PluginSchema>> = live
         .custom_plugins
         .iter()
         .filter_map(|c| Some((c.name.as_str(), schemas.evaluate(&c.schema).ok()?)))
@@ -209,7 +209,7 @@ pub fn render(
     });
     let mut items = Vec::new();
     for p in plugins {
-        let schema: Option<&PluginSchema> = schemas.get(p.name.as_str());
+        let schema: Option<&PluginSchema> = schemas.get(p.name.as_str()).map(|s| &**s);
         let mut h = Hash::new();
         h.insert(y("name"), y(&p.name));
         if let Some(n) = &p.instance_name {

@@ -88,7 +88,7 @@ pub fn live_from_desired(
             .protocols
             .clone()
             .map(Value::from)
-            .or_else(|| schema.as_ref().map(validate::default_protocols))
+            .or_else(|| schema.as_deref().map(validate::default_protocols))
             .unwrap_or_else(|| Value::Array(Vec::new()));
         // Kong stores the config filled with defaults; a config the base schema rejects is kept
         // as written (the review still shows what changes).

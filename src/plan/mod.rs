@@ -434,7 +434,7 @@ pub fn build(
             name: i.name.clone(),
             id: Some(i.id.clone()),
             from: i.from.clone(),
-            body: i.desired.as_ref().map(instance_body),
+            body: i.desired.as_deref().map(instance_body),
             rollout: None,
         });
     }
@@ -571,7 +571,7 @@ fn instance_body(d: &crate::diff::DesiredInstance) -> Value {
     let mut body = json!({
         "name": d.content.name,
         "instance_name": d.content.instance_name,
-        "config": d.decl.config_template.clone().unwrap_or_else(|| json!({})),
+        "config": d.decl.config_as_written().cloned().unwrap_or_else(|| json!({})),
         "enabled": d.content.enabled,
         "protocols": d.content.protocols,
         "condition": d.content.condition,

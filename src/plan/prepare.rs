@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::diff::{self, DiffError, DiffInput};
 use crate::model::{DesiredState, LiveState};
 use crate::schema::PluginSchema;
+use std::sync::Arc;
 
 use super::{build, Plan, PlanError, PlanOptions, SourceInfo, TargetInfo};
 
@@ -36,10 +37,10 @@ fn join<T: std::fmt::Display>(items: &[T]) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Schemas {
     /// Each declared custom plugin's schema, or why it does not evaluate.
-    pub desired: BTreeMap<String, Result<PluginSchema, String>>,
+    pub desired: BTreeMap<String, Result<Arc<PluginSchema>, String>>,
     /// Each live custom plugin's schema; one that does not evaluate is left out (its changes
     /// are then classified `cp_dp_sync`).
-    pub live: BTreeMap<String, PluginSchema>,
+    pub live: BTreeMap<String, Arc<PluginSchema>>,
 }
 
 /// The declared plugins' schemas, or the first one (in declaration order) that does not
@@ -47,7 +48,7 @@ pub struct Schemas {
 fn desired_schemas(
     desired: &DesiredState,
     schemas: &Schemas,
-) -> Result<BTreeMap<String, PluginSchema>, PrepareError> {
+) -> Result<BTreeMap<String, Arc<PluginSchema>>, PrepareError> {
     let mut out = BTreeMap::new();
     for c in &desired.custom_plugins {
         match schemas.desired.get(&c.name) {

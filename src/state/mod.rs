@@ -955,7 +955,9 @@ impl FileLoader<'_> {
                             let mut ok = true;
                             let resolved = self.substitute_json(&raw, v, &mut ok);
                             if ok {
-                                p.config_template = Some(raw);
+                                // Kept apart only when a template was substituted: most
+                                // configs have none, and one copy serves both.
+                                p.config_template = (raw != resolved).then_some(raw);
                                 p.config = Some(resolved);
                             } else {
                                 self.unresolved_instances.push(p.span.clone());

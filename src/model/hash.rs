@@ -163,7 +163,7 @@ pub struct InstanceContent {
 impl InstanceContent {
     /// The content of a live instance, sets sorted by `schema` when it is known.
     pub fn of_live(p: &LivePlugin, schema: Option<&PluginSchema>) -> InstanceContent {
-        let mut config = p.config.clone();
+        let mut config = p.config.value();
         if let Some(f) = schema.and_then(PluginSchema::config) {
             sort_sets(f, &mut config);
         }

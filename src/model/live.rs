@@ -25,7 +25,7 @@ pub struct LivePlugin {
     pub id: String,
     pub name: String,
     pub instance_name: Option<String>,
-    pub config: Value,
+    pub config: LiveConfig,
     pub enabled: bool,
     pub protocols: Vec<String>,
     pub scope: Scope,
@@ -33,6 +33,31 @@ pub struct LivePlugin {
     pub ordering: Option<Value>,
     /// Sorted.
     pub tags: Vec<String>,
+}
+
+/// A live instance's config as compact JSON text. A large control plane's configs held as
+/// value trees take several times the memory, and only changed instances need one:
+/// [`LiveConfig::value`] parses it when asked.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LiveConfig(Box<str>);
+
+impl LiveConfig {
+    /// The config `v`.
+    pub fn new(v: &Value) -> LiveConfig {
+        // Writing a `Value` cannot fail (its keys are strings).
+        LiveConfig(serde_json::to_string(v).unwrap_or_default().into_boxed_str())
+    }
+
+    /// The config as a value (`null` when there is none).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+}
+
+impl From<Value> for LiveConfig {
+    fn from(v: Value) -> LiveConfig {
+        LiveConfig::new(&v)
+    }
 }
 
 /// A service, route, consumer or consumer group: what an instance can be bound to.
@@ -328,7 +353,7 @@ pub fn parse_plugin_owned(mut v: Value) -> Result<LivePlugin, Value> {
     let Some(mut p) = parse_plugin(&v) else {
         return Err(v);
     };
-    p.config = config;
+    p.config = LiveConfig::new(&config);
     p.ordering = ordering;
     Ok(p)
 }
@@ -348,7 +373,7 @@ pub fn parse_plugin(v: &Value) -> Option<LivePlugin> {
         id: opt_str(v, "id")?,
         name: opt_str(v, "name")?,
         instance_name: opt_str(v, "instance_name"),
-        config: v.get("config").cloned().unwrap_or(Value::Null),
+        config: LiveConfig::new(v.get("config").unwrap_or(&Value::Null)),
         enabled: v.get("enabled").and_then(Value::as_bool).unwrap_or(true),
         protocols: sorted_strings(v.get("protocols")),
         scope,

@@ -12,7 +12,9 @@ pub mod mask;
 mod vocab;
 
 pub use diagnostic::{Diagnostic, Severity, Span};
-pub use live::{LiveCustomPlugin, LivePlugin, LiveState, ScopeEntity, ScopeKind, Unmanaged};
+pub use live::{
+    LiveConfig, LiveCustomPlugin, LivePlugin, LiveState, ScopeEntity, ScopeKind, Unmanaged,
+};
 pub use mask::mask_secrets;
 pub use vocab::{Action, EntityKind, SourceInfo, StepKind, TargetInfo, TargetKind};
 

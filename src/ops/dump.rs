@@ -243,9 +243,10 @@ pub fn render(
         if let Some(o) = &p.ordering {
             h.insert(y("ordering"), to_yaml(o));
         }
+        let live_config = p.config.value();
         let config = match schema.and_then(PluginSchema::config) {
-            Some(f) => strip_defaults(f, &p.config),
-            None => Some(p.config.clone()),
+            Some(f) => strip_defaults(f, &live_config),
+            None => Some(live_config),
         };
         if let Some(c) = config.filter(|c| c.as_object().is_none_or(|m| !m.is_empty())) {
             h.insert(y("config"), to_yaml(&c));

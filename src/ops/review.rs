@@ -105,7 +105,7 @@ pub fn live_from_desired(
             id: base_instance_id(p),
             name: p.name.clone(),
             instance_name: p.instance_name.clone(),
-            config,
+            config: config.into(),
             enabled: p.enabled.unwrap_or(true),
             protocols,
             scope: p.scope.clone(),

@@ -12,4 +12,6 @@ pub mod protocols;
 pub mod regex;
 pub mod validate;
 
-pub use model::{Builtin, EntityCheck, Field, FieldType, PluginSchema, Shorthand, Validators};
+pub use model::{
+    Builtin, EntityCheck, Field, FieldType, FieldValidators, PluginSchema, Shorthand, Validators,
+};

@@ -118,8 +118,8 @@ pub struct Field {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
     /// Validator attributes.
-    #[serde(default, skip_serializing_if = "Validators::is_empty")]
-    pub validators: Validators,
+    #[serde(default, skip_serializing_if = "FieldValidators::is_empty")]
+    pub validators: FieldValidators,
     /// Validators that typedefs implement as Lua functions in Kong, done natively here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub builtins: Vec<Builtin>,
@@ -167,7 +167,7 @@ impl Field {
             fields: Vec::new(),
             entity_checks: Vec::new(),
             reference: None,
-            validators: Validators::default(),
+            validators: FieldValidators::default(),
             builtins: Vec::new(),
             err: None,
             auto: false,
@@ -247,6 +247,64 @@ impl Validators {
     /// Whether no validator attribute is set.
     pub fn is_empty(&self) -> bool {
         *self == Validators::default()
+    }
+}
+
+/// A field's [`Validators`], allocated only when one is set: most fields have none, and a
+/// large state holds thousands of evaluated schemas. Reads see the empty set when none is
+/// allocated; a write allocates it.
+#[derive(Clone, Default)]
+pub struct FieldValidators(Option<Box<Validators>>);
+
+static NO_VALIDATORS: std::sync::LazyLock<Validators> = std::sync::LazyLock::new(Validators::default);
+
+impl FieldValidators {
+    /// Whether no validator attribute is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.as_deref().is_none_or(Validators::is_empty)
+    }
+}
+
+impl std::ops::Deref for FieldValidators {
+    type Target = Validators;
+    fn deref(&self) -> &Validators {
+        self.0.as_deref().unwrap_or(&NO_VALIDATORS)
+    }
+}
+
+impl std::ops::DerefMut for FieldValidators {
+    fn deref_mut(&mut self) -> &mut Validators {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl From<Validators> for FieldValidators {
+    fn from(v: Validators) -> FieldValidators {
+        FieldValidators((!v.is_empty()).then(|| Box::new(v)))
+    }
+}
+
+impl PartialEq for FieldValidators {
+    fn eq(&self, other: &FieldValidators) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for FieldValidators {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl Serialize for FieldValidators {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldValidators {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FieldValidators, D::Error> {
+        Validators::deserialize(d).map(FieldValidators::from)
     }
 }
 

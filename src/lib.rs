@@ -29,6 +29,8 @@
 //!   hybrid-mode steps, `order` is the stage table that [`apply`] runs and blocks by, `file`
 //!   reads a saved plan back).
 //! * [`render`] a plan as text, JSON or Markdown.
+//! * [`par`] a slice's items on the machine's cores, results in order (a leaf: validating and
+//!   hashing thousands of instances, running test cases).
 //!
 //! Edges (files, Lua, network, processes):
 //!
@@ -87,6 +89,7 @@ pub mod lua;
 pub mod luasyntax;
 pub mod model;
 pub mod ops;
+pub mod par;
 pub mod pdktest;
 pub mod plan;
 pub mod render;

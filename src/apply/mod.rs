@@ -184,8 +184,7 @@ pub fn validate_bodies(
     let mut schemas: std::collections::HashMap<
         &str,
         Option<std::sync::Arc<crate::schema::PluginSchema>>,
-    > =
-        std::collections::HashMap::new();
+    > = std::collections::HashMap::new();
     let mut errors = Vec::new();
     for (step, body) in plan.steps.iter().zip(bodies) {
         let Some(body) = body.as_ref().filter(|_| step.kind == StepKind::Plugin) else {

@@ -224,7 +224,7 @@ fn fetch_parsed<T>(
                     let preview = preview(&v);
                     return Err(TargetError::Config(format!(
                         "the control plane returned a {what} that cannot be read: {preview}"
-                    )))
+                    )));
                 }
             }
         }

@@ -305,13 +305,35 @@ pub fn diff(
             matches[i] = Some(l);
         }
     }
-    for ((_, _, decl), live) in desired.into_iter().zip(matches) {
-        let content = match resolve_instance(input, decl) {
-            Ok(c) => c,
-            Err(e) => {
+    // Each declared instance is filled, validated and hashed on every core; only a changed
+    // one keeps its content, so a large no-op diff never holds them all at once.
+    let pairs: Vec<(&InstanceDecl, Option<&LivePlugin>)> = desired
+        .iter()
+        .map(|(_, _, decl)| *decl)
+        .zip(matches.iter().copied())
+        .collect();
+    let compared = crate::par::map(&pairs, |(decl, live)| compare(input, decl, *live));
+    for ((decl, live), compared) in pairs.into_iter().zip(compared) {
+        let content = match compared {
+            Compared::Invalid(e) => {
                 errors.push(e);
                 continue;
             }
+            Compared::Unchanged => {
+                let id = live.map(|l| l.id.clone()).unwrap_or_default();
+                out.instances.push(InstanceDiff {
+                    name: decl.name.clone(),
+                    from: None,
+                    id,
+                    action: Action::Unchanged,
+                    declared: true,
+                    changes: Vec::new(),
+                    desired: None,
+                    live: None,
+                });
+                continue;
+            }
+            Compared::Changed(content) => *content,
         };
         match live {
             None => out.instances.push(InstanceDiff {
@@ -329,28 +351,12 @@ pub fn diff(
             }),
             Some(l) => {
                 let live_schema = input.live_schemas.get(&l.name).map(|s| &**s);
-                let live_content = InstanceContent::of_live(l, live_schema);
                 let action = if l.name != decl.name {
                     Action::Migrate
-                } else if live_content.hash() == content.hash() {
-                    Action::Unchanged
                 } else {
                     Action::Update
                 };
-                if action == Action::Unchanged {
-                    out.instances.push(InstanceDiff {
-                        name: decl.name.clone(),
-                        from: None,
-                        id: l.id.clone(),
-                        action,
-                        declared: true,
-                        changes: Vec::new(),
-                        desired: None,
-                        live: None,
-                    });
-                    continue;
-                }
-                let mut old = live_content.canonical();
+                let mut old = InstanceContent::of_live(l, live_schema).canonical();
                 let new = content.canonical();
                 if action == Action::Migrate {
                     old["name"] = new["name"].clone();
@@ -507,6 +513,33 @@ fn plugins(input: &DiffInput<'_>, out: &mut Diff, new_id: &mut dyn FnMut() -> St
         }
     }
     out.plugins.sort_by(|a, b| a.name.cmp(&b.name));
+}
+
+/// What comparing one declared instance with its live match found.
+enum Compared {
+    /// Same plugin, same content hash.
+    Unchanged,
+    /// To create, update or migrate: the declared content.
+    Changed(Box<InstanceContent>),
+    Invalid(DiffError),
+}
+
+fn compare(input: &DiffInput<'_>, decl: &InstanceDecl, live: Option<&LivePlugin>) -> Compared {
+    let content = match resolve_instance(input, decl) {
+        Ok(c) => c,
+        Err(e) => return Compared::Invalid(e),
+    };
+    match live {
+        Some(l) if l.name == decl.name => {
+            let schema = input.live_schemas.get(&l.name).map(|s| &**s);
+            if InstanceContent::of_live(l, schema).hash() == content.hash() {
+                Compared::Unchanged
+            } else {
+                Compared::Changed(Box::new(content))
+            }
+        }
+        _ => Compared::Changed(Box::new(content)),
+    }
 }
 
 /// Resolves scope names to ids and fills the config with the schema it will run under.

@@ -45,7 +45,11 @@ impl LiveConfig {
     /// The config `v`.
     pub fn new(v: &Value) -> LiveConfig {
         // Writing a `Value` cannot fail (its keys are strings).
-        LiveConfig(serde_json::to_string(v).unwrap_or_default().into_boxed_str())
+        LiveConfig(
+            serde_json::to_string(v)
+                .unwrap_or_default()
+                .into_boxed_str(),
+        )
     }
 
     /// The config as a value (`null` when there is none).

@@ -259,42 +259,6 @@ fn run_case(
     finish(status, result.ok())
 }
 
-/// `f` over `items` on up to [`std::thread::available_parallelism`] threads, results in order.
-/// Every case gets its own Lua state, so cases are independent.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(items.len());
-    if workers <= 1 {
-        return items.iter().map(&f).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<R>>> =
-        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                let r = f(item);
-                if let Ok(mut slot) = slots[i].lock() {
-                    *slot = Some(r);
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|s| {
-            s.into_inner()
-                .ok()
-                .flatten()
-                .expect("every case ran to completion")
-        })
-        .collect()
-}
-
 /// Reads, parses and runs `files` against the plugins of `state`; the cases of a file run in
 /// parallel.
 pub fn run(files: &[PathBuf], state: &DesiredState, options: &Options) -> Run {
@@ -341,7 +305,8 @@ pub fn run(files: &[PathBuf], state: &DesiredState, options: &Options) -> Run {
             continue;
         };
         let schema = lua::evaluate_schema(&decl.schema.text).map_err(|e| e.to_string());
-        let cases = parallel_map(&file.cases, |c| {
+        // Every case gets its own Lua state, so cases are independent; one per block.
+        let cases = crate::par::map_blocks(&file.cases, 1, |c| {
             run_case(
                 &file,
                 c,

@@ -256,7 +256,8 @@ impl Validators {
 #[derive(Clone, Default)]
 pub struct FieldValidators(Option<Box<Validators>>);
 
-static NO_VALIDATORS: std::sync::LazyLock<Validators> = std::sync::LazyLock::new(Validators::default);
+static NO_VALIDATORS: std::sync::LazyLock<Validators> =
+    std::sync::LazyLock::new(Validators::default);
 
 impl FieldValidators {
     /// Whether no validator attribute is set.

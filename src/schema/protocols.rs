@@ -62,7 +62,10 @@ mod tests {
             f.default,
             Some(serde_json::json!(["grpc", "grpcs", "http", "https"]))
         );
-        let one_of = f.elements.and_then(|e| e.validators.one_of.clone()).unwrap();
+        let one_of = f
+            .elements
+            .and_then(|e| e.validators.one_of.clone())
+            .unwrap();
         assert_eq!(one_of.len(), 10);
     }
 }

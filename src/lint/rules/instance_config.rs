@@ -13,19 +13,25 @@ pub const RULE: Rule = Rule {
 
 fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
     let schemas = ctx.schemas();
-    for inst in &ctx.state.plugins {
+    // Thousands of instances validate independently: on every core, findings in order.
+    let found = crate::par::map(&ctx.state.plugins, |inst| {
         let Some(schema) = schemas.get(inst.name.as_str()) else {
-            continue;
+            return Vec::new();
         };
-        if let Err(errors) = validate::process_config(schema, inst.config.as_ref()) {
-            for e in errors {
-                out.push(Diagnostic::error(
-                    RULE.id,
-                    inst.span_of(&e.path),
-                    ctx.state
-                        .mask(&format!("{}: {}: {}", inst.label(), e.path, e.message)),
-                ));
-            }
+        match validate::process_config(schema, inst.config.as_ref()) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors
+                .into_iter()
+                .map(|e| {
+                    Diagnostic::error(
+                        RULE.id,
+                        inst.span_of(&e.path),
+                        ctx.state
+                            .mask(&format!("{}: {}: {}", inst.label(), e.path, e.message)),
+                    )
+                })
+                .collect(),
         }
-    }
+    });
+    out.extend(found.into_iter().flatten());
 }

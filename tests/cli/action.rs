@@ -10,11 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use git2::{IndexAddOption, Repository, Signature};
 use serde_json::{json, Value};
 use yaml_rust2::{Yaml, YamlLoader};
 
-use crate::{copy_dir, root, Server};
+use crate::{copy_dir, git, git_commit, root, Server};
 
 const GH_TOKEN: &str = "ghs_fake-token-for-tests-0123456789";
 const ADMIN_TOKEN: &str = "admin-token-for-action-tests-9876";
@@ -399,23 +398,6 @@ fn diff_then_sync_then_diff_against_a_local_control_plane() {
     server.stop();
 }
 
-fn commit(repo: &Repository, message: &str) {
-    let mut index = repo.index().expect("index");
-    index
-        .add_all(["*"].iter(), IndexAddOption::DEFAULT, None)
-        .expect("add");
-    index.update_all(["*"].iter(), None).expect("update");
-    index.write().expect("write index");
-    let tree = repo
-        .find_tree(index.write_tree().expect("tree"))
-        .expect("tree");
-    let sig = Signature::now("tests", "tests@example.com").expect("signature");
-    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
-        .expect("commit");
-}
-
 /// A handler of some 300 lines, every one of which depends on `tag`.
 fn big_handler(tag: &str) -> String {
     let mut s = String::from("local P = { PRIORITY = 10, VERSION = \"1.0.0\" }\n\nlocal V = {\n");
@@ -433,7 +415,8 @@ const BIG_PLUGINS: usize = 8;
 /// A repository whose last commit rewrites the handlers of eight plugins entirely (a Markdown
 /// report of some 200,000 characters before cutting); the working tree equals it.
 fn big_review_repo(dir: &Path) {
-    let repo = Repository::init(dir).expect("init");
+    std::fs::create_dir_all(dir).expect("mkdir");
+    git(dir, &["init", "-q"]);
     let mut state = String::from("_format_version: \"3.0\"\ncustom_plugins:\n");
     for n in 1..=BIG_PLUGINS {
         state.push_str(&format!("  - name: big{n}\n    path: plugins/big{n}\n"));
@@ -450,7 +433,7 @@ fn big_review_repo(dir: &Path) {
         .expect("handler");
     }
     std::fs::write(dir.join("plugsync.yaml"), state).expect("state");
-    commit(&repo, "big");
+    git_commit(dir, "big");
     for n in 1..=BIG_PLUGINS {
         std::fs::write(
             dir.join(format!("plugins/big{n}/handler.lua")),
@@ -458,7 +441,7 @@ fn big_review_repo(dir: &Path) {
         )
         .expect("handler");
     }
-    commit(&repo, "rewrite");
+    git_commit(dir, "rewrite");
 }
 
 fn fences_balanced(text: &str) -> bool {

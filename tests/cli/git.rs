@@ -4,34 +4,14 @@
 
 use std::path::Path;
 
-use git2::{IndexAddOption, Repository, Signature};
 use serde_json::Value;
 
-use crate::{plugsync, Server};
+use crate::{git, git_commit, plugsync, Server};
 
 fn write(dir: &Path, rel: &str, text: &str) {
     let p = dir.join(rel);
     std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
     std::fs::write(p, text).expect("write");
-}
-
-/// Stages everything in the working tree (deletions too) and commits; returns the commit id.
-fn commit(repo: &Repository, message: &str) -> String {
-    let mut index = repo.index().expect("index");
-    index
-        .add_all(["*"].iter(), IndexAddOption::DEFAULT, None)
-        .expect("add");
-    index.update_all(["*"].iter(), None).expect("update");
-    index.write().expect("write index");
-    let tree = repo
-        .find_tree(index.write_tree().expect("write tree"))
-        .expect("tree");
-    let sig = Signature::now("plugsync tests", "tests@example.com").expect("signature");
-    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
-        .expect("commit")
-        .to_string()
 }
 
 fn handler(version: &str, header: &str) -> String {
@@ -158,7 +138,7 @@ struct History {
 fn history() -> History {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
-    let repo = Repository::init(root).expect("git init");
+    git(root, &["init", "-q"]);
     write(root, "plugsync.yaml", STATE_1);
     write(
         root,
@@ -172,7 +152,7 @@ fn history() -> History {
         &handler("1.0.0", "X-Header"),
     );
     write(root, "plugins/header/schema.lua", &schema("header", ""));
-    let initial = commit(&repo, "two plugins");
+    let initial = git_commit(root, "two plugins");
 
     write(root, "plugsync.yaml", STATE_2);
     write(
@@ -181,7 +161,7 @@ fn history() -> History {
         &handler("1.0.0", "X-Tag"),
     );
     write(root, "plugins/tagger/schema.lua", &schema("tagger", ""));
-    let added = commit(&repo, "add tagger");
+    let added = git_commit(root, "add tagger");
 
     write(root, "plugsync.yaml", STATE_3);
     std::fs::remove_dir_all(root.join("plugins/guard")).expect("rm guard");
@@ -195,18 +175,18 @@ fn history() -> History {
         "plugins/guard-v2/schema.lua",
         &schema("guard-v2", &format!("{WINDOW}{LIMIT}")),
     );
-    let breaking = commit(&repo, "guard-v2 replaces guard");
+    let breaking = git_commit(root, "guard-v2 replaces guard");
 
     write(
         root,
         "plugins/tagger/handler.lua",
         &handler("1.0.1", "X-Team-Tag"),
     );
-    let handler_only = commit(&repo, "tagger handler only");
+    let handler_only = git_commit(root, "tagger handler only");
 
     write(root, "plugsync.yaml", STATE_5);
     std::fs::remove_dir_all(root.join("plugins/header")).expect("rm header");
-    let deleted = commit(&repo, "drop header");
+    let deleted = git_commit(root, "drop header");
     History {
         dir,
         initial,
@@ -570,8 +550,7 @@ fn plan_records_the_working_tree_commit_and_dirtiness() {
         "only/plugsync.yaml",
         "_format_version: \"3.0\"\ncustom_plugins:\n  - name: tagger\n    path: ../plugins/tagger\n",
     );
-    let repo = Repository::open(h.dir.path()).expect("open");
-    let head = commit(&repo, "only tagger");
+    let head = git_commit(h.dir.path(), "only tagger");
     let plan_at = |name: &str| -> Value {
         let out = plugsync(h.dir.path())
             .args(["plan", "-s", "only", "--local", &db, "--out", name, "-q"])
@@ -622,7 +601,13 @@ fn errors_for_a_missing_repository_an_unknown_ref_and_a_missing_state_file() {
     let (code, err) = run(h.dir.path(), &["diff", "--base", "no-such-branch"]);
     assert_eq!(code, 1);
     assert!(err.contains("`no-such-branch` is not a commit"), "{err}");
+    // The command run and git's own message.
+    assert!(
+        err.contains("`git rev-parse --verify no-such-branch^{commit}` failed: fatal: "),
+        "{err}"
+    );
     assert!(err.contains("hint:"), "{err}");
+    assert!(err.contains("fetch-depth: 0"), "{err}");
 
     let (code, err) = run(h.dir.path(), &["lint", "--git-ref", "v9.9"]);
     assert_eq!(code, 1);
@@ -665,6 +650,40 @@ fn errors_for_a_missing_repository_an_unknown_ref_and_a_missing_state_file() {
     let (code, err) = run(h.dir.path(), &["diff", "--head", "HEAD"]);
     assert_eq!(code, 1);
     assert!(err.contains("--base"), "{err}");
+}
+
+#[test]
+fn errors_without_the_git_command() {
+    let h = history();
+    // A PATH with no `git` on it.
+    let empty = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        let out = plugsync(h.dir.path())
+            .env("PATH", empty.path())
+            .args(args)
+            .output()
+            .expect("run");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for args in [
+        &["diff", "--base", "HEAD"][..],
+        &["lint", "--git-ref", "HEAD"],
+    ] {
+        let (code, err) = run(args);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("`git rev-parse --show-toplevel` could not run"),
+            "{err}"
+        );
+        assert!(err.contains("no `git` program was found on PATH"), "{err}");
+        assert!(err.contains("hint: install git"), "{err}");
+    }
+    // The working tree needs no git: its plan only records no commit.
+    let (code, err) = run(&["lint"]);
+    assert_eq!(code, 0, "{err}");
 }
 
 #[test]

@@ -64,6 +64,45 @@ pub fn run_plugsync(dir: &Path, args: &[&str], extra: &[String]) -> (i32, String
     )
 }
 
+/// Runs `git ARGS` in `dir`, a test repository (fixed author, no user or system
+/// configuration); returns its stdout, trimmed.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let null = if cfg!(windows) { "NUL" } else { "/dev/null" };
+    let out = ProcessCommand::new("git")
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", null)
+        .args([
+            "-c",
+            "user.name=plugsync tests",
+            "-c",
+            "user.email=tests@example.com",
+        ])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Stages everything in the working tree of the repository at `dir` (deletions too) and
+/// commits; returns the commit id.
+pub fn git_commit(dir: &Path, message: &str) -> String {
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "--allow-empty", "-m", message]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
 /// Copies a directory tree.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");

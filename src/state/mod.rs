@@ -951,6 +951,8 @@ impl FileLoader<'_> {
                     }
                     p.config_spans = map;
                     match v.to_json() {
+                        // Most configs hold no template: one value serves as both.
+                        Ok(raw) if !holds_template(&raw) => p.config = Some(raw),
                         Ok(raw) => {
                             let mut ok = true;
                             let resolved = self.substitute_json(&raw, v, &mut ok);
@@ -1067,6 +1069,17 @@ impl FileLoader<'_> {
             }
             _ => value.clone(),
         }
+    }
+}
+
+/// Whether a string anywhere in `v` holds a `${{ … }}` template.
+fn holds_template(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => env::has_template(s),
+        Value::Array(items) => items.iter().any(holds_template),
+        Value::Object(map) => map.values().any(holds_template),
+        _ => false,
     }
 }
 

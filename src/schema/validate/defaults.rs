@@ -18,7 +18,7 @@
 
 use serde_json::{Map, Value};
 
-use super::lua::{as_record_map, lua_eq};
+use super::lua::{into_record_map, lua_eq};
 use crate::schema::model::{Field, FieldType};
 
 /// Whether a field is required at a position where unset `required` on records means `true`
@@ -73,10 +73,13 @@ pub(super) fn adjust(
                     Some(v) => Some(v),
                     None => handle_missing(field, required, rr),
                 };
-                if let Some(map) = v.as_ref().and_then(as_record_map) {
-                    return Some(Value::Object(fill_record(&field.fields, map, rr)));
+                match v.map(into_record_map) {
+                    Some(Ok(map)) => {
+                        return Some(Value::Object(fill_record(&field.fields, map, rr)))
+                    }
+                    Some(Err(other)) => value = Some(other),
+                    None => value = None,
                 }
-                value = v;
             }
         }
         FieldType::Array | FieldType::Set | FieldType::Map => {

@@ -175,6 +175,20 @@ pub(super) fn as_sequence(v: &Value) -> Option<&[Value]> {
     }
 }
 
+/// [`as_record_map`] of a value the caller owns, moving instead of copying; anything else is
+/// handed back.
+pub(super) fn into_record_map(v: Value) -> Result<Map<String, Value>, Value> {
+    match v {
+        Value::Object(m) => Ok(m),
+        Value::Array(a) => Ok(a
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| ((i + 1).to_string(), e))
+            .collect()),
+        other => Err(other),
+    }
+}
+
 /// A table handed to a `record` as the keyed table Lua sees: objects as they are, arrays keyed
 /// by their 1-based index (such keys are then unknown fields).
 pub(super) fn as_record_map(v: &Value) -> Option<Map<String, Value>> {

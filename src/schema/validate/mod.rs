@@ -103,7 +103,7 @@ pub fn process_config(
     config: Option<&Value>,
 ) -> Result<Value, Vec<FieldError>> {
     let config = with_shorthands(schema, config);
-    let (filled, errors) = validate_entity(schema, config.as_ref(), None, &[]);
+    let (filled, errors) = validate_entity(schema, config, None, &[]);
     let errors: Vec<FieldError> = errors
         .into_iter()
         .filter(|e| e.path == ENTITY || e.path == "config" || e.path.starts_with("config."))
@@ -126,7 +126,7 @@ pub fn validate_plugin(
     bound: &[&str],
 ) -> Result<Value, Vec<FieldError>> {
     let config = with_shorthands(schema, config);
-    let (filled, errors) = validate_entity(schema, config.as_ref(), protocols, bound);
+    let (filled, errors) = validate_entity(schema, config, protocols, bound);
     if errors.is_empty() {
         Ok(filled)
     } else {
@@ -147,13 +147,14 @@ pub fn fill_config(schema: &PluginSchema, config: Option<&Value>) -> Value {
     }
 }
 
-/// `config` with the `shorthand_fields` of the config record applied, as Kong does on write.
+/// `config` with the `shorthand_fields` of the config record applied, as Kong does on write
+/// (a copy of it: the caller's value is not changed).
 fn with_shorthands(schema: &PluginSchema, config: Option<&Value>) -> Option<Value> {
-    let config = config?;
-    Some(match schema.config() {
-        Some(field) => shorthand::apply(field, config),
-        None => config.clone(),
-    })
+    let mut config = config?.clone();
+    if let Some(field) = schema.config() {
+        shorthand::apply_in_place(field, &mut config);
+    }
+    Some(config)
 }
 
 /// The schema's default for `protocols`: its top-level `protocols` field's default, else Kong's
@@ -286,7 +287,7 @@ fn check_scopes(schema: &PluginSchema, bound: &[&str], table: &mut ErrTable) {
 /// top-level fields, top-level entity checks. Returns the filled config and the sorted errors.
 fn validate_entity(
     schema: &PluginSchema,
-    config: Option<&Value>,
+    config: Option<Value>,
     protocols: Option<&Value>,
     bound: &[&str],
 ) -> (Value, Vec<FieldError>) {
@@ -296,14 +297,11 @@ fn validate_entity(
             "config".to_string(),
             msg("error in schema definition: abstract field was not specialized".to_string()),
         );
-        return (
-            config.cloned().unwrap_or(Value::Null),
-            flatten_sorted(&table),
-        );
+        return (config.unwrap_or(Value::Null), flatten_sorted(&table));
     };
 
     let required = required_at(config_field, true);
-    let filled = adjust(config_field, config.cloned(), required, true);
+    let filled = adjust(config_field, config, required, true);
     match &filled {
         Some(value) => {
             if let Err(e) = validate_field(config_field, value, required, true) {
@@ -320,10 +318,10 @@ fn validate_entity(
     let filled_protocols = check_protocols(schema, protocols, &mut table);
     check_scopes(schema, bound, &mut table);
 
-    // The entity the top-level checks see.
+    // The entity the top-level checks see (the config moves in and back out: no copy).
     let mut entity = Map::new();
-    if let Some(v) = &filled {
-        entity.insert("config".to_string(), v.clone());
+    if let Some(v) = filled {
+        entity.insert("config".to_string(), v);
     }
     if let Some(v) = filled_protocols {
         entity.insert("protocols".to_string(), v);
@@ -345,6 +343,7 @@ fn validate_entity(
         true,
     );
 
+    let filled = entity.remove("config");
     (filled.unwrap_or(Value::Null), flatten_sorted(&table))
 }
 

@@ -7,14 +7,13 @@ use serde_json::{Map, Value};
 
 use crate::schema::Field;
 
-/// `value` (a record of `field`) with its shorthand keys moved onto the real fields, at every
-/// nesting level. A shorthand whose `func` cannot be replayed is left in place (and reported as
-/// an unknown field by validation).
-pub fn apply(field: &Field, value: &Value) -> Value {
-    let Value::Object(map) = value else {
-        return value.clone();
+/// Moves the shorthand keys of `value` (a record of `field`) onto the real fields, at every
+/// nesting level, in place. A shorthand whose `func` cannot be replayed is left where it is
+/// (and reported as an unknown field by validation).
+pub fn apply_in_place(field: &Field, value: &mut Value) {
+    let Value::Object(out) = value else {
+        return;
     };
-    let mut out: Map<String, Value> = map.clone();
     for sh in &field.shorthands {
         let Some(target) = &sh.target else { continue };
         let Some(v) = out.remove(&sh.name) else {
@@ -23,17 +22,15 @@ pub fn apply(field: &Field, value: &Value) -> Value {
         if v.is_null() {
             continue;
         }
-        set_path(&mut out, target, v);
+        set_path(out, target, v);
     }
     for (name, sub) in &field.fields {
-        if let Some(inner) = out.get(name) {
+        if let Some(inner) = out.get_mut(name) {
             if inner.is_object() && (!sub.fields.is_empty() || !sub.shorthands.is_empty()) {
-                let replaced = apply(sub, inner);
-                out.insert(name.clone(), replaced);
+                apply_in_place(sub, inner);
             }
         }
     }
-    Value::Object(out)
 }
 
 fn set_path(map: &mut Map<String, Value>, path: &[String], v: Value) {

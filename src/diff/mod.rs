@@ -68,7 +68,8 @@ pub struct PluginDiff {
     /// Schema changes against the live plugin of the same name, or the one it replaces.
     pub schema_changes: Vec<SchemaChange>,
     pub update_path: UpdatePath,
-    /// The live plugin the schema was compared with (same name, or the replaced one).
+    /// The live plugin the schema was compared with when it is not `live` (the replaced one,
+    /// when no live plugin has the declared name); with `live`, that one.
     pub compared_with: Option<LiveCustomPlugin>,
 }
 
@@ -483,7 +484,12 @@ fn plugins(input: &DiffInput<'_>, out: &mut Diff, new_id: &mut dyn FnMut() -> St
             tags_changed,
             schema_changes,
             update_path,
-            compared_with: compared_with.cloned(),
+            // Held once: when it is the live plugin of the same name, that is `live`.
+            compared_with: if same.is_some() {
+                None
+            } else {
+                compared_with.cloned()
+            },
         });
     }
     for l in &live.custom_plugins {

@@ -33,11 +33,11 @@ fn families_follow_replaces_through_declared_plugins() {
     let decl = |name: &str, replaces: Option<&str>| CustomPluginDecl {
         name: name.into(),
         handler: crate::model::LuaSource {
-            text: String::new(),
+            text: "".into(),
             origin: crate::model::LuaOrigin::File(std::sync::Arc::new("h".into())),
         },
         schema: crate::model::LuaSource {
-            text: String::new(),
+            text: "".into(),
             origin: crate::model::LuaOrigin::File(std::sync::Arc::new("s".into())),
         },
         replaces: replaces.map(str::to_string),

@@ -183,11 +183,11 @@ fn worktree_source_sees_changes_to_the_state_only() {
     let decl = crate::model::CustomPluginDecl {
         name: "a".into(),
         handler: crate::model::LuaSource {
-            text: String::new(),
+            text: "".into(),
             origin: crate::model::LuaOrigin::File(Arc::new(PathBuf::from("h"))),
         },
         schema: crate::model::LuaSource {
-            text: String::new(),
+            text: "".into(),
             origin: crate::model::LuaOrigin::File(Arc::new(PathBuf::from("s"))),
         },
         replaces: None,

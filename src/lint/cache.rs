@@ -417,7 +417,7 @@ mod tests {
             lint::lint(&b, &options(None, ProfileName::default()))
         );
         let mut c = state(SCHEMA);
-        c.custom_plugins[0].handler.text = HANDLER.replace("900", "901");
+        c.custom_plugins[0].handler.text = HANDLER.replace("900", "901").into();
         assert_ne!(cache.key(&c.custom_plugins[0], &o), key_a);
         let mut hybrid = state(SCHEMA);
         hybrid.custom_plugins[0].streamed = false;

@@ -83,8 +83,44 @@ impl LuaOrigin {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LuaSource {
     /// The exact bytes (as text) that are uploaded and hashed.
-    pub text: String,
+    /// (Shared: the plan's records of a plugin refer to the same text.)
+    pub text: std::sync::Arc<str>,
     pub origin: LuaOrigin,
+}
+
+/// Where each value of an instance's config is written (line and column in the instance's
+/// file), by dotted path; the first place a path is written wins. Sorted by path for lookups
+/// (lint looks one up per finding, and a config can have 100,000 keys), and compact: a large
+/// state holds one per instance.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigSpans(Vec<(Box<str>, u32, u32)>);
+
+impl ConfigSpans {
+    /// From `(path, line, column)` entries in the order they are written.
+    pub fn new(entries: impl IntoIterator<Item = (String, usize, usize)>) -> ConfigSpans {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let mut all: Vec<(Box<str>, u32, u32)> = entries
+            .into_iter()
+            .map(|(p, l, c)| (p.into_boxed_str(), clamp(l), clamp(c)))
+            .collect();
+        // Stable: of equal paths the first written stays first, and is kept.
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.dedup_by(|later, first| later.0 == first.0);
+        all.shrink_to_fit();
+        ConfigSpans(all)
+    }
+
+    /// Line and column of `path`.
+    pub fn get(&self, path: &str) -> Option<(usize, usize)> {
+        let i = self.0.binary_search_by(|(p, _, _)| (**p).cmp(path)).ok()?;
+        let (_, line, column) = &self.0[i];
+        Some((*line as usize, *column as usize))
+    }
+
+    /// Every written position (line, column).
+    pub fn positions(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.0.iter().map(|(_, l, c)| (*l as usize, *c as usize))
+    }
 }
 
 /// A custom plugin declared in a state file.
@@ -172,8 +208,7 @@ pub struct InstanceDecl {
     /// Where the entry starts.
     pub span: Span,
     /// Where each config value is written, by dotted path (`config.redis.host`).
-    /// (A map: lint looks up one path per finding, and a config can have 100,000 keys.)
-    pub config_spans: std::collections::HashMap<String, Span>,
+    pub config_spans: ConfigSpans,
 }
 
 impl InstanceDecl {
@@ -187,8 +222,8 @@ impl InstanceDecl {
     pub fn span_of(&self, path: &str) -> Span {
         let mut p = path;
         loop {
-            if let Some(s) = self.config_spans.get(p) {
-                return s.clone();
+            if let Some((line, column)) = self.config_spans.get(p) {
+                return Span::new(self.span.file.clone(), line, column);
             }
             match p.rfind('.') {
                 Some(i) => p = &p[..i],

@@ -137,8 +137,8 @@ pub fn tree(plugins: &BTreeMap<String, CustomPluginDecl>) -> Vec<(PathBuf, Vec<u
     let mut manifest = String::new();
     for (name, c) in plugins {
         let dir = Path::new("kong").join("plugins").join(name);
-        out.push((dir.join("handler.lua"), c.handler.text.clone().into_bytes()));
-        out.push((dir.join("schema.lua"), c.schema.text.clone().into_bytes()));
+        out.push((dir.join("handler.lua"), c.handler.text.as_bytes().to_vec()));
+        out.push((dir.join("schema.lua"), c.schema.text.as_bytes().to_vec()));
         manifest.push_str(&format!("{name} {}\n", content_hash(c)));
     }
     manifest.push_str(&format!("KONG_PLUGINS={}\n", kong_plugins(plugins)));

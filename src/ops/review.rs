@@ -70,8 +70,8 @@ pub fn live_from_desired(
         live.custom_plugins.push(LiveCustomPlugin {
             id: c.id.clone().unwrap_or_else(|| c.name.clone()),
             name: c.name.clone(),
-            handler: c.handler.text.clone(),
-            schema: c.schema.text.clone(),
+            handler: c.handler.text.to_string(),
+            schema: c.schema.text.to_string(),
             tags: if c.streamed {
                 merged(&c.tags, select_tags)
             } else {

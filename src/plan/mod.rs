@@ -485,10 +485,10 @@ fn plugin_entry(p: &PluginDiff, action: Action) -> CustomPluginEntry {
     let detail = PluginDetail {
         handler: desired
             .filter(|_| p.handler_changed)
-            .map(|d| (old_handler.clone(), d.handler.text.clone())),
+            .map(|d| (old_handler.clone(), d.handler.text.to_string())),
         schema: desired
             .filter(|_| p.schema_changed)
-            .map(|d| (old_schema.clone(), d.schema.text.clone())),
+            .map(|d| (old_schema.clone(), d.schema.text.to_string())),
         tags: {
             let old = live.map(|l| l.tags.clone()).unwrap_or_default();
             (desired.is_some() && old != p.tags).then(|| (old, p.tags.clone()))

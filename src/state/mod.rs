@@ -66,7 +66,11 @@ impl Loaded {
             .filter(|d| {
                 if d.rule == RULE_INSTANCE_CONFIG {
                     return !unresolved.iter().any(|p| {
-                        p.span == d.span || p.config_spans.iter().any(|(_, s)| *s == d.span)
+                        p.span == d.span
+                            || (d.span.file == p.span.file
+                                && p.config_spans
+                                    .positions()
+                                    .any(|(l, c)| l == d.span.line && c == d.span.column))
                     });
                 }
                 if d.rule == RULE_UNKNOWN_PLUGIN {
@@ -797,7 +801,7 @@ impl FileLoader<'_> {
             // A block scalar's mark is at its first content line, a flow scalar's at its
             // start: either way Lua line 1 is the mark's line.
             NodeValue::Str { value, .. } => Some(LuaSource {
-                text: value.clone(),
+                text: value.as_str().into(),
                 origin: LuaOrigin::Inline {
                     file: self.file.clone(),
                     line_offset: v.pos.line - 1,
@@ -897,7 +901,7 @@ impl FileLoader<'_> {
             };
             match String::from_utf8(bytes) {
                 Ok(text) => Some(LuaSource {
-                    text,
+                    text: text.into(),
                     origin: LuaOrigin::File(Arc::new(tidy(&path))),
                 }),
                 Err(_) => {
@@ -945,11 +949,9 @@ impl FileLoader<'_> {
                     let mut spans = vec![("config".to_string(), self.span(k.pos))];
                     self.collect_spans(v, "config", &mut spans);
                     // The first place a path is written wins.
-                    let mut map = std::collections::HashMap::with_capacity(spans.len());
-                    for (path, span) in spans {
-                        map.entry(path).or_insert(span);
-                    }
-                    p.config_spans = map;
+                    p.config_spans = crate::model::ConfigSpans::new(
+                        spans.into_iter().map(|(path, s)| (path, s.line, s.column)),
+                    );
                     match v.to_json() {
                         // Most configs hold no template: one value serves as both.
                         Ok(raw) if !holds_template(&raw) => p.config = Some(raw),

@@ -76,8 +76,8 @@ plugins:
     assert_eq!(s.konnect_control_plane_name.as_deref(), Some("prod"));
     assert_eq!(s.custom_plugins.len(), 2);
     let guard = &s.custom_plugins[0];
-    assert_eq!(guard.handler.text, HANDLER);
-    assert_eq!(guard.schema.text, SCHEMA);
+    assert_eq!(&*guard.handler.text, HANDLER);
+    assert_eq!(&*guard.schema.text, SCHEMA);
     assert_eq!(guard.tags, vec!["a", "b"]);
     assert!(guard.protected);
     assert_eq!(guard.span.line, 7);

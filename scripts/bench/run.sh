@@ -10,8 +10,9 @@
 # 5000" = 1k, 10k, 50k instances), GROWTH_REPS (3), CURL_K (plugins in the curl+jq loop, 100),
 # DURABLE (1: also measure the on-disk store), OUT (/tmp/plugsync-bench), PAR (16), W1 (0 skips
 # the W1 section), APPLY_ONLY_REPS (extra apply-vs-loadgen pairs), DIFF_ONLY_REPS (extra
-# no-op diff triples on W1: warm lint cache, --no-cache, raw pages), DURABLE_ONLY_REPS (extra
-# on-disk first-sync-vs-loadgen pairs), PLOT (a PNG path for the growth plot; needs matplotlib).
+# no-op diff triples on W1: warm lint cache, --no-cache, raw pages), SYNC_ONLY_REPS (extra
+# in-memory first-sync-vs-loadgen pairs), DURABLE_ONLY_REPS (extra on-disk first-sync-vs-loadgen
+# pairs), PLOT (a PNG path for the growth plot; needs matplotlib).
 # The lint cache is $OUT/cache (PLUGSYNC_CACHE_DIR), emptied at the start: the first sync fills
 # it, `diff_s` is the no-op diff with it warm, `diff_nocache_s` the same with --no-cache.
 set -euo pipefail
@@ -190,6 +191,11 @@ if [ "${DIFF_ONLY_REPS:-0}" -gt 0 ]; then
     raw_pages_once "$size" memory "$r"
   done
 fi
+# ---- only the first sync (in-memory store) against the load generator, alternating
+for r in $(seq "${SYNC_ONLY_REPS:-0}"); do
+  sync_once "$size" memory "$r"
+  loadgen_once "$size" memory "$r"
+done
 # ---- only the durable first sync against the load generator's durable writes, alternating
 for r in $(seq "${DURABLE_ONLY_REPS:-0}"); do
   sync_once "$size" disk "$r"

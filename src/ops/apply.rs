@@ -66,9 +66,9 @@ pub enum RolloutStop {
 }
 
 /// What an apply did.
-pub struct Applied {
-    /// The steps applied, as a plan.
-    pub plan: Plan,
+pub struct Applied<'a> {
+    /// The steps applied, as a plan (the plan given, when it holds no rollout).
+    pub plan: std::borrow::Cow<'a, Plan>,
     /// One report for all of them.
     pub report: ApplyReport,
     /// Where it stopped.
@@ -79,12 +79,20 @@ pub struct Applied {
 /// that reports the plugins installed on its nodes, waits (up to `wait` seconds per rollout)
 /// for every node to hold the rollout's bundle and goes on with the steps after it, so one run
 /// does a whole hybrid-mode upgrade while the operator rolls out.
-pub fn apply_through_rollouts(
+pub fn apply_through_rollouts<'a>(
     backend: &dyn Backend,
-    plan: &Plan,
+    plan: &'a Plan,
     request: &ApplyRequest<'_>,
     progress: &dyn Progress,
-) -> Result<Applied, CommandError> {
+) -> Result<Applied<'a>, CommandError> {
+    // Without a rollout the whole plan is one part: applied as it is, not copied.
+    if !plan.steps.iter().any(Step::is_rollout) {
+        return Ok(Applied {
+            report: apply_plan(backend, plan, request, progress)?,
+            plan: std::borrow::Cow::Borrowed(plan),
+            stop: RolloutStop::Complete,
+        });
+    }
     let mut rest = plan.clone();
     let mut applied = plan.clone();
     applied.steps.clear();
@@ -107,7 +115,7 @@ pub fn apply_through_rollouts(
         });
         let done = |stop| {
             Ok(Applied {
-                plan: applied.clone(),
+                plan: std::borrow::Cow::Owned(applied.clone()),
                 report: report.clone().unwrap_or_default(),
                 stop,
             })

@@ -283,6 +283,14 @@ pub fn fetch_with_hybrid(
     desired: Option<&DesiredState>,
     hybrid_names: &[String],
 ) -> Result<Fetched, TargetError> {
+    let plugins = read_plugins(backend)?;
+    finish_fetch(backend, plugins, select_tags, desired, hybrid_names)
+}
+
+/// The part of a fetch that needs nothing declared: every custom plugin (and hybrid-mode
+/// plugin schema) and every instance of one, unfiltered. A command can read it while the
+/// state is still loading; [`finish_fetch`] completes it.
+pub fn read_plugins(backend: &dyn Backend) -> Result<LiveState, TargetError> {
     let mut all = LiveState {
         custom_plugins: fetch_parsed(
             backend,
@@ -322,6 +330,18 @@ pub fn fetch_with_hybrid(
         },
         parse_plugin_owned,
     )?;
+    Ok(all)
+}
+
+/// The rest of a fetch after [`read_plugins`]: the scope entities the declared and the live
+/// instances name, then the part in scope of the select tags.
+pub fn finish_fetch(
+    backend: &dyn Backend,
+    mut all: LiveState,
+    select_tags: &[String],
+    desired: Option<&DesiredState>,
+    hybrid_names: &[String],
+) -> Result<Fetched, TargetError> {
     for k in scope_kinds_needed(desired, &all) {
         let entities = fetch_parsed(
             backend,

@@ -166,6 +166,18 @@ pub fn connect(
     rps: Option<f64>,
     printer: &Printer,
 ) -> Result<Box<dyn Backend>, CommandError> {
+    let backend = connect_quietly(targets, state, rps, printer)?;
+    printer.status(&target::describe(&backend.info()));
+    Ok(backend)
+}
+
+/// [`connect`] without the line that says which target it is (warnings and retries are told).
+fn connect_quietly(
+    targets: &TargetArgs,
+    state: Option<&DesiredState>,
+    rps: Option<f64>,
+    printer: &Printer,
+) -> Result<Box<dyn Backend>, CommandError> {
     // The first retry of a request is always told (unless -q), the later ones with -v: a
     // target that does not answer is never a silent wait.
     let (quiet, verbose) = (printer.quiet, printer.verbose);
@@ -175,14 +187,12 @@ pub fn connect(
             crate::eline!("{}", crate::model::mask_secrets(line, &secrets));
         }
     }));
-    let backend = targets.connect(
+    targets.connect(
         state.and_then(|s| s.konnect_control_plane_name.as_deref()),
         rps,
         &|w| printer.warn(w),
         Some(notice),
-    )?;
-    printer.status(&target::describe(&backend.info()));
-    Ok(backend)
+    )
 }
 
 /// Everything up to a plan: load and lint the state, connect, choose the sandbox profile,
@@ -194,8 +204,29 @@ pub fn plan_against_target(
     rps: Option<f64>,
     printer: &Printer,
 ) -> Result<(Checked, Box<dyn Backend>, Plan), CommandError> {
+    // When the flags alone name a remote target, it is connected and its plugins are read on
+    // another thread while the state loads and lints: that part of the read needs nothing
+    // declared. Lint errors still stop the command first, with nothing written (the read in
+    // flight is dropped with the process).
+    let early = targets.independent_of_state().then(|| {
+        let (targets, printer) = (targets.clone(), printer.clone());
+        std::thread::spawn(move || {
+            let backend = connect_quietly(&targets, None, rps, &printer)?;
+            let plugins = ops::plan::read_plugins(backend.as_ref(), &targets.secrets());
+            Ok::<_, CommandError>((backend, plugins))
+        })
+    });
     let checked = load(common, &args.sandbox, printer)?;
-    let backend = connect(targets, Some(&checked.state), rps, printer)?;
+    let (backend, plugins) = match early {
+        Some(reader) => {
+            let (backend, plugins) = reader
+                .join()
+                .map_err(|_| CommandError::internal("reading the control plane stopped"))??;
+            printer.status(&target::describe(&backend.info()));
+            (backend, Some(plugins))
+        }
+        None => (connect(targets, Some(&checked.state), rps, printer)?, None),
+    };
     let mut secrets = targets.secrets();
     secrets.extend(checked.state.secrets.iter().cloned());
     let progress = Reporter::new(printer);
@@ -204,10 +235,10 @@ pub fn plan_against_target(
         explicit: args.sandbox.is_explicit(),
     };
     ops::plan::target_profile(&checked, &profile, backend.as_ref(), &secrets, &progress)?;
-    let source = ops::plan::ControlPlane {
-        backend: backend.as_ref(),
-        secrets: &secrets,
-    };
+    let mut source = ops::plan::ControlPlane::new(backend.as_ref(), &secrets);
+    if let Some(plugins) = plugins {
+        source = source.with_plugins(plugins);
+    }
     let plan = ops::plan::plan(&checked, &source, &args.request())?;
     Ok((checked, backend, plan))
 }

@@ -104,6 +104,20 @@ impl TargetArgs {
         }
     }
 
+    /// Whether the flags alone name a remote target: a state file cannot change which one
+    /// (its `_konnect.control_plane_name` only counts when no flag names the control plane),
+    /// so it can be reached before the state is read. The local control plane is not (opening
+    /// its store may create it).
+    pub fn independent_of_state(&self) -> bool {
+        match self.kind(None) {
+            TargetKind::Kong => true,
+            TargetKind::Konnect => {
+                self.konnect_control_plane_name.is_some() || self.konnect_control_plane_id.is_some()
+            }
+            _ => false,
+        }
+    }
+
     /// The secrets these flags carry (for masking).
     pub fn secrets(&self) -> Vec<String> {
         let mut out = Vec::new();

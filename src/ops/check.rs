@@ -161,7 +161,7 @@ fn stop_on_lint_errors(
         })
         .collect();
     Err(CommandError::new(format!(
-        "the state has {} (nothing was read from or written to the control plane)",
+        "the state has {} (nothing was written to the control plane)",
         lint::report::count(errors.len(), "lint error")
     ))
     .with_hint("run `plugsync lint` for details")

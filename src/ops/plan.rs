@@ -37,6 +37,42 @@ pub struct ControlPlane<'a> {
     pub backend: &'a dyn Backend,
     /// Values to mask in messages (tokens, the state's secrets).
     pub secrets: &'a [String],
+    /// Its plugins, when they were read already ([`read_plugins`], while the state loaded):
+    /// the read completes from there instead of starting over. Taken by the first read.
+    pub plugins: std::sync::Mutex<Option<Result<LiveState, CommandError>>>,
+}
+
+impl<'a> ControlPlane<'a> {
+    /// A control plane read from the start.
+    pub fn new(backend: &'a dyn Backend, secrets: &'a [String]) -> ControlPlane<'a> {
+        ControlPlane {
+            backend,
+            secrets,
+            plugins: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// A control plane whose plugins were read already (see [`read_plugins`]).
+    pub fn with_plugins(self, plugins: Result<LiveState, CommandError>) -> ControlPlane<'a> {
+        ControlPlane {
+            plugins: std::sync::Mutex::new(Some(plugins)),
+            ..self
+        }
+    }
+}
+
+/// The plugins part of a read of the control plane ([`backend::read_plugins`]), which needs
+/// no state: a command starts it while the state loads and lints.
+pub fn read_plugins(backend: &dyn Backend, secrets: &[String]) -> Result<LiveState, CommandError> {
+    backend::read_plugins(backend).map_err(|e| read_error(backend, e, secrets))
+}
+
+fn read_error(backend: &dyn Backend, e: backend::TargetError, secrets: &[String]) -> CommandError {
+    let hint = backend::auth_hint(backend.info().kind, e.status());
+    CommandError::from(e)
+        .context("reading the control plane failed")
+        .masked(secrets)
+        .with_hint_opt(hint)
 }
 
 impl LiveSource for ControlPlane<'_> {
@@ -45,12 +81,23 @@ impl LiveSource for ControlPlane<'_> {
     }
 
     fn read(&self, checked: &Checked) -> Result<Fetched, CommandError> {
-        let fetched = fetch(
-            self.backend,
-            &checked.select_tags,
-            Some(&checked.state),
-            self.secrets,
-        )?;
+        let early = self.plugins.lock().ok().and_then(|mut p| p.take());
+        let fetched = match early {
+            Some(plugins) => backend::finish_fetch(
+                self.backend,
+                plugins?,
+                &checked.select_tags,
+                Some(&checked.state),
+                &[],
+            )
+            .map_err(|e| read_error(self.backend, e, self.secrets))?,
+            None => fetch(
+                self.backend,
+                &checked.select_tags,
+                Some(&checked.state),
+                self.secrets,
+            )?,
+        };
         let hybrid: Vec<&str> = checked
             .state
             .custom_plugins
@@ -88,13 +135,7 @@ pub fn fetch(
     state: Option<&DesiredState>,
     secrets: &[String],
 ) -> Result<Fetched, CommandError> {
-    backend::fetch(backend, select_tags, state).map_err(|e| {
-        let hint = backend::auth_hint(backend.info().kind, e.status());
-        CommandError::from(e)
-            .context("reading the control plane failed")
-            .masked(secrets)
-            .with_hint_opt(hint)
-    })
+    backend::fetch(backend, select_tags, state).map_err(|e| read_error(backend, e, secrets))
 }
 
 /// Both sides' schemas for the planner. The declared ones come from lint's evaluation; a

@@ -121,10 +121,7 @@ fn plan_and_apply_against_a_control_plane_report_through_progress() {
 
     let backend = crate::backend::LocalBackend::open(":memory:").expect("a local control plane");
     let checked = checked(desired(2));
-    let source = ControlPlane {
-        backend: &backend,
-        secrets: &[],
-    };
+    let source = ControlPlane::new(&backend, &[]);
     let plan = plan::plan(&checked, &source, &PlanRequest::default()).expect("a plan");
     assert_eq!(plan.summary.create, 2);
     assert_eq!(

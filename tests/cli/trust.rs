@@ -502,6 +502,7 @@ fn d5_an_unreachable_address_says_it_retries_and_gives_up_quickly() {
         l.local_addr().unwrap().port()
     };
     let addr = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
     let (code, out, err) = run(d, &["diff", "--kong-addr", &addr], &[]);
     let took = started.elapsed();
     assert_eq!(code, 1, "{out}\n{err}");

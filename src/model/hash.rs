@@ -311,13 +311,14 @@ pub fn fingerprint(live: &LiveState) -> String {
             live_custom_plugin_hash(c)
         ));
     }
-    for p in &live.plugins {
-        lines.push(format!(
+    // Each instance hashed on every core (a large control plane has tens of thousands).
+    lines.extend(crate::par::map(&live.plugins, |p| {
+        format!(
             "plugin {} {}",
             p.id,
             InstanceContent::of_live(p, None).hash()
-        ));
-    }
+        )
+    }));
     lines.sort();
     format!("sha256:{}", sha256_hex(lines.join("\n").as_bytes()))
 }

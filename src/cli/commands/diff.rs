@@ -55,13 +55,15 @@ fn diff(args: &DiffArgs, printer: &crate::ui::Printer) -> Result<Outcome, Comman
             printer,
         );
     }
-    let (_, backend, plan) =
+    let (checked, backend, plan) =
         run::plan_against_target(&args.common, &args.target, &args.plan, None, printer)?;
     printer.data(&run::render_plan(&plan, args.common.format, printer));
     printer.verbose(&format!("requests: {}", backend.stats().requests));
-    Ok(if args.exit_code && plan.has_changes() {
+    let outcome = if args.exit_code && plan.has_changes() {
         Outcome::Changes
     } else {
         Outcome::Success
-    })
+    };
+    run::release_at_exit((checked, plan));
+    Ok(outcome)
 }

@@ -37,8 +37,9 @@ pub fn run(args: PlanCmdArgs) -> Outcome {
 }
 
 fn plan(args: &PlanCmdArgs, printer: &crate::ui::Printer) -> Result<Outcome, CommandError> {
-    let (_, _, plan) =
+    let (checked, _, plan) =
         run::plan_against_target(&args.common, &args.target, &args.plan, None, printer)?;
+    run::release_at_exit(checked);
     printer.data(&run::render_plan(&plan, args.common.format, printer));
     if let Some(out) = &args.out {
         let json = crate::render::json(&plan);

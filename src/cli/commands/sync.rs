@@ -52,7 +52,7 @@ fn sync(args: &SyncArgs, printer: &crate::ui::Printer) -> Result<Outcome, Comman
     if args.dry_run {
         return Ok(Outcome::Success);
     }
-    run::apply_and_report(
+    let outcome = run::apply_and_report(
         backend.as_ref(),
         &plan,
         &args.apply,
@@ -61,5 +61,7 @@ fn sync(args: &SyncArgs, printer: &crate::ui::Printer) -> Result<Outcome, Comman
         args.common.format,
         "plugsync sync",
         printer,
-    )
+    );
+    run::release_at_exit((checked, plan));
+    outcome
 }

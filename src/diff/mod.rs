@@ -6,6 +6,7 @@
 //! `replaces` — so an instance of `x-v2` at a scope matches a live instance of `x` there.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -18,7 +19,6 @@ use crate::model::{
 use crate::schema::classify::{self, SchemaChange, UpdatePath};
 use crate::schema::validate::{self, FieldError};
 use crate::schema::PluginSchema;
-use std::sync::Arc;
 
 /// The tag plugsync writes on custom plugins declared `protected: true`; a live plugin carrying
 /// it is never deleted.

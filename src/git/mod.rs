@@ -255,16 +255,6 @@ fn one_line(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
-}
-
 // ---------------------------------------------------------------------------------------------
 // Objects, through one `git cat-file --batch`.
 
@@ -304,7 +294,7 @@ fn parse_tree(data: &[u8], id_len: usize) -> io::Result<Vec<TreeEntry>> {
         out.push(TreeEntry {
             mode,
             name,
-            id: hex(&rest[..id_len]),
+            id: crate::model::hash::hex(&rest[..id_len]),
         });
         rest = &rest[id_len..];
     }

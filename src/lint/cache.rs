@@ -29,15 +29,16 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{LintOptions, PluginAnalysis};
 use crate::lua::{Finding, HandlerInfo, SandboxError};
+use crate::model::hash::hex;
 use crate::model::CustomPluginDecl;
 use crate::schema::PluginSchema;
-use std::sync::Arc;
 
 /// The first line of every cache file; the trailing number is the format's version.
 const MAGIC: &str = "plugsync lint cache 1";
@@ -56,14 +57,6 @@ impl Key {
     fn hex(&self) -> String {
         hex(&self.0)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// What [`super::analyse`] made of one custom plugin, without the declaration: the part that

@@ -26,10 +26,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-fn hex(digest: &[u8]) -> String {
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(digest.len() * 2);
-    for b in digest {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
         out.push(char::from(DIGITS[usize::from(b >> 4)]));
         out.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
@@ -46,6 +47,22 @@ pub fn canonical_json(v: &Value) -> String {
 /// The writer only ever writes UTF-8 (JSON text of `str`s).
 fn into_string(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// `[a,b,…]`, each item written by `write`.
+fn write_seq<T>(
+    items: impl IntoIterator<Item = T>,
+    out: &mut Vec<u8>,
+    write: impl Fn(T, &mut Vec<u8>),
+) {
+    out.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(item, out);
+    }
+    out.push(b']');
 }
 
 /// A string as serde_json writes it (its escaping, byte for byte).
@@ -82,16 +99,7 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
             }
             out.push(b'}');
         }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(b']');
-        }
+        Value::Array(items) => write_seq(items, out, write_canonical),
         Value::Number(n) => match n.as_f64() {
             Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
                 let _ = write!(out, "{}", f as i64);
@@ -227,14 +235,7 @@ impl InstanceContent {
             let mut items: Vec<&str> = items.iter().map(String::as_str).collect();
             items.sort_unstable();
             items.dedup();
-            out.push(b'[');
-            for (i, item) in items.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(item, out);
-            }
-            out.push(b']');
+            write_seq(items, out, write_str);
         }
         let scope = |kind: ScopeKind, out: &mut Vec<u8>| match self.scope.get(kind) {
             Some(id) => {

@@ -2,13 +2,13 @@
 //! plan: diff, apply the policy. No I/O and no Lua: the caller loads, fetches and evaluates.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::diff::{self, DiffError, DiffInput};
 use crate::model::{DesiredState, LiveState};
 use crate::schema::PluginSchema;
-use std::sync::Arc;
 
 use super::{build, Plan, PlanError, PlanOptions, SourceInfo, TargetInfo};
 

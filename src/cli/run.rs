@@ -212,7 +212,7 @@ pub fn plan_against_target(
         let (targets, printer) = (targets.clone(), printer.clone());
         std::thread::spawn(move || {
             let backend = connect_quietly(&targets, None, rps, &printer)?;
-            let plugins = ops::plan::read_plugins(backend.as_ref(), &targets.secrets());
+            let plugins = ops::plan::read_plugins(backend.as_ref());
             Ok::<_, CommandError>((backend, plugins))
         })
     });

@@ -38,8 +38,9 @@ pub struct ControlPlane<'a> {
     /// Values to mask in messages (tokens, the state's secrets).
     pub secrets: &'a [String],
     /// Its plugins, when they were read already ([`read_plugins`], while the state loaded):
-    /// the read completes from there instead of starting over. Taken by the first read.
-    pub plugins: std::sync::Mutex<Option<Result<LiveState, CommandError>>>,
+    /// the read completes from there instead of starting over. Taken by the first read. A
+    /// failure is kept as it came, to be masked with the state's secrets too.
+    pub plugins: std::sync::Mutex<Option<Result<LiveState, backend::TargetError>>>,
 }
 
 impl<'a> ControlPlane<'a> {
@@ -53,7 +54,10 @@ impl<'a> ControlPlane<'a> {
     }
 
     /// A control plane whose plugins were read already (see [`read_plugins`]).
-    pub fn with_plugins(self, plugins: Result<LiveState, CommandError>) -> ControlPlane<'a> {
+    pub fn with_plugins(
+        self,
+        plugins: Result<LiveState, backend::TargetError>,
+    ) -> ControlPlane<'a> {
         ControlPlane {
             plugins: std::sync::Mutex::new(Some(plugins)),
             ..self
@@ -62,9 +66,10 @@ impl<'a> ControlPlane<'a> {
 }
 
 /// The plugins part of a read of the control plane ([`backend::read_plugins`]), which needs
-/// no state: a command starts it while the state loads and lints.
-pub fn read_plugins(backend: &dyn Backend, secrets: &[String]) -> Result<LiveState, CommandError> {
-    backend::read_plugins(backend).map_err(|e| read_error(backend, e, secrets))
+/// no state: a command starts it while the state loads and lints, and hands the result to
+/// [`ControlPlane::with_plugins`] (which reports a failure, masked with the state's secrets).
+pub fn read_plugins(backend: &dyn Backend) -> Result<LiveState, backend::TargetError> {
+    backend::read_plugins(backend)
 }
 
 fn read_error(backend: &dyn Backend, e: backend::TargetError, secrets: &[String]) -> CommandError {
@@ -83,14 +88,17 @@ impl LiveSource for ControlPlane<'_> {
     fn read(&self, checked: &Checked) -> Result<Fetched, CommandError> {
         let early = self.plugins.lock().ok().and_then(|mut p| p.take());
         let fetched = match early {
-            Some(plugins) => backend::finish_fetch(
-                self.backend,
-                plugins?,
-                &checked.select_tags,
-                Some(&checked.state),
-                &[],
-            )
-            .map_err(|e| read_error(self.backend, e, self.secrets))?,
+            Some(plugins) => plugins
+                .and_then(|plugins| {
+                    backend::finish_fetch(
+                        self.backend,
+                        plugins,
+                        &checked.select_tags,
+                        Some(&checked.state),
+                        &[],
+                    )
+                })
+                .map_err(|e| read_error(self.backend, e, self.secrets))?,
             None => fetch(
                 self.backend,
                 &checked.select_tags,

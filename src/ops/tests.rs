@@ -184,3 +184,31 @@ fn linting_again_under_another_profile_evaluates_no_schema() {
     crate::ops::check::relint(&checked, &options, &progress).expect("lints clean");
     assert_eq!(checked.schemas.evaluations(), 3);
 }
+
+/// Plugins read before the state loaded complete the read; a failure among them is reported
+/// like any read failure, masked with the state's secrets (unknown when it was read).
+#[test]
+fn plugins_read_early_complete_the_plan_and_their_failure_is_masked() {
+    use crate::backend::{Backend, TargetError};
+    use crate::ops::plan::{ControlPlane, PlanRequest};
+
+    let backend = crate::backend::LocalBackend::open(":memory:").expect("a local control plane");
+    let checked = checked(desired(2));
+    let early = plan::read_plugins(&backend).expect("an empty control plane reads");
+    let source = ControlPlane::new(&backend, &[]).with_plugins(Ok(early));
+    let plan = plan::plan(&checked, &source, &PlanRequest::default()).expect("a plan");
+    assert_eq!(plan.summary.create, 2);
+    assert!(backend.stats().requests > 0);
+
+    let secrets = vec!["hunter2".to_string()];
+    let failed = Err(TargetError::Config(
+        "the control plane returned a plugin that cannot be read: {\"key\":\"hunter2\"}".into(),
+    ));
+    let source = ControlPlane::new(&backend, &secrets).with_plugins(failed);
+    let err = plan::plan(&checked, &source, &PlanRequest::default()).expect_err("refused");
+    assert!(
+        err.message.contains("reading the control plane failed"),
+        "{err:?}"
+    );
+    assert!(!err.message.contains("hunter2"), "{err:?}");
+}

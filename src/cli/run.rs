@@ -166,9 +166,37 @@ pub fn connect(
     rps: Option<f64>,
     printer: &Printer,
 ) -> Result<Box<dyn Backend>, CommandError> {
-    let backend = connect_quietly(targets, state, rps, printer)?;
+    let backend = connect_quietly(targets, state, rps, printer, None)?;
     printer.status(&target::describe(&backend.info()));
     Ok(backend)
+}
+
+/// Retry notices of a read started while the state lints: held back until the state is known
+/// to lint clean (then told), dropped with the command when it does not.
+#[derive(Default)]
+struct HeldNotices(std::sync::Mutex<Option<Vec<String>>>);
+
+impl HeldNotices {
+    fn holding() -> HeldNotices {
+        HeldNotices(std::sync::Mutex::new(Some(Vec::new())))
+    }
+
+    /// Holds `line` while holding, else tells it.
+    fn tell(&self, line: String) {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match held.as_mut() {
+            Some(lines) => lines.push(line),
+            None => crate::eline!("{line}"),
+        }
+    }
+
+    /// Tells what was held; later notices are told as they come.
+    fn release(&self) {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for line in held.take().unwrap_or_default() {
+            crate::eline!("{line}");
+        }
+    }
 }
 
 /// [`connect`] without the line that says which target it is (warnings and retries are told).
@@ -177,6 +205,7 @@ fn connect_quietly(
     state: Option<&DesiredState>,
     rps: Option<f64>,
     printer: &Printer,
+    held: Option<std::sync::Arc<HeldNotices>>,
 ) -> Result<Box<dyn Backend>, CommandError> {
     // The first retry of a request is always told (unless -q), the later ones with -v: a
     // target that does not answer is never a silent wait.
@@ -184,7 +213,11 @@ fn connect_quietly(
     let secrets = targets.secrets();
     let notice = crate::backend::http::RetryNotice(std::sync::Arc::new(move |first, line| {
         if !quiet && (first || verbose > 0) {
-            crate::eline!("{}", crate::model::mask_secrets(line, &secrets));
+            let line = crate::model::mask_secrets(line, &secrets);
+            match &held {
+                Some(held) => held.tell(line),
+                None => crate::eline!("{line}"),
+            }
         }
     }));
     targets.connect(
@@ -207,16 +240,18 @@ pub fn plan_against_target(
     // When the flags alone name a remote target, it is connected and its plugins are read on
     // another thread while the state loads and lints: that part of the read needs nothing
     // declared. Lint errors still stop the command first, with nothing written (the read in
-    // flight is dropped with the process).
+    // flight is dropped with the process, its retry notices untold).
+    let held = std::sync::Arc::new(HeldNotices::holding());
     let early = targets.independent_of_state().then(|| {
-        let (targets, printer) = (targets.clone(), printer.clone());
+        let (targets, printer, held) = (targets.clone(), printer.clone(), held.clone());
         std::thread::spawn(move || {
-            let backend = connect_quietly(&targets, None, rps, &printer)?;
+            let backend = connect_quietly(&targets, None, rps, &printer, Some(held))?;
             let plugins = ops::plan::read_plugins(backend.as_ref());
             Ok::<_, CommandError>((backend, plugins))
         })
     });
     let checked = load(common, &args.sandbox, printer)?;
+    held.release();
     let (backend, plugins) = match early {
         Some(reader) => {
             let (backend, plugins) = reader

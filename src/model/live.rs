@@ -405,6 +405,30 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A live config kept as text reads back as the value it was made from, whatever it holds,
+    /// so hashes and field changes are those of the value fetched.
+    #[test]
+    fn a_live_config_reads_back_as_it_was() {
+        let values = [
+            Value::Null,
+            json!({}),
+            json!([]),
+            json!({
+                "u": u64::MAX, "i": i64::MIN, "f": 0.1, "g": 1e300, "h": 60.0, "z": -0.0,
+                "s": "é\u{2028}\"\\\u{1}", "n": null, "b": false,
+                "nested": {"list": [1, [2, {"x": "y"}], {}], "empty": {}},
+            }),
+        ];
+        for v in values {
+            let c = LiveConfig::new(&v);
+            assert_eq!(c.value(), v, "{c:?}");
+            assert_eq!(
+                crate::model::hash::canonical_json(&c.value()),
+                crate::model::hash::canonical_json(&v)
+            );
+        }
+    }
+
     #[test]
     fn parses_api_objects() {
         let p = parse_plugin(&json!({

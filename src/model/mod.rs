@@ -255,3 +255,43 @@ impl InstanceDecl {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_spans_keep_the_first_place_a_path_is_written() {
+        let spans = ConfigSpans::new([
+            ("config.b".to_string(), 4, 5),
+            ("config".to_string(), 2, 3),
+            ("config.b".to_string(), 9, 9),
+            ("config.a.c".to_string(), 3, 7),
+        ]);
+        assert_eq!(spans.get("config.b"), Some((4, 5)));
+        assert_eq!(spans.get("config"), Some((2, 3)));
+        assert_eq!(spans.get("config.a.c"), Some((3, 7)));
+        assert_eq!(spans.get("config.a"), None);
+        assert_eq!(spans.positions().count(), 3);
+        let file = std::sync::Arc::new(std::path::PathBuf::from("s.yaml"));
+        let decl = InstanceDecl {
+            name: "p".into(),
+            instance_name: None,
+            config: None,
+            config_template: None,
+            enabled: None,
+            protocols: None,
+            scope: Scope::default(),
+            condition: None,
+            ordering: None,
+            tags: Vec::new(),
+            id: None,
+            span: Span::new(file.clone(), 1, 3),
+            config_spans: spans,
+        };
+        // A path not written itself points at its closest written ancestor, in the same file.
+        assert_eq!(decl.span_of("config.a.d"), Span::new(file.clone(), 2, 3));
+        assert_eq!(decl.span_of("config.a.c"), Span::new(file.clone(), 3, 7));
+        assert_eq!(decl.span_of("other"), Span::new(file, 1, 3));
+    }
+}

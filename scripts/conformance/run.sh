@@ -64,7 +64,7 @@ cp_id=$(sed -n 's/.*control plane default: \([^)]*\)).*/\1/p' "$out/serve.out")
 server_check() { # server_check NAME SPEC AUTH_HEADER
   local name=$1 spec=$2 header=$3 code=0
   rm -rf "$out/report-$name"
-  (cd "$out" && PYTHONPATH="$here" SCHEMATHESIS_HOOKS=conformance_hooks "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run "$spec" \
+  (cd "$out" && CONFORMANCE_SPEC="$spec" PYTHONPATH="$here" SCHEMATHESIS_HOOKS=conformance_hooks "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run "$spec" \
     --url "$serve" -H "$header" \
     --max-examples "$max_examples" --max-time "$max_time" --seed "$seed" \
     --request-timeout 10 --output-truncate true --no-color \

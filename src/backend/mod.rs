@@ -201,17 +201,18 @@ fn fetch_parsed<T>(
     parse: impl Fn(Value) -> Result<T, Value>,
 ) -> Result<Vec<T>, TargetError> {
     let mut out = Vec::new();
+    // Only an entity that cannot be read is shown, and only its start.
+    let preview = |v: &Value| {
+        crate::model::hash::canonical_json(v)
+            .chars()
+            .take(200)
+            .collect::<String>()
+    };
     backend.for_each_page(kind, None, &mut |page| {
         for v in page {
             if !keep(&v) {
                 continue;
             }
-            let preview = |v: &Value| {
-                crate::model::hash::canonical_json(v)
-                    .chars()
-                    .take(200)
-                    .collect::<String>()
-            };
             if v.get("id").and_then(Value::as_str).is_none() {
                 let preview = preview(&v);
                 return Err(TargetError::Config(format!(

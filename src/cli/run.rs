@@ -173,7 +173,6 @@ pub fn connect(
 
 /// Retry notices of a read started while the state lints: held back until the state is known
 /// to lint clean (then told), dropped with the command when it does not.
-#[derive(Default)]
 struct HeldNotices(std::sync::Mutex<Option<Vec<String>>>);
 
 impl HeldNotices {

@@ -212,6 +212,25 @@ pub struct InstanceDecl {
 }
 
 impl InstanceDecl {
+    /// An instance of plugin `name` declared at `span`, nothing else set yet.
+    pub fn new(name: String, span: Span) -> InstanceDecl {
+        InstanceDecl {
+            name,
+            instance_name: None,
+            config: None,
+            config_template: None,
+            enabled: None,
+            protocols: None,
+            scope: Scope::default(),
+            condition: None,
+            ordering: None,
+            tags: Vec::new(),
+            id: None,
+            span,
+            config_spans: ConfigSpans::default(),
+        }
+    }
+
     /// The config as written, templates kept: what a plan file stores.
     pub fn config_as_written(&self) -> Option<&Value> {
         self.config_template.as_ref().or(self.config.as_ref())
@@ -275,19 +294,8 @@ mod tests {
         assert_eq!(spans.positions().count(), 3);
         let file = std::sync::Arc::new(std::path::PathBuf::from("s.yaml"));
         let decl = InstanceDecl {
-            name: "p".into(),
-            instance_name: None,
-            config: None,
-            config_template: None,
-            enabled: None,
-            protocols: None,
-            scope: Scope::default(),
-            condition: None,
-            ordering: None,
-            tags: Vec::new(),
-            id: None,
-            span: Span::new(file.clone(), 1, 3),
             config_spans: spans,
+            ..InstanceDecl::new("p".into(), Span::new(file.clone(), 1, 3))
         };
         // A path not written itself points at its closest written ancestor, in the same file.
         assert_eq!(decl.span_of("config.a.d"), Span::new(file.clone(), 2, 3));

@@ -917,21 +917,7 @@ impl FileLoader<'_> {
 
     fn instance(&mut self, item: &Node) -> Option<InstanceDecl> {
         let entries = self.map(item, "a plugin instance")?;
-        let mut p = InstanceDecl {
-            name: String::new(),
-            instance_name: None,
-            config: None,
-            config_template: None,
-            enabled: None,
-            protocols: None,
-            scope: Scope::default(),
-            condition: None,
-            ordering: None,
-            tags: Vec::new(),
-            id: None,
-            span: self.span(item.pos),
-            config_spans: Default::default(),
-        };
+        let mut p = InstanceDecl::new(String::new(), self.span(item.pos));
         let mut name = None;
         for (k, v) in entries {
             let key = k.key_text();

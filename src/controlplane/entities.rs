@@ -117,8 +117,12 @@ enum Ty {
     Int(i64, i64),
     Bool,
     StrList,
-    Object,
     Foreign(Kind),
+    /// A foreign key to an entity kind this server does not keep (certificates): its shape is
+    /// checked, and since nothing of that kind exists, it never references anything.
+    ForeignAbsent(&'static str),
+    /// A service's `tls_sans` record: `dnsnames` and `uris`, arrays of strings.
+    TlsSans,
     OneOf(&'static [&'static str]),
     OneOfList(&'static [&'static str]),
     /// An array of `{ip, port}` records (route sources / destinations).
@@ -144,8 +148,13 @@ const SERVICE: &[Spec] = &[
     Spec("tls_verify", Ty::Bool, "null", false),
     Spec("tls_verify_depth", Ty::Int(0, 64), "null", false),
     Spec("ca_certificates", Ty::StrList, "null", false),
-    Spec("client_certificate", Ty::Object, "null", false),
-    Spec("tls_sans", Ty::Object, "null", false),
+    Spec(
+        "client_certificate",
+        Ty::ForeignAbsent("certificates"),
+        "null",
+        false,
+    ),
+    Spec("tls_sans", Ty::TlsSans, "null", false),
 ];
 
 const ROUTE: &[Spec] = &[
@@ -287,10 +296,6 @@ fn check_simple(
             }
             None => fail(errors, "expected an array".into()),
         },
-        Ty::Object => match value {
-            Value::Object(_) => value.clone(),
-            _ => fail(errors, "expected a record".into()),
-        },
         Ty::HeaderMap => match value.as_object() {
             Some(map) => {
                 for (header, values) in map {
@@ -361,9 +366,40 @@ fn check_simple(
         Ty::Foreign(kind) => match foreign_id(value) {
             Some(key) => match resolve(target.conn, target.cp, kind, key)? {
                 Some(row) => serde_json::json!({ "id": row.id }),
-                None => fail(errors, missing_reference(key, kind)),
+                None => fail(errors, missing_reference(key, kind.path())),
             },
             None => fail(errors, "expected a record with an 'id' string".into()),
+        },
+        Ty::ForeignAbsent(entity) => match foreign_id(value) {
+            Some(key) if parse_uuid(key).is_some() => fail(errors, missing_reference(key, entity)),
+            Some(_) => fail(errors, "expected a valid UUID".into()),
+            None => fail(errors, "expected a record with an 'id' string".into()),
+        },
+        Ty::TlsSans => match value.as_object() {
+            Some(record) => {
+                for (key, list) in record {
+                    if !matches!(key.as_str(), "dnsnames" | "uris") {
+                        errors.push(err(format!("{name}.{key}"), "unknown field"));
+                        continue;
+                    }
+                    match list {
+                        Value::Null => {}
+                        Value::Array(items) => {
+                            for (i, item) in items.iter().enumerate() {
+                                if !item.is_string() {
+                                    errors.push(err(
+                                        format!("{name}.{key}.{}", i + 1),
+                                        "expected a string",
+                                    ));
+                                }
+                            }
+                        }
+                        _ => errors.push(err(format!("{name}.{key}"), "expected a set")),
+                    }
+                }
+                value.clone()
+            }
+            None => fail(errors, "expected a record".into()),
         },
     })
 }
@@ -378,11 +414,8 @@ fn foreign_id(value: &Value) -> Option<&str> {
 }
 
 /// Kong's message for a foreign key that names nothing.
-fn missing_reference(key: &str, kind: Kind) -> String {
-    format!(
-        "the foreign key '{{id=\"{key}\"}}' does not reference an existing '{}' entity.",
-        kind.path()
-    )
+fn missing_reference(key: &str, entity: &str) -> String {
+    format!("the foreign key '{{id=\"{key}\"}}' does not reference an existing '{entity}' entity.")
 }
 
 /// Splits a service `url` shorthand into protocol, host, port and path.
@@ -872,7 +905,7 @@ pub(crate) fn prepare_plugin(
             Some(v) => match foreign_id(v) {
                 Some(key) => match resolve(target.conn, target.cp, *kind, key)? {
                     Some(row) => refs[i] = Some(row.id),
-                    None => errors.push(err(*field, missing_reference(key, *kind))),
+                    None => errors.push(err(*field, missing_reference(key, kind.path()))),
                 },
                 None => errors.push(err(*field, "expected a record with an 'id' string")),
             },

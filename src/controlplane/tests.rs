@@ -792,6 +792,70 @@ fn scopes_crud_by_name() {
 }
 
 #[test]
+fn service_tls_fields_are_checked_like_kong() {
+    let (planes, cp) = open();
+    // `client_certificate` is a foreign key to certificates, which this server does not keep.
+    let e = planes
+        .upsert(
+            &cp,
+            Kind::Service,
+            "svc",
+            json!({"host": "a", "client_certificate": {"id": 365, "junk": [1]}}),
+            None,
+        )
+        .unwrap_err();
+    assert_eq!(
+        fields_of(&e),
+        vec![(
+            "client_certificate".into(),
+            "expected a record with an 'id' string".into()
+        )]
+    );
+    let id = "5f2a9c3e-1b7d-4e8a-9c0f-3a6b8d2e4f10";
+    let e = planes
+        .create(
+            &cp,
+            Kind::Service,
+            json!({"host": "a", "client_certificate": {"id": id}}),
+            None,
+        )
+        .unwrap_err();
+    assert!(
+        fields_of(&e)[0]
+            .1
+            .contains("does not reference an existing 'certificates' entity"),
+        "{e:?}"
+    );
+    // `tls_sans` is a record of two string arrays and nothing else.
+    let e = planes
+        .create(
+            &cp,
+            Kind::Service,
+            json!({"host": "a", "tls_sans": {"dnsnames": [1], "other": []}}),
+            None,
+        )
+        .unwrap_err();
+    let mut f = fields_of(&e);
+    f.sort();
+    assert_eq!(
+        f,
+        vec![
+            ("tls_sans.dnsnames.1".into(), "expected a string".into()),
+            ("tls_sans.other".into(), "unknown field".into()),
+        ]
+    );
+    let ok = planes
+        .create(
+            &cp,
+            Kind::Service,
+            json!({"host": "a", "tls_sans": {"dnsnames": ["a.example"], "uris": null}}),
+            None,
+        )
+        .unwrap();
+    assert_eq!(ok["tls_sans"]["dnsnames"], json!(["a.example"]));
+}
+
+#[test]
 fn patch_merges_config() {
     let (planes, cp) = open();
     planes

@@ -17,7 +17,8 @@ const DEFAULT_PAGE_SIZE: usize = 10;
 /// The largest `page[size]`.
 const MAX_PAGE_SIZE: usize = 100;
 /// The filters of Konnect's `ControlPlaneFilterParameters` (and `filter[name]`); only the
-/// name filters select anything here, and any other `filter[…]` key is refused.
+/// name filters select anything here, and any other `filter[…]` key (or a bare `filter`) is
+/// refused.
 const FILTERS: [&str; 12] = [
     "filter[id][eq]",
     "filter[id][oeq]",
@@ -60,10 +61,9 @@ pub async fn list(State(app): State<AppState>, uri: Uri) -> Result<Response, Api
         MAX_PAGE_SIZE,
     )?;
     let number = bounded(shape, &pairs, "page[number]", 1, u32::MAX as usize)?;
-    if let Some((key, _)) = pairs
-        .iter()
-        .find(|(k, _)| k.starts_with("filter[") && !FILTERS.contains(&k.as_str()))
-    {
+    if let Some((key, _)) = pairs.iter().find(|(k, _)| {
+        (k == "filter" || k.starts_with("filter[")) && !FILTERS.contains(&k.as_str())
+    }) {
         return Err(ApiError::new(
             shape,
             Problem::InvalidQuery {

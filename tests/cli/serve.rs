@@ -715,6 +715,9 @@ fn control_planes_are_listed_filtered_created_and_kept_apart() {
     let missing = expect(c.get(s.url("/v2/control-planes/nope")), 404);
     assert_eq!(missing["status"], 404, "{missing}");
     expect(c.get(s.url("/v2/control-planes?page[size]=0")), 400);
+    // A filter is `filter[field]` or `filter[field][op]`; a bare `filter` is not one.
+    expect(c.get(s.url("/v2/control-planes?filter=default")), 400);
+    expect(c.get(s.url("/v2/control-planes?filter[nope][eq]=x")), 400);
 
     expect(
         c.post(s.v2_of(&staging_id, "/custom-plugins"))

@@ -1331,8 +1331,14 @@ fn concurrent_writers_share_log_syncs_and_a_failing_one_fails_alone() {
         assert!(!matches!(r, Err(CpError::Storage { .. })), "{r:?}");
     }
     let written = threads * each - failed;
+    // At most one commit per write attempt (a batch holding only failing writes still commits);
+    // how many share one depends on how the writers overlap, which the machine's load decides
+    // (the benchmarks measure it).
     let syncs = planes.sync.commits() - before;
-    assert!(syncs >= 1 && syncs <= written as u64, "{syncs} syncs");
+    assert!(
+        syncs >= 1 && syncs <= (threads * each) as u64,
+        "{syncs} syncs"
+    );
     drop(planes);
     let planes = ControlPlanes::open(path).unwrap();
     let found = all(&planes, &cp, Kind::Consumer, ListQuery::default());

@@ -585,32 +585,28 @@ fn resolve_instance(
 ) -> Result<InstanceContent, DiffError> {
     let label = decl.label();
     let (schema, scope) = resolve_scope(input, decl)?;
-    let protocols = decl
-        .protocols
-        .clone()
-        .map(Value::from)
-        .unwrap_or_else(|| validate::default_protocols(schema));
-    let bound = decl.scope.bound();
-    let mut config =
-        validate::validate_plugin(schema, decl.config.as_ref(), Some(&protocols), &bound).map_err(
-            |errors| DiffError::InvalidConfig {
-                instance: label.clone(),
-                plugin: decl.name.clone(),
-                errors,
-            },
-        )?;
+    let mut config = decl
+        .validate(schema)
+        .map_err(|errors| DiffError::InvalidConfig {
+            instance: label.clone(),
+            plugin: decl.name.clone(),
+            errors,
+        })?;
     if let Some(f) = schema.config() {
         sort_sets(f, &mut config);
     }
-    let protocols: Vec<String> = protocols
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let protocols: Vec<String> = match &decl.protocols {
+        Some(p) => p.clone(),
+        None => validate::default_protocols(schema)
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
     Ok(InstanceContent {
         name: decl.name.clone(),
         instance_name: decl.instance_name.clone(),

@@ -231,6 +231,27 @@ impl InstanceDecl {
         }
     }
 
+    /// Validates the instance as Kong does on insert: its config, its protocols (the schema's
+    /// default when none are declared) and its scope together, the schema's entity checks
+    /// included. Returns the filled config. Lint and the diff both validate through here, so an
+    /// instance that lints is one the plan accepts.
+    pub fn validate(
+        &self,
+        schema: &crate::schema::PluginSchema,
+    ) -> Result<Value, Vec<crate::schema::validate::FieldError>> {
+        use crate::schema::validate;
+        let protocols = match &self.protocols {
+            Some(p) => Value::from(p.clone()),
+            None => validate::default_protocols(schema),
+        };
+        validate::validate_plugin(
+            schema,
+            self.config.as_ref(),
+            Some(&protocols),
+            &self.scope.bound(),
+        )
+    }
+
     /// The config as written, templates kept: what a plan file stores.
     pub fn config_as_written(&self) -> Option<&Value> {
         self.config_template.as_ref().or(self.config.as_ref())

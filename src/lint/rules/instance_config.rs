@@ -18,9 +18,11 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
         let Some(schema) = schemas.get(inst.name.as_str()) else {
             return Vec::new();
         };
-        match validate::process_config(schema, inst.config.as_ref()) {
+        // The whole instance as Kong validates it on insert (entity checks can name the scope
+        // or the protocols); errors about those fields themselves are `instance-scope`'s.
+        match inst.validate(schema) {
             Ok(_) => Vec::new(),
-            Err(errors) => errors
+            Err(errors) => validate::config_errors(errors)
                 .into_iter()
                 .map(|e| {
                     Diagnostic::error(

@@ -104,15 +104,21 @@ pub fn process_config(
 ) -> Result<Value, Vec<FieldError>> {
     let config = with_shorthands(schema, config);
     let (filled, errors) = validate_entity(schema, config, None, &[]);
-    let errors: Vec<FieldError> = errors
-        .into_iter()
-        .filter(|e| e.path == ENTITY || e.path == "config" || e.path.starts_with("config."))
-        .collect();
+    let errors = config_errors(errors);
     if errors.is_empty() {
         Ok(filled)
     } else {
         Err(errors)
     }
+}
+
+/// The errors of `errors` about the config and the entity checks (those about `protocols` and
+/// the scope fields left out).
+pub fn config_errors(errors: Vec<FieldError>) -> Vec<FieldError> {
+    errors
+        .into_iter()
+        .filter(|e| e.path == ENTITY || e.path == "config" || e.path.starts_with("config."))
+        .collect()
 }
 
 /// Validates a whole plugin instance as Kong does on insert: `config` (as [`process_config`]),

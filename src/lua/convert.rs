@@ -372,17 +372,14 @@ impl Converter<'_> {
             return Err("name: length must be at least 1".to_string());
         }
 
-        let fields_value = get("fields").ok_or("fields: required field missing")?;
+        // Optional at create, required at load, in Kong's words.
+        let fields_value = get("fields").ok_or("error in schema definition: no 'fields' table")?;
         let fields = self.fields_array("", "fields", &fields_value, 0)?;
         for (field_name, field) in &fields {
             check_plugin_field(field_name, field)?;
         }
-        if !fields.iter().any(|(n, _)| n == "config") {
-            return Err(
-                "config: required field missing (a plugin schema must declare a 'config' record)"
-                    .to_string(),
-            );
-        }
+        // No `config` is fine: the plugins entity's `config` is abstract but not required, so
+        // Kong loads such a schema (its instances then take no config).
 
         let entity_checks = match get("entity_checks") {
             None => Vec::new(),

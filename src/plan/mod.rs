@@ -566,12 +566,19 @@ fn instance_entry(
     }
 }
 
-/// The request body of an instance write: config as written (templates kept), scope ids.
+/// The request body of an instance write: config as written (templates kept), scope ids. An
+/// instance written without a config sends `{}` (Kong fills the defaults), or `null` when its
+/// plugin's schema declares no `config` (Kong refuses any value there).
 fn instance_body(d: &crate::diff::DesiredInstance) -> Value {
+    let config = match d.decl.config_as_written() {
+        Some(c) => c.clone(),
+        None if d.content.config.is_null() => Value::Null,
+        None => json!({}),
+    };
     let mut body = json!({
         "name": d.content.name,
         "instance_name": d.content.instance_name,
-        "config": d.decl.config_as_written().cloned().unwrap_or_else(|| json!({})),
+        "config": config,
         "enabled": d.content.enabled,
         "protocols": d.content.protocols,
         "condition": d.content.condition,

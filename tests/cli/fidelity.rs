@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
-use crate::{root, run_plugsync};
+use crate::{root, run_plugsync, Server};
 
 #[test]
 fn code_kongs_loader_accepts_lints_clean() {
@@ -12,6 +12,25 @@ fn code_kongs_loader_accepts_lints_clean() {
         run_plugsync(&root(), &["lint", "-s", "testdata/fidelity/legal"], &[]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(!stdout.contains("error["), "{stdout}");
+}
+
+/// The legal plugins also go through a control plane: a schema without `config` loads there,
+/// its instance is written without one, and the next diff finds nothing to do.
+#[test]
+fn code_kongs_loader_accepts_syncs_and_converges() {
+    let server = Server::start(":memory:", &[]);
+    let addr = ["--kong-addr", server.base.as_str()];
+    let state = ["-s", "testdata/fidelity/legal"];
+    let (code, stdout, stderr) =
+        run_plugsync(&root(), &[&["sync", "-q"][..], &state, &addr].concat(), &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) = run_plugsync(
+        &root(),
+        &[&["diff", "--exit-code"][..], &state, &addr].concat(),
+        &[],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    server.stop();
 }
 
 #[test]
@@ -29,6 +48,7 @@ fn what_kong_refuses_fails_with_kongs_words() {
         "schema load failure ([string \"schema\"]:1: attempt to index a nil value)",
         "hint: a streamed schema gets no module name",
         "warning[schema-custom-validation]",
+        "error[instance-config]: no-settings (global): config: error in schema definition: abstract field was not specialized",
     ] {
         assert!(stdout.contains(want), "missing {want:?} in\n{stdout}");
     }

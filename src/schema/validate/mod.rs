@@ -298,29 +298,38 @@ fn validate_entity(
     bound: &[&str],
 ) -> (Value, Vec<FieldError>) {
     let mut table = ErrTable::default();
-    let Some(config_field) = schema.config() else {
-        table.fields.insert(
-            "config".to_string(),
-            msg("error in schema definition: abstract field was not specialized".to_string()),
-        );
-        return (config.unwrap_or(Value::Null), flatten_sorted(&table));
-    };
-
-    let required = required_at(config_field, true);
-    let filled = adjust(config_field, config, required, true);
-    match &filled {
-        Some(value) => {
-            if let Err(e) = validate_field(config_field, value, required, true) {
-                table.fields.insert("config".to_string(), e);
+    let filled = match schema.config() {
+        Some(config_field) => {
+            let required = required_at(config_field, true);
+            let filled = adjust(config_field, config, required, true);
+            match &filled {
+                Some(value) => {
+                    if let Err(e) = validate_field(config_field, value, required, true) {
+                        table.fields.insert("config".to_string(), e);
+                    }
+                }
+                None if required => {
+                    table
+                        .fields
+                        .insert("config".to_string(), msg(REQUIRED.to_string()));
+                }
+                None => {}
             }
+            filled
         }
-        None if required => {
-            table
-                .fields
-                .insert("config".to_string(), msg(REQUIRED.to_string()));
-        }
-        None => {}
-    }
+        // Kong's `plugins.config` is abstract and not required: a schema without one loads, and
+        // its instances are valid without a config; any value meets the abstract field.
+        None => match config {
+            None | Some(Value::Null) => None,
+            Some(_) => {
+                table.fields.insert(
+                    "config".to_string(),
+                    msg("error in schema definition: abstract field was not specialized".into()),
+                );
+                None
+            }
+        },
+    };
     let filled_protocols = check_protocols(schema, protocols, &mut table);
     check_scopes(schema, bound, &mut table);
 

@@ -306,8 +306,14 @@ fn config_itself() {
         entity_checks: Vec::new(),
         has_check_function: false,
     };
+    // Kong's `plugins.config` is abstract and not required: no config is valid, a value is not.
+    assert_eq!(process_config(&no_config, None), Ok(Value::Null));
     assert_eq!(
-        process_config(&no_config, None).map_err(|e| pairs(&e)),
+        process_config(&no_config, Some(&json!(null))),
+        Ok(Value::Null)
+    );
+    assert_eq!(
+        process_config(&no_config, Some(&json!({}))).map_err(|e| pairs(&e)),
         Err(vec![(
             "config".to_string(),
             "error in schema definition: abstract field was not specialized".to_string()

@@ -9,5 +9,7 @@ fn main() -> std::process::ExitCode {
             default_hook(info);
         }
     }));
+    // Schemas' custom_validator and custom_entity_check functions run in the Lua sandbox.
+    plugsync::lua::custom::install();
     plugsync::cli::main().into()
 }

@@ -242,7 +242,7 @@ fn check_json(check: &EntityCheck) -> Value {
             }
             json!({ "conditional_at_least_one_of": c })
         }
-        EntityCheck::CustomEntityCheck { field_sources } => {
+        EntityCheck::CustomEntityCheck { field_sources, .. } => {
             json!({"custom_entity_check": {"field_sources": strings(field_sources)}})
         }
     }

@@ -215,6 +215,8 @@ pub fn lint_with(
     options: &LintOptions,
     schemas: &SchemaCache,
 ) -> Vec<Diagnostic> {
+    // Instance configs run their schemas' custom functions (idempotent).
+    crate::lua::custom::install();
     let ctx = Context {
         state,
         options,

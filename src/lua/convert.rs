@@ -108,20 +108,37 @@ const CHECKERS: &[&str] = &[
 const TYPE_NAMES: &str =
     "array, boolean, foreign, function, integer, json, map, number, record, set, string";
 
-/// Converts the value `schema.lua` returned. Errors are full messages.
-pub(crate) fn schema_from_value(sandbox: &Sandbox, value: Lua) -> Result<PluginSchema, String> {
-    Converter {
+/// Converts the value `schema.lua` returned. Errors are full messages. Also returns the schema's
+/// `custom_validator` and `custom_entity_check` functions, in the order their ids
+/// ([`crate::schema::Field::custom_fn`]) number them.
+pub(crate) fn schema_and_functions(
+    sandbox: &Sandbox,
+    value: Lua,
+) -> Result<(PluginSchema, Vec<mlua::Function>), String> {
+    let mut converter = Converter {
         sandbox,
         fields: 0,
         values: 0,
-    }
-    .schema(value)
+        functions: Vec::new(),
+    };
+    let schema = converter.schema(value)?;
+    Ok((schema, converter.functions))
 }
 
 struct Converter<'a> {
     sandbox: &'a Sandbox,
     fields: usize,
     values: usize,
+    /// Custom functions met so far; a function's id is its index here.
+    functions: Vec<mlua::Function>,
+}
+
+impl Converter<'_> {
+    /// Numbers a custom function.
+    fn custom_fn(&mut self, f: &mlua::Function) -> u32 {
+        self.functions.push(f.clone());
+        u32::try_from(self.functions.len() - 1).unwrap_or(u32::MAX)
+    }
 }
 
 /// What a shorthand's `func` does with a value, found by calling it (in the sandbox, under its
@@ -402,6 +419,7 @@ impl Converter<'_> {
             fields,
             entity_checks,
             has_check_function,
+            custom_source: None,
         })
     }
 
@@ -665,7 +683,12 @@ impl Converter<'_> {
                             }
                         }
                     }
-                    None => field.has_custom_validator = true,
+                    None => {
+                        field.has_custom_validator = true;
+                        if let Lua::Function(f) = value {
+                            field.custom_fn = Some(self.custom_fn(f));
+                        }
+                    }
                 },
                 _ => return Err(format!("{at}: expected a function")),
             },
@@ -811,20 +834,27 @@ impl Converter<'_> {
                     ],
                 )?;
                 let mut field_sources = Vec::new();
+                let (mut custom_fn, mut run_with_missing, mut run_with_invalid) =
+                    (None, false, false);
                 for (k, v) in &attrs {
                     let at = join(path, k);
                     match k.as_str() {
                         "field_sources" => field_sources = self.string_list(&at, v)?,
-                        "fn" if !matches!(v, Lua::Function(_)) => {
-                            return Err(format!("{at}: expected a function"))
-                        }
-                        "run_with_invalid_fields" | "run_with_missing_fields" => {
-                            self.boolean(&at, v)?;
-                        }
+                        "fn" => match v {
+                            Lua::Function(f) => custom_fn = Some(self.custom_fn(f)),
+                            _ => return Err(format!("{at}: expected a function")),
+                        },
+                        "run_with_invalid_fields" => run_with_invalid = self.boolean(&at, v)?,
+                        "run_with_missing_fields" => run_with_missing = self.boolean(&at, v)?,
                         _ => {}
                     }
                 }
-                EntityCheck::CustomEntityCheck { field_sources }
+                EntityCheck::CustomEntityCheck {
+                    field_sources,
+                    custom_fn,
+                    run_with_missing,
+                    run_with_invalid,
+                }
             }
             "conditional" => {
                 let attrs = self.record_attrs(

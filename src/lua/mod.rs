@@ -44,6 +44,7 @@
 
 mod checks;
 mod convert;
+pub mod custom;
 mod depth;
 mod handler;
 mod kong_meta;
@@ -195,6 +196,19 @@ fn runtime_line(message: &str) -> Option<usize> {
 /// twice (lint, then plan) passes a [`SchemaCache`] along instead.
 pub fn evaluate_schema(source: &str) -> Result<PluginSchema, SandboxError> {
     let sandbox = sandbox::Sandbox::pooled(sandbox::Mode::Schema, &[])?;
+    let (mut schema, functions) = evaluate_in(&sandbox, source)?;
+    if !functions.is_empty() {
+        schema.custom_source = Some(std::sync::Arc::from(source));
+    }
+    Ok(schema)
+}
+
+/// [`evaluate_schema`] in `sandbox`, with the schema's custom functions (numbered as the
+/// schema's `custom_fn` ids).
+fn evaluate_in(
+    sandbox: &sandbox::Sandbox,
+    source: &str,
+) -> Result<(PluginSchema, Vec<mlua::Function>), SandboxError> {
     let (value, second) = sandbox.run(source, sandbox::Mode::Schema)?;
     if sandbox.budget_spent() {
         return Err(SandboxError::Budget);
@@ -228,7 +242,7 @@ pub fn evaluate_schema(source: &str) -> Result<PluginSchema, SandboxError> {
     // the limits in `convert` prevent it, and this keeps any case they miss an error.
     let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         kong_meta::check(&table).map_err(|message| SandboxError::Validation { message })?;
-        convert::schema_from_value(&sandbox, value)
+        convert::schema_and_functions(sandbox, value)
             .map_err(|message| SandboxError::Metaschema { message })
     }));
     converted.unwrap_or_else(|_| {

@@ -404,6 +404,12 @@ impl Sandbox {
             .map_err(|e| internal("cannot prepare the sandbox", &e))
     }
 
+    /// A fresh instruction and time budget, for a sandbox that runs more than one call (a
+    /// schema's custom functions, called once per validated value).
+    pub(crate) fn fresh_budget(&self) {
+        self.state().guard.reset();
+    }
+
     /// Whether the instruction or time budget has been spent.
     pub(crate) fn budget_spent(&self) -> bool {
         self.state().guard.tripped.get()

@@ -335,7 +335,10 @@ fn http_audit() {
     assert_eq!(
         field(&s, "config").entity_checks,
         [EntityCheck::CustomEntityCheck {
-            field_sources: strings(&["retry_count", "queue"])
+            field_sources: strings(&["retry_count", "queue"]),
+            custom_fn: Some(0),
+            run_with_missing: false,
+            run_with_invalid: false,
         }]
     );
 }
@@ -1572,4 +1575,134 @@ fn shorthand_fields_are_applied_as_kong_applies_them() {
     )
     .unwrap_err();
     assert!(err.iter().any(|e| e.path == "config.opaque"), "{err:?}");
+}
+
+/// A schema's own functions run as Kong runs them on an instance write.
+mod custom_functions {
+    use super::*;
+    use crate::schema::validate::{process_config, FieldError};
+
+    const SCHEMA: &str = r#"
+local function even(v)
+  if v % 2 ~= 0 then return nil, "must be even" end
+  return true
+end
+local function spin(v)
+  while true do end
+end
+return {
+  name = "customs",
+  fields = {
+    { config = {
+        type = "record",
+        fields = {
+          { count = { type = "integer", custom_validator = even } },
+          { quiet = { type = "integer", custom_validator = function(v) return v < 10 end } },
+          { styled = { type = "integer", err = "pick a small number",
+                       custom_validator = function(v) return v < 10, "too big" end } },
+          { boom = { type = "string", custom_validator = function(v) error("no " .. v) end } },
+          { spin = { type = "string", custom_validator = spin } },
+          { tags = { type = "array", elements = { type = "string",
+                     custom_validator = function(v) return v:sub(1, 1) ~= "_", "no leading _" end } } },
+          { low = { type = "integer" } },
+          { high = { type = "integer" } },
+        },
+        entity_checks = {
+          { custom_entity_check = { field_sources = { "low", "high" },
+              fn = function(e)
+                -- Unset fields arrive as ngx.null, as in Kong: a check guards against them.
+                if type(e.low) ~= "number" or type(e.high) ~= "number" then return true end
+                if e.low > e.high then return nil, "low must not exceed high" end
+                return true
+              end } },
+          { custom_entity_check = { field_sources = { "count" },
+              fn = function(e) return e.count ~= 13, "unlucky" end } },
+        },
+    } },
+  },
+}
+"#;
+
+    fn check(config: Value) -> Vec<(String, String)> {
+        custom::install();
+        let schema = eval(SCHEMA).expect("schema");
+        match process_config(&schema, Some(&config)) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors
+                .into_iter()
+                .map(|FieldError { path, message }| (path, message))
+                .collect(),
+        }
+    }
+
+    fn one(path: &str, message: &str) -> Vec<(String, String)> {
+        vec![(path.to_string(), message.to_string())]
+    }
+
+    #[test]
+    fn a_custom_validator_fails_the_field_with_its_message() {
+        assert_eq!(check(json!({"count": 4})), vec![]);
+        assert_eq!(
+            check(json!({"count": 3})),
+            one("config.count", "must be even")
+        );
+        // No message: Kong's `failed validating: %s`; a field's `err` replaces either.
+        assert_eq!(
+            check(json!({"quiet": 12})),
+            one("config.quiet", "failed validating: 12")
+        );
+        assert_eq!(
+            check(json!({"styled": 12})),
+            one("config.styled", "pick a small number")
+        );
+        assert_eq!(
+            check(json!({"tags": ["ok", "_hidden"]})),
+            one("config.tags.2", "no leading _")
+        );
+    }
+
+    #[test]
+    fn a_function_that_raises_or_spins_fails_instead_of_passing() {
+        let raised = check(json!({"boom": "way"}));
+        assert_eq!(raised.len(), 1, "{raised:?}");
+        assert!(
+            raised[0]
+                .1
+                .starts_with("the schema's custom_validator raised an error: ")
+                && raised[0].1.contains("no way"),
+            "{raised:?}"
+        );
+        let spun = check(json!({"spin": "x"}));
+        assert_eq!(spun.len(), 1, "{spun:?}");
+        assert!(spun[0].1.contains("execution budget"), "{spun:?}");
+        // The budget is per call: the next validation runs normally.
+        assert_eq!(
+            check(json!({"count": 3})),
+            one("config.count", "must be even")
+        );
+    }
+
+    #[test]
+    fn a_custom_entity_check_sees_its_fields_and_follows_kongs_run_rules() {
+        assert_eq!(check(json!({"low": 1, "high": 2})), vec![]);
+        assert_eq!(
+            check(json!({"low": 5, "high": 2})),
+            one("config.@entity", "low must not exceed high")
+        );
+        // Unset fields are filled with null before the checks run, so the function sees them
+        // (this one returns early).
+        assert_eq!(check(json!({})), vec![]);
+        assert_eq!(check(json!({"low": 5})), vec![]);
+        assert_eq!(
+            check(json!({"count": 13})),
+            one("config.count", "must be even"),
+            "the field's own error skips the check on it"
+        );
+        assert_eq!(check(json!({"count": 12})), vec![]);
+        // A field with an error of its own: the check is skipped.
+        assert_eq!(
+            check(json!({"low": "x", "high": 2})),
+            one("config.low", "expected an integer")
+        );
+    }
 }

@@ -225,6 +225,7 @@ mod tests {
             fields: vec![("config".into(), config)],
             entity_checks: Vec::new(),
             has_check_function: false,
+            custom_source: None,
         };
         assert!(is_encrypted(&schema, "config.redis.password"));
         assert!(!is_encrypted(&schema, "config.redis"));

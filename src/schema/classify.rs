@@ -968,7 +968,7 @@ fn render_check(check: &EntityCheck) -> String {
             text.push(')');
             text
         }
-        EntityCheck::CustomEntityCheck { field_sources } => {
+        EntityCheck::CustomEntityCheck { field_sources, .. } => {
             format!("custom_entity_check({})", names(field_sources))
         }
     }

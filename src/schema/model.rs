@@ -18,6 +18,11 @@ pub struct PluginSchema {
     pub entity_checks: Vec<EntityCheck>,
     /// The schema had a top-level `check` function.
     pub has_check_function: bool,
+    /// The text of `schema.lua`, kept when the schema has `custom_validator` or
+    /// `custom_entity_check` functions: the model holds no Lua, so validation evaluates the
+    /// source again (in the sandbox) to run them ([`Field::custom_fn`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_source: Option<std::sync::Arc<str>>,
 }
 
 impl PluginSchema {
@@ -137,6 +142,10 @@ pub struct Field {
     /// The field had a `custom_validator` function (not a typedef builtin).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub has_custom_validator: bool,
+    /// Which custom function of the schema the `custom_validator` is: functions are numbered
+    /// from 0 in the order the schema's conversion meets them (see `crate::lua::custom`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_fn: Option<u32>,
     /// A `json` field's `json_schema` (validated for inline schemas).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "some_value")]
     pub json_schema: Option<Value>,
@@ -175,6 +184,7 @@ impl Field {
             referenceable: false,
             description: None,
             has_custom_validator: false,
+            custom_fn: None,
             json_schema: None,
             shorthands: Vec::new(),
         }
@@ -446,9 +456,16 @@ pub enum EntityCheck {
         else_then_at_least_one_of: Option<Vec<String>>,
         else_then_err: Option<String>,
     },
-    /// A `custom_entity_check` function: kept so lint can report it; never run.
+    /// A `custom_entity_check` function, run through the schema's source ([`Field::custom_fn`]
+    /// numbering); `run_with_missing_fields` / `run_with_invalid_fields` as given.
     CustomEntityCheck {
         field_sources: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        custom_fn: Option<u32>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        run_with_missing: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        run_with_invalid: bool,
     },
 }
 

@@ -528,11 +528,18 @@ fn lint_writes_github_annotations() {
         ],
         &[],
     );
-    assert_eq!(code, 0, "warnings only");
+    assert_eq!(code, 1, "instances the custom functions refuse are errors");
+    let case = "file=testdata/lint/schema-custom-validation/";
     assert!(
-        stdout.lines().all(|l| l
-            .starts_with("::warning file=testdata/lint/schema-custom-validation/")
-            || l.starts_with("::notice file=")),
+        stdout
+            .lines()
+            .all(|l| l.starts_with(&format!("::warning {case}"))
+                || l.starts_with(&format!("::error {case}"))
+                || l.starts_with("::notice file=")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("::warning ") && stdout.contains("::error "),
         "{stdout}"
     );
     assert!(stdout.contains(",line=") && stdout.contains(",col="));

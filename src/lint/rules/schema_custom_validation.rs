@@ -81,7 +81,7 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
                 p.decl.schema.origin.span(line, 1),
                 format!("schema of `{}` has {}", p.decl.name, found.join(", ")),
             )
-            .with_hint("Kong runs these functions on every node that validates a config; plugsync does not run them offline, so a config they refuse passes lint and is refused by Kong at apply. Kong's streaming docs advise validating in handler.lua instead"),
+            .with_hint("Kong runs these functions on every node that validates a config (plugsync runs them too, in the sandbox, for each instance it checks); Kong's streaming docs advise validating in handler.lua instead"),
         );
     }
 }

@@ -76,6 +76,7 @@ fn schema(fields: Vec<(&str, Field)>) -> PluginSchema {
         fields: vec![("config".to_string(), record(fields))],
         entity_checks: Vec::new(),
         has_check_function: false,
+        custom_source: None,
     }
 }
 
@@ -1145,6 +1146,9 @@ fn conditional_at_least_one_of_and_custom_checks_are_compared() {
     );
     let custom = |sources: &[&str]| EntityCheck::CustomEntityCheck {
         field_sources: sources.iter().map(|s| s.to_string()).collect(),
+        custom_fn: None,
+        run_with_missing: false,
+        run_with_invalid: false,
     };
     expect(
         "custom_entity_check",

@@ -17,10 +17,12 @@
 //! like Kong, only the undotted names match the error table), when all its fields are absent
 //! (unless "missing" says yes), and when a field value is a Vault reference in a `referenceable`
 //! string field. A field that must be present but is absent gets "field required for entity
-//! check". `custom_entity_check` is never run (its function is not available).
+//! check". `custom_entity_check` calls the schema's function through [`super::custom`]
+//! (`field_sources`: missing no, invalid no, unless its arguments say so).
 
 use serde_json::{Map, Value};
 
+use super::custom::Verdict;
 use super::defaults::required_at;
 use super::field::{lookup_path, merge_matcher, validate_field, REQUIRED};
 use super::lua::{format_s, is_nonempty, is_reference, lua_eq, quoted_list};
@@ -146,7 +148,17 @@ fn plan(check: &EntityCheck) -> Option<Plan<'_>> {
                 run_with_invalid: true,
             }
         }
-        EntityCheck::CustomEntityCheck { .. } => return None,
+        EntityCheck::CustomEntityCheck {
+            field_sources,
+            run_with_missing,
+            run_with_invalid,
+            ..
+        } => Plan {
+            involved: all(field_sources),
+            must_exist: all(field_sources),
+            run_with_missing: *run_with_missing,
+            run_with_invalid: *run_with_invalid,
+        },
     })
 }
 
@@ -296,7 +308,54 @@ fn evaluate(
                 None => format!("at least one of these fields must be non-empty: {list}"),
             })
         }
-        EntityCheck::CustomEntityCheck { .. } => None,
+        EntityCheck::CustomEntityCheck {
+            field_sources,
+            custom_fn: Some(id),
+            ..
+        } => {
+            // The function sees the involved fields only, at their paths.
+            let mut subset = Map::new();
+            for name in field_sources {
+                if let Some(value) = get_path(input, name) {
+                    insert_path(&mut subset, name, value.clone());
+                }
+            }
+            match super::custom::run(*id, &Value::Object(subset))? {
+                Ok(Verdict::Pass) => None,
+                Ok(Verdict::Fail(message)) => Some(message.unwrap_or_else(|| {
+                    format!(
+                        "failed entity check: custom_entity_check({})",
+                        quoted_list(field_sources)
+                    )
+                })),
+                Err(e) => Some(format!(
+                    "the schema's custom_entity_check raised an error: {e}"
+                )),
+            }
+        }
+        EntityCheck::CustomEntityCheck {
+            custom_fn: None, ..
+        } => None,
+    }
+}
+
+/// Kong's `set_field` on a plain table: `a.b` creates `{a = {b = value}}`.
+fn insert_path(out: &mut Map<String, Value>, path: &str, value: Value) {
+    match path.split_once('.') {
+        None => {
+            out.insert(path.to_string(), value);
+        }
+        Some((head, rest)) => {
+            let slot = out
+                .entry(head.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            if let Value::Object(inner) = slot {
+                insert_path(inner, rest, value);
+            }
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 
 use serde_json::{Map, Value};
 
+use super::custom::Verdict;
 use super::defaults::{fill_record, kong_generates, required_at};
 use super::lua::{
     as_number, as_record_map, as_sequence, concat, fmt_int, fmt_number, is_reference, is_table,
@@ -300,6 +301,8 @@ fn validate_foreign_key(value: &Value) -> Result<(), ErrNode> {
 enum Failure {
     Invalid(String),
     BrokenPattern(String),
+    /// A custom function raised an error (or spent its budget): no `err` replaces it.
+    Raised(String),
 }
 
 fn overridden(field: &Field, message: String) -> String {
@@ -311,7 +314,7 @@ fn run_validators(field: &Field, value: &Value) -> Result<(), String> {
     match validators_in_order(field, value) {
         Ok(()) => Ok(()),
         Err(Failure::Invalid(m)) => Err(overridden(field, m)),
-        Err(Failure::BrokenPattern(m)) => Err(m),
+        Err(Failure::BrokenPattern(m) | Failure::Raised(m)) => Err(m),
     }
 }
 
@@ -448,6 +451,23 @@ fn validators_in_order(field: &Field, value: &Value) -> Result<(), Failure> {
                     e
                 };
                 return fail(e);
+            }
+        }
+    }
+
+    // The schema's own `custom_validator`, run in the sandbox (`custom`).
+    if let Some(id) = field.custom_fn {
+        match super::custom::run(id, value) {
+            None | Some(Ok(Verdict::Pass)) => {}
+            Some(Ok(Verdict::Fail(message))) => {
+                return fail(
+                    message.unwrap_or_else(|| format!("failed validating: {}", tostring(value))),
+                )
+            }
+            Some(Err(e)) => {
+                return Err(Failure::Raised(format!(
+                    "the schema's custom_validator raised an error: {e}"
+                )))
             }
         }
     }

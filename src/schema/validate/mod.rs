@@ -28,9 +28,11 @@
 //! * A validator on a value of a kind it cannot handle is skipped where Kong would raise a Lua
 //!   error; a malformed Lua pattern fails the field with the pattern engine's message.
 //! * `json` fields are checked against an inline `json_schema` ([`json_schema`]); `foreign` fields are checked
-//!   as `{ "id": "<uuid>" }`; a schema's `check` function and `custom_validator` /
-//!   `custom_entity_check` functions are never run; shorthand fields are not in the model.
+//!   as `{ "id": "<uuid>" }`; a schema's `check` function is never run (Kong refuses it for
+//!   streamed schemas); `custom_validator` / `custom_entity_check` functions run through the
+//!   Lua layer's runner ([`custom`]); shorthand fields are not in the model.
 
+pub mod custom;
 mod defaults;
 mod entity_checks;
 mod field;
@@ -298,6 +300,7 @@ fn validate_entity(
     bound: &[&str],
 ) -> (Value, Vec<FieldError>) {
     let mut table = ErrTable::default();
+    let _custom = custom::Scope::enter(schema.custom_source.as_ref());
     let filled = match schema.config() {
         Some(config_field) => {
             let required = required_at(config_field, true);

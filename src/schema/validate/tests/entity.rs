@@ -325,9 +325,13 @@ fn conditional_at_least_one_of_checks() {
 }
 
 #[test]
-fn custom_entity_checks_never_run() {
+fn a_custom_entity_check_without_a_function_is_not_run() {
+    // The pure core runs no Lua; with no function id (or no runner installed) nothing runs.
     let s = abc(vec![EntityCheck::CustomEntityCheck {
         field_sources: names(&["a"]),
+        custom_fn: None,
+        run_with_missing: false,
+        run_with_invalid: false,
     }]);
     assert_eq!(errors(&s, json!({})), vec![]);
 }

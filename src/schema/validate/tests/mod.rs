@@ -102,6 +102,7 @@ pub(super) fn plugin(config: Field, checks: Vec<EntityCheck>) -> PluginSchema {
         fields: vec![("config".to_string(), config)],
         entity_checks: checks,
         has_check_function: false,
+        custom_source: None,
     }
 }
 

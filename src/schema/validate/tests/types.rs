@@ -305,6 +305,7 @@ fn config_itself() {
         fields: Vec::new(),
         entity_checks: Vec::new(),
         has_check_function: false,
+        custom_source: None,
     };
     // Kong's `plugins.config` is abstract and not required: no config is valid, a value is not.
     assert_eq!(process_config(&no_config, None), Ok(Value::Null));

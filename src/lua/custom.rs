@@ -1,0 +1,140 @@
+//! Running a schema's `custom_validator` and `custom_entity_check` functions, as Kong runs them
+//! when it validates a plugin instance.
+//!
+//! The schema model holds no Lua: a schema with custom functions keeps its source
+//! ([`PluginSchema::custom_source`]) and each function's id ([`crate::schema::Field::custom_fn`]).
+//! To call one, the source is evaluated again in a schema sandbox of its own, and the functions
+//! are numbered in the same conversion order. Each thread keeps the last few evaluated sources
+//! ([`KEEP`]), so validating many instances of one plugin evaluates its schema once per thread.
+//! Every call gets a fresh budget; a call that raises or spends it is an error, not a pass.
+//!
+//! [`PluginSchema::custom_source`]: crate::schema::PluginSchema::custom_source
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use mlua::{Function, Value as Lua};
+use serde_json::Value;
+
+use super::sandbox::{Mode, Sandbox};
+use crate::schema::validate::custom::Verdict;
+
+/// Evaluated sources kept per thread.
+const KEEP: usize = 32;
+
+/// Deepest JSON value passed to a function (deeper levels are refused as an error).
+const MAX_DEPTH: usize = 64;
+
+/// Installs [`call`] as the runner of schema validation (`crate::schema::validate::custom`).
+pub fn install() {
+    crate::schema::validate::custom::install(call);
+}
+
+/// One evaluated source: its functions and the sandbox that holds them. The functions are
+/// dropped before the sandbox (field order).
+struct Loaded {
+    functions: Vec<Function>,
+    sandbox: Sandbox,
+}
+
+/// A source and what evaluating it gave (its functions, or why it does not evaluate).
+type Kept = (Arc<str>, Rc<Result<Loaded, String>>);
+
+thread_local! {
+    /// This thread's evaluated sources, least recently used first.
+    static LOADED: RefCell<Vec<Kept>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Evaluates `source` in a sandbox of its own, keeping its custom functions.
+fn load(source: &str) -> Result<Loaded, String> {
+    let sandbox = Sandbox::new(Mode::Schema, &[]).map_err(|e| e.to_string())?;
+    let (_, functions) = super::evaluate_in(&sandbox, source).map_err(|e| e.to_string())?;
+    Ok(Loaded { functions, sandbox })
+}
+
+/// This thread's evaluation of `source`, evaluating it when it is not kept.
+fn loaded(source: &Arc<str>) -> Rc<Result<Loaded, String>> {
+    LOADED.with(|cell| {
+        let mut kept = cell.borrow_mut();
+        if let Some(i) = kept
+            .iter()
+            .position(|(s, _)| Arc::ptr_eq(s, source) || **s == **source)
+        {
+            let entry = kept.remove(i);
+            let found = Rc::clone(&entry.1);
+            kept.push(entry);
+            return found;
+        }
+        let fresh = Rc::new(load(source));
+        if kept.len() >= KEEP {
+            kept.remove(0);
+        }
+        kept.push((Arc::clone(source), Rc::clone(&fresh)));
+        fresh
+    })
+}
+
+/// Calls function `id` of the schema `source` with `arg` (converted to Lua: objects and arrays
+/// as tables, `null` as `ngx.null`). `Err` when the schema no longer evaluates, the function
+/// raises an error, or it spends the sandbox's budget; the message says which.
+pub fn call(source: &Arc<str>, id: u32, arg: &Value) -> Result<Verdict, String> {
+    let loaded = loaded(source);
+    let loaded = loaded.as_ref().as_ref().map_err(Clone::clone)?;
+    let function = loaded
+        .functions
+        .get(id as usize)
+        .ok_or_else(|| format!("the schema has no custom function number {id}"))?;
+    let sandbox = &loaded.sandbox;
+    sandbox.fresh_budget();
+    let lua = sandbox.lua();
+    let arg = to_lua(lua, arg, 0).map_err(|e| e.to_string())?;
+    let result = function.call::<mlua::MultiValue>(arg);
+    if sandbox.budget_spent() {
+        return Err(super::SandboxError::Budget.to_string());
+    }
+    let values = result.map_err(|e| sandbox.map_error(e, "schema").to_string())?;
+    let mut values = values.into_iter();
+    let ok = values.next().unwrap_or(Lua::Nil);
+    if !matches!(ok, Lua::Nil | Lua::Boolean(false)) {
+        return Ok(Verdict::Pass);
+    }
+    Ok(Verdict::Fail(match values.next() {
+        Some(Lua::String(s)) => Some(s.to_string_lossy()),
+        Some(Lua::Integer(i)) => Some(i.to_string()),
+        Some(Lua::Number(n)) if n.fract() == 0.0 && n.abs() < 1e15 => Some((n as i64).to_string()),
+        Some(Lua::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }))
+}
+
+/// A JSON value as Lua sees a decoded config: tables for objects and arrays, `ngx.null` for
+/// `null`.
+fn to_lua(lua: &mlua::Lua, value: &Value, depth: usize) -> mlua::Result<Lua> {
+    if depth > MAX_DEPTH {
+        return Err(mlua::Error::runtime("the value is nested too deeply"));
+    }
+    Ok(match value {
+        Value::Null => Lua::NULL,
+        Value::Bool(b) => Lua::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Lua::Integer(i),
+            None => Lua::Number(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => Lua::String(lua.create_string(s)?),
+        Value::Array(items) => {
+            let t = lua.create_table_with_capacity(items.len(), 0)?;
+            for (i, item) in items.iter().enumerate() {
+                t.raw_set(i + 1, to_lua(lua, item, depth + 1)?)?;
+            }
+            Lua::Table(t)
+        }
+        Value::Object(map) => {
+            let t = lua.create_table_with_capacity(0, map.len())?;
+            for (k, v) in map {
+                t.raw_set(k.as_str(), to_lua(lua, v, depth + 1)?)?;
+            }
+            Lua::Table(t)
+        }
+    })
+}

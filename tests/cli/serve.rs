@@ -924,3 +924,37 @@ fn a_non_loopback_listen_address_requires_a_token() {
     assert!(stderr.contains("--token"), "{stderr}");
     assert!(output.stdout.is_empty());
 }
+
+/// The local control plane runs a schema's own `custom_validator` on every instance write, as
+/// Kong does, and answers a refusal with Kong's body.
+#[test]
+fn instance_writes_run_the_schemas_custom_validator() {
+    let s = Server::start(":memory:", &[]);
+    let c = client();
+    let extra = r#"
+      { code = { type = "string", custom_validator = function(v)
+          return v == v:upper(), "must be upper case" end } },"#;
+    expect(
+        c.post(s.url("/custom-plugins")).json(&json!({
+            "name": "coded", "handler": HANDLER, "schema": schema("coded", extra),
+        })),
+        201,
+    );
+    let refused = expect(
+        c.post(s.url("/plugins")).json(&json!({
+            "name": "coded", "config": {"greeting": "hi", "code": "abc"},
+        })),
+        400,
+    );
+    assert_eq!(
+        refused["message"], "schema violation (config.code: must be upper case)",
+        "{refused}"
+    );
+    assert_eq!(refused["fields"]["config"]["code"], "must be upper case");
+    expect(
+        c.post(s.url("/plugins")).json(&json!({
+            "name": "coded", "config": {"greeting": "hi", "code": "ABC"},
+        })),
+        201,
+    );
+}

@@ -327,7 +327,9 @@ impl Collector<'_> {
         }
     }
 
-    fn check_require(&mut self, module: Option<String>, position: Position) {
+    /// Checks one `require` of `module`; `guarded` when it is `pcall(require, …)`, whose error
+    /// the plugin catches (it loads; the module is simply never there).
+    fn check_require(&mut self, module: Option<String>, position: Position, guarded: bool) {
         let Some(module) = module else {
             self.push_with(
                 Check::Require,
@@ -349,17 +351,24 @@ impl Collector<'_> {
                 format!("handler, sandbox profile {p}"),
             ),
         };
+        let caught = if guarded {
+            ": the pcall catches the error, so the plugin loads, but the module is never available"
+        } else {
+            ""
+        };
         if self.kind == Kind::HybridSchema {
-            self.push(
+            self.push_with(
                 Check::Require,
                 position,
-                format!("require '{module}' not allowed: a hybrid-mode schema may not require any module"),
+                format!("require '{module}' not allowed: a hybrid-mode schema may not require any module{caught}"),
+                guarded,
             );
         } else if !allowed {
-            self.push(
+            self.push_with(
                 Check::Require,
                 position,
-                format!("require '{module}' not allowed within sandbox ({which})"),
+                format!("require '{module}' not allowed within sandbox ({which}){caught}"),
+                guarded,
             );
         }
     }
@@ -394,16 +403,16 @@ impl Visitor for Collector<'_> {
         if let Some(args) = first_call {
             if direct && names[0] == "require" {
                 let module = call_arguments(args).into_iter().next().flatten();
-                self.check_require(module, position);
+                self.check_require(module, position, false);
             }
-            // pcall(require, "x")
+            // pcall(require, "x"): Kong's loader raises inside the pcall, which catches it.
             if direct && (names[0] == "pcall" || names[0] == "xpcall") {
                 if let FunctionArgs::Parentheses { arguments, .. } = args.as_ref() {
                     let mut iter = arguments.iter();
                     if let Some(Expression::Var(Var::Name(token))) = iter.next() {
                         if identifier(token).as_deref() == Some("require") {
                             let module = iter.next().and_then(string_literal);
-                            self.check_require(module, token.token().start_position());
+                            self.check_require(module, token.token().start_position(), true);
                         }
                     }
                 }
@@ -428,7 +437,7 @@ impl Visitor for Collector<'_> {
             if names.len() == 1 && names[0] == "require" {
                 if let Some(Suffix::Call(Call::AnonymousCall(args))) = var.suffixes().next() {
                     let module = call_arguments(args).into_iter().next().flatten();
-                    self.check_require(module, position);
+                    self.check_require(module, position, false);
                 }
             }
         }
@@ -652,6 +661,12 @@ mod tests {
         assert_eq!(
             found[0].message,
             "require 'resty.template' not allowed within sandbox (handler, sandbox profile 3.10)"
+        );
+        assert!(!found[0].warning);
+        assert!(
+            found[1].warning && found[1].message.contains("the pcall catches the error"),
+            "a guarded require loads in Kong: {:?}",
+            found[1]
         );
         let strict = handler_findings(
             "local http = require 'resty.http'",

@@ -170,11 +170,14 @@ impl SandboxError {
 
 impl SandboxError {
     /// The 1-based line the error points at, when Lua gave one: the line of a syntax error, or
-    /// the `chunk:LINE:` prefix of a runtime error raised in the file itself.
+    /// the `chunk:LINE:` prefix of a runtime error (a refused `require` included) raised in the
+    /// file itself.
     pub fn line(&self) -> Option<usize> {
         match self {
             SandboxError::Syntax { line, .. } => (*line > 0).then_some(*line),
-            SandboxError::Runtime { message } => runtime_line(message),
+            SandboxError::Runtime { message } | SandboxError::ForbiddenModule { message, .. } => {
+                runtime_line(message)
+            }
             _ => None,
         }
     }

@@ -1443,6 +1443,18 @@ fn errors_know_their_line() {
         message: "string.rep: too large".into(),
     };
     assert_eq!(raised.line(), None);
+    // A refused require reached through an alias fails at load, on its own line.
+    let refused = load_handler(
+        "local a = 1\nlocal r = require\nlocal x = r('inspect')\nreturn { PRIORITY = 1, VERSION = '1.0.0' }",
+        ProfileName::default(),
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(refused, SandboxError::ForbiddenModule { .. }),
+        "{refused:?}"
+    );
+    assert_eq!(refused.line(), Some(3));
 }
 
 #[test]

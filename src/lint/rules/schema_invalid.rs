@@ -38,8 +38,13 @@ pub const RULE: Rule = Rule {
 /// A hint for a schema failure whose usual cause is known.
 pub fn hint(source: &str, error: &SandboxError) -> Option<&'static str> {
     let text = error.to_string();
+    // A missing global names itself; only an unnamed nil can be the empty `...`.
+    if text.contains("global 'ngx'") || text.contains("global 'kong'") {
+        return Some("schemas run without `ngx` and `kong`: take values such as ngx.null from require \"kong.db.schema.typedefs\" or write them literally");
+    }
     if matches!(error, SandboxError::Runtime { .. })
         && text.contains("attempt to index")
+        && !text.contains("attempt to index global")
         && source.contains("...")
     {
         return Some("a streamed schema gets no module name: Kong calls the chunk with no arguments, so `...` is empty; write the plugin's name literally (name = \"my-plugin\")");
@@ -49,9 +54,6 @@ pub fn hint(source: &str, error: &SandboxError) -> Option<&'static str> {
         || text.contains("no_service: unknown field")
     {
         return Some("this is the pre-1.0 schema format: return { name = \"…\", fields = { { consumer = typedefs.no_consumer }, { config = { type = \"record\", fields = { … } } } } } with typedefs = require \"kong.db.schema.typedefs\"");
-    }
-    if text.contains("global 'ngx'") || text.contains("global 'kong'") {
-        return Some("schemas run without `ngx` and `kong`: take values such as ngx.null from require \"kong.db.schema.typedefs\" or write them literally");
     }
     if matches!(error, SandboxError::ForbiddenModule { .. }) {
         return Some("a schema may require only bit, string.buffer, table.*, kong.db.schema.typedefs and Kong's redis schema modules");
@@ -112,5 +114,25 @@ fn check(ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
             }
             out.push(d);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime(message: &str) -> SandboxError {
+        SandboxError::Runtime {
+            message: message.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_missing_global_is_hinted_as_such_even_when_the_schema_reads_its_arguments() {
+        let source = "kong.log.info('x')\nlocal mod = ...\nreturn {}";
+        let error = runtime("[string \"schema\"]:1: attempt to index global 'kong' (a nil value)");
+        assert!(hint(source, &error).is_some_and(|h| h.contains("without `ngx` and `kong`")));
+        let error = runtime("[string \"schema\"]:2: attempt to index local 'mod' (a nil value)");
+        assert!(hint(source, &error).is_some_and(|h| h.contains("`...` is empty")));
     }
 }

@@ -1150,14 +1150,8 @@ impl Converter<'_> {
                 self.json(path, value, depth + 1)?
             }
         };
-        if let Some(one_of) = &field.validators.one_of {
-            if !json.is_null() && !one_of.iter().any(|o| same_value(o, &json)) {
-                return Err(format!(
-                    "{path}: expected one of: {}",
-                    one_of.iter().map(display).collect::<Vec<_>>().join(", ")
-                ));
-            }
-        }
+        // Its validators (`one_of`, …) are checked on the converted schema, as Kong's create
+        // does (`kong_meta::check_defaults`).
         Ok(json)
     }
 }
@@ -1235,20 +1229,5 @@ fn resolve_type(scope: &[(String, Field)], path: &str) -> Option<FieldType> {
         None => Some(field.ty),
         Some(rest) if field.ty == FieldType::Record => resolve_type(&field.fields, rest),
         Some(_) => None,
-    }
-}
-
-/// Equality for `one_of` checks, numbers compared by value.
-fn same_value(a: &Json, b: &Json) -> bool {
-    match (a, b) {
-        (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
-        _ => a == b,
-    }
-}
-
-fn display(value: &Json) -> String {
-    match value {
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }

@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 
 use mlua::{Table, Value};
 
+use crate::schema::validate;
+use crate::schema::{Field, FieldType, PluginSchema};
+
 /// The keys of an error tree: array positions or names.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Key {
@@ -309,6 +312,7 @@ fn field(value: &Value, depth: usize) -> Option<Node> {
                 "entity_checks" => entity_checks(v),
                 "custom_validator" => (!matches!(v, Value::Function(_)))
                     .then(|| Node::Msg("expected a function".into())),
+                "deprecation" => deprecation(v),
                 _ => None,
             }
         } else {
@@ -326,6 +330,127 @@ fn field(value: &Value, depth: usize) -> Option<Node> {
         }
     }
     (!errors.is_empty()).then_some(Node::Tree(errors))
+}
+
+/// A field's `deprecation` record: `message` and `removal_in_version` required strings,
+/// `old_default` anything, `replaced_with` an array.
+fn deprecation(value: &Value) -> Option<Node> {
+    let Value::Table(t) = value else {
+        return msg("expected a record");
+    };
+    let attrs = pairs(t);
+    let mut errors = BTreeMap::new();
+    for required in ["message", "removal_in_version"] {
+        let found = attrs
+            .iter()
+            .find(|(k, _)| matches!(k, Value::String(s) if s.to_string_lossy() == required));
+        let node = match found {
+            None => Node::Msg("required field missing".into()),
+            Some((_, Value::String(_))) => continue,
+            Some(_) => Node::Msg("expected a string".into()),
+        };
+        errors.insert(Key::Name(required.into()), node);
+    }
+    for (k, v) in &attrs {
+        let name = match k {
+            Value::String(s) => s.to_string_lossy(),
+            _ => continue,
+        };
+        match name.as_str() {
+            "message" | "removal_in_version" | "old_default" => {}
+            "replaced_with" if matches!(v, Value::Table(_)) => {}
+            "replaced_with" => {
+                errors.insert(Key::Name(name), Node::Msg("expected an array".into()));
+            }
+            _ => {
+                errors.insert(Key::Name(name), Node::Msg("unknown field".into()));
+            }
+        }
+    }
+    (!errors.is_empty()).then_some(Node::Tree(errors))
+}
+
+/// Kong's metaschema types a field's `default` as the field itself (`type = "self"`): the
+/// default must pass the field's validators (`len_min = 1` implied on strings, `one_of`,
+/// typedef checks, …), not only its type ([`check`] sees the type). Run on the converted schema;
+/// a record's default is left to its type check. `Err` as [`check`]'s.
+pub(crate) fn check_defaults(schema: &PluginSchema) -> Result<(), String> {
+    match defaults_of(&schema.fields) {
+        None => Ok(()),
+        Some(node) => Err(render(&BTreeMap::from([(
+            Key::Name("fields".into()),
+            node,
+        )]))),
+    }
+}
+
+/// The default errors of a `fields` array, by 1-based position.
+fn defaults_of(fields: &[(String, Field)]) -> Option<Node> {
+    let tree: BTreeMap<Key, Node> = fields
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, f))| default_node(f).map(|n| (Key::Index(i + 1), n)))
+        .collect();
+    (!tree.is_empty()).then_some(Node::Tree(tree))
+}
+
+fn default_node(field: &Field) -> Option<Node> {
+    let mut errors = BTreeMap::new();
+    if let Some(default) = field.default.as_ref().filter(|d| !d.is_null()) {
+        if field.ty != FieldType::Record {
+            let found = validate::validate_value(field, default, "default");
+            if !found.is_empty() {
+                let mut tree = BTreeMap::new();
+                for e in found {
+                    let segments: Vec<&str> = e.path.split('.').skip(1).collect();
+                    // Kong validates the default in a pcall: a validator that raises (an array
+                    // without `elements`, …) is reported as this.
+                    let message = if e.message.starts_with("attempt to index field '") {
+                        "error in schema prevents from validating this field".to_string()
+                    } else {
+                        e.message
+                    };
+                    insert_at(&mut tree, "default", &segments, message);
+                }
+                errors.extend(tree);
+            }
+        }
+    }
+    if let Some(node) = defaults_of(&field.fields) {
+        errors.insert(Key::Name("fields".into()), node);
+    }
+    for (name, sub) in [
+        ("elements", &field.elements),
+        ("keys", &field.keys),
+        ("values", &field.values),
+    ] {
+        if let Some(node) = sub.as_deref().and_then(default_node) {
+            errors.insert(Key::Name(name.into()), node);
+        }
+    }
+    (!errors.is_empty()).then_some(Node::Tree(errors))
+}
+
+/// Puts `message` at `name` then `segments` (numbers as positions) in `tree`; the first
+/// message at a place wins.
+fn insert_at(tree: &mut BTreeMap<Key, Node>, name: &str, segments: &[&str], message: String) {
+    let key = match name.parse::<usize>() {
+        Ok(i) => Key::Index(i),
+        Err(_) => Key::Name(name.to_string()),
+    };
+    match segments.split_first() {
+        None => {
+            tree.entry(key).or_insert(Node::Msg(message));
+        }
+        Some((next, rest)) => {
+            let slot = tree
+                .entry(key)
+                .or_insert_with(|| Node::Tree(BTreeMap::new()));
+            if let Node::Tree(sub) = slot {
+                insert_at(sub, next, rest, message);
+            }
+        }
+    }
 }
 
 fn entity_checks(value: &Value) -> Option<Node> {

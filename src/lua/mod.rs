@@ -245,8 +245,11 @@ fn evaluate_in(
     // the limits in `convert` prevent it, and this keeps any case they miss an error.
     let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         kong_meta::check(&table).map_err(|message| SandboxError::Validation { message })?;
-        convert::schema_and_functions(sandbox, value)
-            .map_err(|message| SandboxError::Metaschema { message })
+        let (schema, functions) = convert::schema_and_functions(sandbox, value)
+            .map_err(|message| SandboxError::Metaschema { message })?;
+        kong_meta::check_defaults(&schema)
+            .map_err(|message| SandboxError::Validation { message })?;
+        Ok((schema, functions))
     }));
     converted.unwrap_or_else(|_| {
         sandbox.spoil();

@@ -936,7 +936,8 @@ enum Expect {
 }
 
 const INVALID_SCHEMAS: &[(&str, Expect)] = &[
-    ("array_without_elements", Expect::Valid),
+    ("array_without_elements_no_default", Expect::Valid),
+    ("array_without_elements", Expect::Kong("default = \"error in schema prevents from validating this field\"")),
     ("attribute_wrong_type", Expect::Valid),
     ("collectgarbage_call", Expect::Runtime("attempt to call global 'collectgarbage' (a nil value)")),
     ("concat_bomb", Expect::Memory),
@@ -944,6 +945,8 @@ const INVALID_SCHEMAS: &[(&str, Expect)] = &[
     ("cyclic_record", Expect::Meta("fields are nested more than 32 levels deep")),
     ("debug_lib", Expect::Runtime("attempt to index global 'debug' (a nil value)")),
     ("default_wrong_type", Expect::Kong("default = \"expected an integer\"")),
+    ("default_breaks_validator", Expect::Kong("{\n      default = \"length must be at least 1\"\n    },\n    {\n      default = \"expected one of: a, b\"\n    }")),
+    ("deprecation_incomplete", Expect::Kong("deprecation = {\n        removal_in_version = \"required field missing\"")),
     ("dofile_call", Expect::Runtime("attempt to call global 'dofile' (a nil value)")),
     ("field_entry_two_keys", Expect::Kong("schema violation (fields.1: length must be 1)")),
     ("fields_not_array", Expect::Kong("schema violation (fields: expected an array)")),

@@ -74,8 +74,9 @@ pub(super) fn validate_field(
                 if !errs.is_empty() {
                     return Err(ErrNode::Table(errs));
                 }
-            } else if !items.is_empty() {
-                // Kong's validator indexes the missing declaration and raises.
+            } else {
+                // Kong's validator indexes the missing declaration and raises, however few the
+                // items (it marks the declaration required before looking at any).
                 return Err(msg(
                     "attempt to index field 'elements' (a nil value) (the schema declares no 'elements' for this field)"
                         .to_string(),
@@ -92,7 +93,8 @@ pub(super) fn validate_field(
                     validate_field(keys, &k, true, false)?;
                     validate_field(values, item, true, false)?;
                 }
-            } else if !map_entries(value).is_empty() {
+            } else {
+                // As for arrays: raised before any entry is looked at, even for `{}`.
                 let missing = if field.keys.is_none() {
                     "keys"
                 } else {

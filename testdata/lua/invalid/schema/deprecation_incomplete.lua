@@ -1,0 +1,3 @@
+return { name = "x", fields = { { config = { type = "record", fields = {
+  { old = { type = "string", deprecation = { message = "use new" } } },
+} } } } }

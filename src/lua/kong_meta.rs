@@ -114,7 +114,7 @@ pub(crate) fn check(schema: &Table) -> Result<(), String> {
         match name.as_str() {
             "name" => {}
             "fields" => {
-                if let Some(n) = fields_array(&value, 0) {
+                if let Some(n) = fields_array(&value, 0, false) {
                     errors.insert(Key::Name(name), n);
                 }
             }
@@ -149,7 +149,9 @@ fn msg(text: &str) -> Option<Node> {
     Some(Node::Msg(text.to_string()))
 }
 
-fn fields_array(value: &Value, depth: usize) -> Option<Node> {
+/// A `fields` array (or, with `shorthand`, a `shorthand_fields` array): single-key maps of
+/// definitions, each definition's errors at its position.
+fn fields_array(value: &Value, depth: usize, shorthand: bool) -> Option<Node> {
     let Value::Table(t) = value else {
         return msg("expected an array");
     };
@@ -164,7 +166,7 @@ fn fields_array(value: &Value, depth: usize) -> Option<Node> {
                 if items.len() != 1 {
                     msg("length must be 1")
                 } else {
-                    field(&items[0].1, depth + 1)
+                    field(&items[0].1, depth + 1, shorthand)
                 }
             }
             _ => msg("expected a map"),
@@ -218,7 +220,15 @@ fn default_error(ty: &str, value: &Value) -> Option<&'static str> {
 }
 
 /// The attribute errors of one field definition.
-fn field(value: &Value, depth: usize) -> Option<Node> {
+/// The types a shorthand field may have (Kong's `make_shorthand_field_schema`: not `record`,
+/// `foreign` or `function`).
+const SHORTHAND_TYPES: [&str; 8] = [
+    "array", "set", "string", "number", "boolean", "integer", "map", "json",
+];
+
+/// The attribute errors of one field definition; with `shorthand`, of a `shorthand_fields`
+/// definition (its own `func`, required, and `translate_backwards`; fewer types).
+fn field(value: &Value, depth: usize, shorthand: bool) -> Option<Node> {
     let Value::Table(t) = value else {
         return msg("expected a record");
     };
@@ -242,16 +252,25 @@ fn field(value: &Value, depth: usize) -> Option<Node> {
             errors.insert(Key::Name(k.to_string()), n);
         }
     };
+    let types: &[&str] = if shorthand {
+        &SHORTHAND_TYPES
+    } else {
+        &FIELD_TYPES
+    };
     match (&ty, get("type")) {
         (_, None) => put("type", msg("required field missing")),
-        (Some(t), _) if FIELD_TYPES.contains(&t.as_str()) => {}
+        (Some(t), _) if types.contains(&t.as_str()) => {}
         _ => put(
             "type",
-            Some(Node::Msg(format!(
-                "expected one of: {}",
-                FIELD_TYPES.join(", ")
-            ))),
+            Some(Node::Msg(format!("expected one of: {}", types.join(", ")))),
         ),
+    }
+    if shorthand {
+        match get("func") {
+            None => put("func", msg("required field missing")),
+            Some(Value::Function(_)) => {}
+            Some(_) => put("func", msg("expected a function")),
+        }
     }
     for (k, v) in &attrs {
         let Value::String(name) = k else {
@@ -259,7 +278,11 @@ fn field(value: &Value, depth: usize) -> Option<Node> {
         };
         let name = name.to_string_lossy();
         let name = name.as_str();
-        let node = if FLAGS.contains(&name) {
+        let node = if shorthand && name == "func" {
+            continue;
+        } else if shorthand && name == "translate_backwards" {
+            (!matches!(v, Value::Table(_))).then(|| Node::Msg("expected an array".into()))
+        } else if FLAGS.contains(&name) {
             (!matches!(v, Value::Boolean(_))).then(|| Node::Msg("expected a boolean".into()))
         } else if STRINGS.contains(&name) {
             match v {
@@ -307,8 +330,9 @@ fn field(value: &Value, depth: usize) -> Option<Node> {
                     .as_deref()
                     .and_then(|t| default_error(t, v))
                     .map(|m| Node::Msg(m.into())),
-                "elements" | "keys" | "values" => field(v, depth + 1),
-                "fields" => fields_array(v, depth + 1),
+                "elements" | "keys" | "values" => field(v, depth + 1, false),
+                "fields" => fields_array(v, depth + 1, false),
+                "shorthand_fields" => fields_array(v, depth + 1, true),
                 "entity_checks" => entity_checks(v),
                 "custom_validator" => (!matches!(v, Value::Function(_)))
                     .then(|| Node::Msg("expected a function".into())),
@@ -621,5 +645,17 @@ mod tests {
         assert!(run("return { name = 'x', fields = { { d = { type = 'string', description = 'short' } } } }")
             .unwrap_err()
             .contains("length must be at least 10"));
+        // Shorthand definitions: fewer types, a `func` required.
+        let shorthands = run("return { name = 'x', fields = { { config = { type = 'record', fields = {}, shorthand_fields = { { r = { type = 'record', func = function() end } }, { s = { type = 'string' } } } } } } }")
+            .unwrap_err();
+        assert!(
+            shorthands.contains("type = \"expected one of: array, set, string, number, boolean, integer, map, json\"")
+                && shorthands.contains("func = \"required field missing\""),
+            "{shorthands}"
+        );
+        assert_eq!(
+            run("return { name = 'x', fields = { { config = { type = 'record', fields = { { a = { type = 'string' } } }, shorthand_fields = { { b = { type = 'string', func = function(v) return { a = v } end, translate_backwards = { 'a' } } } } } } } }"),
+            Ok(())
+        );
     }
 }

@@ -323,9 +323,28 @@ fn field(value: &Value, depth: usize, shorthand: bool) -> Option<Node> {
                     }
                     _ => msg("expected an array"),
                 },
-                "one_of" | "not_one_of" => {
-                    (!matches!(v, Value::Table(_))).then(|| Node::Msg("expected an array".into()))
+                "one_of" | "not_one_of" | "examples" => {
+                    (!is_sequence(v)).then(|| Node::Msg("expected an array".into()))
                 }
+                "is_regex" | "timestamp" | "uuid" => (!matches!(v, Value::Boolean(_)))
+                    .then(|| Node::Msg("expected a boolean".into())),
+                "match_all" | "match_none" => each_item(v, |item| {
+                    record(
+                        item,
+                        &[
+                            ("pattern", Expect::String, true),
+                            ("err", Expect::String, false),
+                        ],
+                    )
+                }),
+                "match_any" => record(
+                    v,
+                    &[
+                        ("patterns", Expect::Strings, true),
+                        ("err", Expect::String, false),
+                    ],
+                ),
+                "mutually_exclusive_subsets" => each_item(v, strings),
                 "default" => ty
                     .as_deref()
                     .and_then(|t| default_error(t, v))
@@ -344,13 +363,100 @@ fn field(value: &Value, depth: usize, shorthand: bool) -> Option<Node> {
         };
         put(name, node);
     }
+    // Kong's field entity check: `unique_across_ws = true` needs `unique = true`.
     if let (Some(Value::Boolean(true)), unique) = (get("unique_across_ws"), get("unique")) {
         if !matches!(unique, Some(Value::Boolean(true))) {
+            errors.insert(
+                Key::Name("@entity".into()),
+                Node::Tree(BTreeMap::from([(
+                    Key::Index(1),
+                    Node::Msg(
+                        "failed conditional validation given value of field 'unique_across_ws'"
+                            .into(),
+                    ),
+                )])),
+            );
             errors
-                .entry(Key::Name("unique_across_ws".into()))
-                .or_insert(Node::Msg(
-                    "unique_across_ws only applies to unique fields".into(),
-                ));
+                .entry(Key::Name("unique".into()))
+                .or_insert(Node::Msg(match unique {
+                    None => "required field missing".into(),
+                    Some(_) => "value must be true".into(),
+                }));
+        }
+    }
+    (!errors.is_empty()).then_some(Node::Tree(errors))
+}
+
+/// Whether `v` is a Lua sequence (a table whose keys are 1..n).
+fn is_sequence(v: &Value) -> bool {
+    match v {
+        Value::Table(t) => {
+            let items = pairs(t);
+            let n = items.len();
+            items
+                .iter()
+                .all(|(k, _)| index_of(k).is_some_and(|i| i >= 1 && i <= n))
+        }
+        _ => false,
+    }
+}
+
+/// The errors of an array's items, by position (`expected an array` for a non-sequence).
+fn each_item(v: &Value, check: impl Fn(&Value) -> Option<Node>) -> Option<Node> {
+    let Value::Table(t) = v else {
+        return msg("expected an array");
+    };
+    if !is_sequence(v) {
+        return msg("expected an array");
+    }
+    let tree: BTreeMap<Key, Node> = pairs(t)
+        .into_iter()
+        .filter_map(|(k, item)| Some((Key::Index(index_of(&k)?), check(&item)?)))
+        .collect();
+    (!tree.is_empty()).then_some(Node::Tree(tree))
+}
+
+/// An array of strings.
+fn strings(v: &Value) -> Option<Node> {
+    each_item(v, |item| {
+        (!matches!(item, Value::String(_))).then(|| Node::Msg("expected a string".into()))
+    })
+}
+
+/// What a record's attribute must be.
+#[derive(Clone, Copy)]
+enum Expect {
+    String,
+    Strings,
+}
+
+/// A record of the given attributes (name, kind, required); others are unknown fields.
+fn record(v: &Value, attributes: &[(&str, Expect, bool)]) -> Option<Node> {
+    let Value::Table(t) = v else {
+        return msg("expected a record");
+    };
+    let items = pairs(t);
+    let mut errors = BTreeMap::new();
+    for (name, kind, required) in attributes {
+        let found = items
+            .iter()
+            .find(|(k, _)| matches!(k, Value::String(s) if s.to_string_lossy() == *name));
+        let node = match (found, kind) {
+            (None, _) if *required => Some(Node::Msg("required field missing".into())),
+            (None, _) => None,
+            (Some((_, Value::String(_))), Expect::String) => None,
+            (Some(_), Expect::String) => Some(Node::Msg("expected a string".into())),
+            (Some((_, value)), Expect::Strings) => strings(value),
+        };
+        if let Some(node) = node {
+            errors.insert(Key::Name((*name).into()), node);
+        }
+    }
+    for (k, _) in &items {
+        let Value::String(s) = k else { continue };
+        let name = s.to_string_lossy();
+        if !attributes.iter().any(|(a, _, _)| *a == name) {
+            errors.insert(Key::Name(name), Node::Msg("unknown field".into()));
         }
     }
     (!errors.is_empty()).then_some(Node::Tree(errors))

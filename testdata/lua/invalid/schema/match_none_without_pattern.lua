@@ -1,0 +1,3 @@
+return { name = "x", fields = { { config = { type = "record", fields = {
+  { code = { type = "string", match_none = { { err = "no lower case" } } } },
+} } } } }

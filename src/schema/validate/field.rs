@@ -515,8 +515,7 @@ fn or_default(err: &str, fallback: impl Fn() -> String) -> String {
 fn json_field(field: &Field, value: &Value) -> Result<(), ErrNode> {
     let inline = field.json_schema.as_ref().and_then(|j| j.get("inline"));
     match inline {
-        Some(schema) if !value.is_null() => super::json_schema::check(schema, value)
-            .map_err(|e| msg(format!("JSON schema validation failed: {e}"))),
+        Some(schema) if !value.is_null() => super::json_schema::check(schema, value).map_err(msg),
         _ => Ok(()),
     }
 }

@@ -33,6 +33,12 @@ pub(super) fn as_number(v: &Value) -> Option<f64> {
 
 /// LuaJIT's `tostring(number)`: C's `%.14g` (`5`, `0.1`, `1e+15`, `inf`).
 pub(super) fn fmt_number(x: f64) -> String {
+    fmt_g(x, 14)
+}
+
+/// C's `%.Pg` (as LuaJIT's `string.format` renders it), for a precision of 1 to 17.
+pub(super) fn fmt_g(x: f64, precision: usize) -> String {
+    let precision = precision.clamp(1, 17);
     if x.is_nan() {
         return if x.is_sign_negative() { "-nan" } else { "nan" }.to_string();
     }
@@ -43,14 +49,15 @@ pub(super) fn fmt_number(x: f64) -> String {
         return if x.is_sign_negative() { "-0" } else { "0" }.to_string();
     }
     // `%g` picks the style from the exponent of the `%e` rendering at precision P - 1.
-    let sci = format!("{x:.13e}");
+    let digits = precision - 1;
+    let sci = format!("{x:.digits$e}");
     let Some((mantissa, exp)) = sci.split_once('e') else {
         return sci;
     };
     let Ok(exp) = exp.parse::<i32>() else {
         return sci;
     };
-    if !(-4..14).contains(&exp) {
+    if !(-4..precision as i32).contains(&exp) {
         let sign = if exp < 0 { '-' } else { '+' };
         format!(
             "{}e{}{:02}",
@@ -59,7 +66,7 @@ pub(super) fn fmt_number(x: f64) -> String {
             exp.unsigned_abs()
         )
     } else {
-        let decimals = usize::try_from(13 - exp).unwrap_or(0);
+        let decimals = usize::try_from(precision as i32 - 1 - exp).unwrap_or(0);
         trim_fraction(&format!("{x:.decimals$}"))
     }
 }

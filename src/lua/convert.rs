@@ -408,7 +408,7 @@ impl Converter<'_> {
             Some(_) => return Err("check: expected a function".to_string()),
         };
         if let Some(v) = get("shorthand_fields") {
-            self.shorthand_fields("shorthand_fields", &v)?;
+            self.shorthand_fields("shorthand_fields", &v, 0)?;
         }
         if let Some(v) = get("transformations") {
             self.table("transformations", &v, "an array")?;
@@ -572,7 +572,9 @@ impl Converter<'_> {
                 "deprecation" => {
                     self.table(&at, value, "a record")?;
                 }
-                "shorthand_fields" => field.shorthands = self.shorthand_fields(&at, value)?,
+                "shorthand_fields" => {
+                    field.shorthands = self.shorthand_fields(&at, value, depth)?
+                }
                 "json_schema" => {
                     self.table(&at, value, "a record")?;
                     field.json_schema = Some(self.json(&at, value, depth)?);
@@ -739,7 +741,12 @@ impl Converter<'_> {
     }
 
     /// `shorthand_fields`: accepted (single-key maps of definitions with a `func`) and ignored.
-    fn shorthand_fields(&mut self, path: &str, value: &Lua) -> Result<Vec<Shorthand>, String> {
+    fn shorthand_fields(
+        &mut self,
+        path: &str,
+        value: &Lua,
+        depth: usize,
+    ) -> Result<Vec<Shorthand>, String> {
         let table = self.table(path, value, "an array")?;
         let items = self.sequence(path, table, "an array")?;
         let mut out = Vec::new();
@@ -754,12 +761,68 @@ impl Converter<'_> {
             let Ok(Lua::Function(func)) = definition.raw_get::<Lua>("func") else {
                 return Err(format!("{at}.{name}.func: required field missing"));
             };
+            let (field, deprecated, replaced_with) =
+                self.shorthand_definition(&join(&at, name), definition, depth)?;
+            let func_id = self.custom_fn(&func);
             out.push(Shorthand {
                 name: name.clone(),
                 target: probe_shorthand(&func),
+                func: Some(func_id),
+                definition: Some(Box::new(field)),
+                deprecated,
+                replaced_with,
             });
         }
         Ok(out)
+    }
+
+    /// A shorthand's definition as a field (without `func` and `translate_backwards*`), whether
+    /// it is deprecated, and the paths its value must agree with (`deprecation.replaced_with`,
+    /// else `translate_backwards`).
+    #[allow(clippy::type_complexity)]
+    fn shorthand_definition(
+        &mut self,
+        path: &str,
+        definition: &Table,
+        depth: usize,
+    ) -> Result<(Field, bool, Vec<Vec<String>>), String> {
+        const OWN: [&str; 3] = ["func", "translate_backwards", "translate_backwards_with"];
+        let lua = self.sandbox.lua();
+        let copy = lua.create_table().map_err(|e| format!("{path}: {e}"))?;
+        let mut translate_backwards = None;
+        let mut deprecation = None;
+        for (k, v) in self.string_pairs(path, definition)? {
+            match k.as_str() {
+                "translate_backwards" => {
+                    translate_backwards =
+                        Some(self.string_list(&join(path, "translate_backwards"), &v)?)
+                }
+                "deprecation" => {
+                    deprecation = Some(v.clone());
+                    copy.raw_set(k, v).map_err(|e| format!("{path}: {e}"))?;
+                }
+                name if OWN.contains(&name) => {}
+                _ => copy.raw_set(k, v).map_err(|e| format!("{path}: {e}"))?,
+            }
+        }
+        let field = self.field(path, &copy, depth + 1)?;
+        let mut replaced_with = Vec::new();
+        if let Some(Lua::Table(d)) = &deprecation {
+            if let Ok(Lua::Table(list)) = d.raw_get::<Lua>("replaced_with") {
+                for item in list.sequence_values::<Lua>().flatten() {
+                    if let Lua::Table(entry) = item {
+                        if let Ok(p @ Lua::Table(_)) = entry.raw_get::<Lua>("path") {
+                            replaced_with
+                                .push(self.string_list(&join(path, "replaced_with.path"), &p)?);
+                        }
+                    }
+                }
+            }
+        }
+        if replaced_with.is_empty() && deprecation.is_some() {
+            replaced_with.extend(translate_backwards);
+        }
+        Ok((field, deprecation.is_some(), replaced_with))
     }
 
     // ----- entity checks -----

@@ -28,7 +28,7 @@ const MAX_DEPTH: usize = 64;
 
 /// Installs [`call`] as the runner of schema validation (`crate::schema::validate::custom`).
 pub fn install() {
-    crate::schema::validate::custom::install(call);
+    crate::schema::validate::custom::install(call, map_value);
 }
 
 /// One evaluated source: its functions and the sandbox that holds them. The functions are
@@ -79,22 +79,7 @@ fn loaded(source: &Arc<str>) -> Rc<Result<Loaded, String>> {
 /// as tables, `null` as `ngx.null`). `Err` when the schema no longer evaluates, the function
 /// raises an error, or it spends the sandbox's budget; the message says which.
 pub fn call(source: &Arc<str>, id: u32, arg: &Value) -> Result<Verdict, String> {
-    let loaded = loaded(source);
-    let loaded = loaded.as_ref().as_ref().map_err(Clone::clone)?;
-    let function = loaded
-        .functions
-        .get(id as usize)
-        .ok_or_else(|| format!("the schema has no custom function number {id}"))?;
-    let sandbox = &loaded.sandbox;
-    sandbox.fresh_budget();
-    let lua = sandbox.lua();
-    let arg = to_lua(lua, arg, 0).map_err(|e| e.to_string())?;
-    let result = function.call::<mlua::MultiValue>(arg);
-    if sandbox.budget_spent() {
-        return Err(super::SandboxError::Budget.to_string());
-    }
-    let values = result.map_err(|e| sandbox.map_error(e, "schema").to_string())?;
-    let mut values = values.into_iter();
+    let mut values = invoke(source, id, arg)?.into_iter();
     let ok = values.next().unwrap_or(Lua::Nil);
     if !matches!(ok, Lua::Nil | Lua::Boolean(false)) {
         return Ok(Verdict::Pass);
@@ -106,6 +91,87 @@ pub fn call(source: &Arc<str>, id: u32, arg: &Value) -> Result<Verdict, String> 
         Some(Lua::Number(n)) => Some(n.to_string()),
         _ => None,
     }))
+}
+
+/// Calls function `id` of `source` with `arg` under a fresh budget; its results.
+fn invoke(source: &Arc<str>, id: u32, arg: &Value) -> Result<Vec<Lua>, String> {
+    let loaded = loaded(source);
+    let loaded = loaded.as_ref().as_ref().map_err(Clone::clone)?;
+    let function = loaded
+        .functions
+        .get(id as usize)
+        .ok_or_else(|| format!("the schema has no custom function number {id}"))?;
+    let sandbox = &loaded.sandbox;
+    sandbox.fresh_budget();
+    let arg = to_lua(sandbox.lua(), arg, 0).map_err(|e| e.to_string())?;
+    let result = function.call::<mlua::MultiValue>(arg);
+    if sandbox.budget_spent() {
+        return Err(super::SandboxError::Budget.to_string());
+    }
+    let values = result.map_err(|e| sandbox.map_error(e, "schema").to_string())?;
+    Ok(values.into_iter().collect())
+}
+
+/// Calls function `id` of `source` (a shorthand's `func`) with `arg`; its first result as JSON
+/// (`None` for `nil`): tables with keys 1..n become arrays, other tables objects, `ngx.null`
+/// `null`.
+pub fn map_value(source: &Arc<str>, id: u32, arg: &Value) -> Result<Option<Value>, String> {
+    let first = invoke(source, id, arg)?.into_iter().next();
+    match first {
+        None | Some(Lua::Nil) => Ok(None),
+        Some(v) => from_lua(&v, 0).map(Some),
+    }
+}
+
+/// A Lua value as JSON (see [`map_value`]).
+fn from_lua(value: &Lua, depth: usize) -> Result<Value, String> {
+    if depth > MAX_DEPTH {
+        return Err("the value is nested too deeply".to_string());
+    }
+    Ok(match value {
+        Lua::Nil => Value::Null,
+        Lua::LightUserData(p) if p.0.is_null() => Value::Null,
+        Lua::Boolean(b) => Value::Bool(*b),
+        Lua::Integer(i) => Value::from(*i),
+        Lua::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Value::from(*n as i64),
+        Lua::Number(n) => serde_json::Number::from_f64(*n)
+            .map(Value::Number)
+            .ok_or_else(|| format!("{n} is not a JSON number"))?,
+        Lua::String(s) => Value::String(s.to_string_lossy()),
+        Lua::Table(t) => {
+            let pairs: Vec<(Lua, Lua)> = t
+                .pairs::<Lua, Lua>()
+                .collect::<mlua::Result<_>>()
+                .map_err(|e| e.to_string())?;
+            let n = pairs.len();
+            let sequence = n > 0
+                && pairs.iter().all(|(k, _)| match k {
+                    Lua::Integer(i) => *i >= 1 && (*i as usize) <= n,
+                    _ => false,
+                });
+            if sequence {
+                let mut items = vec![Value::Null; n];
+                for (k, v) in &pairs {
+                    if let Lua::Integer(i) = k {
+                        items[*i as usize - 1] = from_lua(v, depth + 1)?;
+                    }
+                }
+                Value::Array(items)
+            } else {
+                let mut out = serde_json::Map::new();
+                for (k, v) in &pairs {
+                    let key = match k {
+                        Lua::String(s) => s.to_string_lossy(),
+                        Lua::Integer(i) => i.to_string(),
+                        _ => continue,
+                    };
+                    out.insert(key, from_lua(v, depth + 1)?);
+                }
+                Value::Object(out)
+            }
+        }
+        other => return Err(format!("a {} cannot be a config value", other.type_name())),
+    })
 }
 
 /// A JSON value as Lua sees a decoded config: tables for objects and arrays, `ngx.null` for

@@ -1567,6 +1567,7 @@ fn ordinary_pattern_work_on_bodies_is_allowed() {
 
 #[test]
 fn shorthand_fields_are_applied_as_kong_applies_them() {
+    custom::install();
     let schema = eval(
         r#"return { name = "sh", fields = { { config = { type = "record",
             fields = {
@@ -1586,13 +1587,62 @@ fn shorthand_fields_are_applied_as_kong_applies_them() {
     assert_eq!(filled["redis"]["host"], "cache.internal");
     assert_eq!(filled["redis"]["port"], 6379);
     assert!(filled.get("old_timeout").is_none());
-    // A shorthand whose function does more than move the value cannot be replayed offline.
-    let err = crate::schema::validate::process_config(
+    // The function runs in the sandbox: it may compute, not only move.
+    let filled = crate::schema::validate::process_config(
         &schema,
         Some(&serde_json::json!({ "opaque": "abc" })),
     )
+    .expect("valid");
+    assert_eq!(filled["timeout"], 3);
+    // The value must pass the shorthand's own type first; then only that error is reported.
+    let err = crate::schema::validate::process_config(
+        &schema,
+        Some(&serde_json::json!({ "old_timeout": "soon", "timeout": "bad" })),
+    )
     .unwrap_err();
-    assert!(err.iter().any(|e| e.path == "config.opaque"), "{err:?}");
+    assert_eq!(
+        err.iter()
+            .map(|e| (e.path.as_str(), e.message.as_str()))
+            .collect::<Vec<_>>(),
+        [("config.old_timeout", "expected an integer")]
+    );
+}
+
+#[test]
+fn deprecated_shorthands_must_agree_with_the_fields_that_replace_them() {
+    custom::install();
+    let schema = eval(
+        r#"return { name = "dep", fields = { { config = { type = "record",
+            fields = {
+              { new_a = { type = "string" } },
+              { new_c = { type = "string", default = "abc" } },
+            },
+            shorthand_fields = {
+              { old_a = { type = "string",
+                  deprecation = { message = "use new_a", removal_in_version = "4.0",
+                                  replaced_with = { { path = { "new_a" } } } },
+                  func = function(v) return { new_a = v } end } },
+              { old_c = { type = "string",
+                  deprecation = { message = "use new_c", removal_in_version = "4.0",
+                                  replaced_with = { { path = { "new_c" } } } },
+                  func = function(v) return { new_c = v } end } },
+            } } } } }"#,
+    )
+    .expect("schema");
+    let check =
+        |config: serde_json::Value| crate::schema::validate::process_config(&schema, Some(&config));
+    let err = check(json!({ "old_a": "x", "new_a": "y" })).unwrap_err();
+    assert_eq!(
+        err[0].message,
+        "both deprecated and new field are used but their values mismatch: old_a = x vs new_a = y"
+    );
+    assert_eq!(err[0].path, "config.old_a");
+    let filled = check(json!({ "old_a": "x", "new_a": "x" })).expect("agreeing values");
+    assert_eq!(filled["new_a"], "x");
+    // An explicit null through a deprecated shorthand lands as null: no default fills it.
+    let filled = check(json!({ "old_c": null })).expect("valid");
+    assert_eq!(filled["new_c"], Value::Null);
+    assert!(filled.get("old_c").is_none());
 }
 
 /// A schema's own functions run as Kong runs them on an instance write.

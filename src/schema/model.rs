@@ -159,8 +159,22 @@ pub struct Field {
 pub struct Shorthand {
     pub name: String,
     /// Where `func` puts the value (a path of record keys), when it simply moves it there;
-    /// `None` when it does something else, which cannot be replayed offline.
+    /// `None` when it does something else. Used when `func` cannot be called (no Lua runner).
     pub target: Option<Vec<String>>,
+    /// `func`, as a custom function id ([`Field::custom_fn`] numbering): validation calls it
+    /// with the value, as Kong does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub func: Option<u32>,
+    /// The shorthand's own definition (type, validators), which its value must pass first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition: Option<Box<Field>>,
+    /// It has a `deprecation`: the real fields' values win over what `func` returns.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
+    /// The paths of `deprecation.replaced_with` (else `translate_backwards`): a value there that
+    /// differs from the shorthand's is an error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced_with: Vec<Vec<String>>,
 }
 
 impl Field {

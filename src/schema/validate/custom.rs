@@ -26,11 +26,15 @@ pub enum Verdict {
 /// could not give a verdict: the function raised an error or spent the sandbox's budget.
 pub type Runner = fn(&Arc<str>, u32, &Value) -> Result<Verdict, String>;
 
-static RUNNER: OnceLock<Runner> = OnceLock::new();
+/// Calls function `id` (a shorthand's `func`) with a value; its first result as JSON (`None`
+/// for `nil`). `Err` as for [`Runner`].
+pub type Mapper = fn(&Arc<str>, u32, &Value) -> Result<Option<Value>, String>;
 
-/// Installs the runner (the first call wins; later ones change nothing).
-pub fn install(runner: Runner) {
-    let _ = RUNNER.set(runner);
+static RUNNER: OnceLock<(Runner, Mapper)> = OnceLock::new();
+
+/// Installs the runner and the mapper (the first call wins; later ones change nothing).
+pub fn install(runner: Runner, mapper: Mapper) {
+    let _ = RUNNER.set((runner, mapper));
 }
 
 thread_local! {
@@ -58,7 +62,15 @@ impl Drop for Scope {
 /// Runs function `id` of the current schema on `arg`; `None` when there is no runner or no
 /// current schema source.
 pub(super) fn run(id: u32, arg: &Value) -> Option<Result<Verdict, String>> {
-    let runner = RUNNER.get()?;
+    let (runner, _) = RUNNER.get()?;
     let source = CURRENT.with(|c| c.borrow().clone())?;
     Some(runner(&source, id, arg))
+}
+
+/// Calls function `id` of the current schema with `arg` for its result; `None` when there is no
+/// runner or no current schema source.
+pub(super) fn map(id: u32, arg: &Value) -> Option<Result<Option<Value>, String>> {
+    let (_, mapper) = RUNNER.get()?;
+    let source = CURRENT.with(|c| c.borrow().clone())?;
+    Some(mapper(&source, id, arg))
 }

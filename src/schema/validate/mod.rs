@@ -104,8 +104,7 @@ pub fn process_config(
     schema: &PluginSchema,
     config: Option<&Value>,
 ) -> Result<Value, Vec<FieldError>> {
-    let config = with_shorthands(schema, config);
-    let (filled, errors) = validate_entity(schema, config, None, &[]);
+    let (filled, errors) = validate_entity(schema, config.cloned(), None, &[]);
     let errors = config_errors(errors);
     if errors.is_empty() {
         Ok(filled)
@@ -133,8 +132,7 @@ pub fn validate_plugin(
     protocols: Option<&Value>,
     bound: &[&str],
 ) -> Result<Value, Vec<FieldError>> {
-    let config = with_shorthands(schema, config);
-    let (filled, errors) = validate_entity(schema, config, protocols, bound);
+    let (filled, errors) = validate_entity(schema, config.cloned(), protocols, bound);
     if errors.is_empty() {
         Ok(filled)
     } else {
@@ -156,11 +154,12 @@ pub fn fill_config(schema: &PluginSchema, config: Option<&Value>) -> Value {
 }
 
 /// `config` with the `shorthand_fields` of the config record applied, as Kong does on write
-/// (a copy of it: the caller's value is not changed).
+/// (a copy of it: the caller's value is not changed); shorthand errors are ignored here.
 fn with_shorthands(schema: &PluginSchema, config: Option<&Value>) -> Option<Value> {
     let mut config = config?.clone();
     if let Some(field) = schema.config() {
-        shorthand::apply_in_place(field, &mut config);
+        let _custom = custom::Scope::enter(schema.custom_source.as_ref());
+        shorthand::apply(field, &mut config, "config");
     }
     Some(config)
 }
@@ -295,12 +294,24 @@ fn check_scopes(schema: &PluginSchema, bound: &[&str], table: &mut ErrTable) {
 /// top-level fields, top-level entity checks. Returns the filled config and the sorted errors.
 fn validate_entity(
     schema: &PluginSchema,
-    config: Option<Value>,
+    mut config: Option<Value>,
     protocols: Option<&Value>,
     bound: &[&str],
 ) -> (Value, Vec<FieldError>) {
     let mut table = ErrTable::default();
     let _custom = custom::Scope::enter(schema.custom_source.as_ref());
+    // Shorthands first (Kong's `process_auto_fields`); their errors stop the write alone.
+    if let (Some(field), Some(value)) = (schema.config(), config.as_mut()) {
+        let found = shorthand::apply(field, value, "config");
+        if !found.is_empty() {
+            let mut out = Vec::new();
+            for (path, node) in &found {
+                flatten_node(path, node, &mut out);
+            }
+            sort_errors(&mut out);
+            return (config.unwrap_or(Value::Null), out);
+        }
+    }
     let filled = match schema.config() {
         Some(config_field) => {
             let required = required_at(config_field, true);

@@ -1,36 +1,174 @@
-//! `shorthand_fields`: Kong maps a shorthand key of the input onto real fields on write (by
-//! running its `func`). The converter found where each `func` puts its value; this replays that
-//! move on an instance config before it is validated and filled, so configs written with the
-//! shorthand validate and plan as Kong stores them.
+//! `shorthand_fields`: Kong maps a shorthand key of the input onto real fields on write, in
+//! `process_auto_fields`, before anything else is validated. Per record, in declaration order,
+//! for each shorthand key present (`null` included):
+//!
+//! 1. its value must pass the shorthand's own definition (type, validators);
+//! 2. a deprecated shorthand (`deprecation` with `replaced_with` paths, else
+//!    `translate_backwards`) must agree with a non-null value already at those paths:
+//!    `both deprecated and new field are used but their values mismatch: …`;
+//! 3. the key is removed and its `func` is called with the value; each key it returns is set,
+//!    tables merged into what is there (a deprecated shorthand's output loses to real values
+//!    that are set, a plain one wins).
+//!
+//! Errors stop the write with those errors alone, as Kong's insert does. `func` runs in the
+//! sandbox through the Lua layer's runner ([`super::custom`]); without one, the move the
+//! converter found by probing `func` is replayed instead, and a shorthand it could not
+//! describe is left in place (then reported as an unknown field).
 
 use serde_json::{Map, Value};
 
-use crate::schema::Field;
+use super::custom;
+use super::field::validate_field;
+use super::lua::tostring;
+use super::{msg, ErrNode};
+use crate::schema::{Field, Shorthand};
 
-/// Moves the shorthand keys of `value` (a record of `field`) onto the real fields, at every
-/// nesting level, in place. A shorthand whose `func` cannot be replayed is left where it is
-/// (and reported as an unknown field by validation).
-pub fn apply_in_place(field: &Field, value: &mut Value) {
+/// Applies the shorthand fields of `field` (a record) to `value` in place, at every nesting
+/// level. Returns the errors, by path (`path` is the record's own), when there are any.
+pub fn apply(field: &Field, value: &mut Value, path: &str) -> Vec<(String, ErrNode)> {
     let Value::Object(out) = value else {
-        return;
+        return Vec::new();
     };
+    let mut errors = Vec::new();
     for sh in &field.shorthands {
-        let Some(target) = &sh.target else { continue };
-        let Some(v) = out.remove(&sh.name) else {
+        let Some(v) = out.get(&sh.name).cloned() else {
             continue;
         };
-        if v.is_null() {
+        let at = join(path, &sh.name);
+        if let Some(definition) = &sh.definition {
+            let required = definition.required == Some(true);
+            if let Err(e) = validate_field(definition, &v, required, true) {
+                errors.push((at, e));
+                continue;
+            }
+        }
+        if let Some(message) = mismatch(sh, out, &v) {
+            errors.push((at, msg(message)));
             continue;
         }
-        set_path(out, target, v);
+        out.remove(&sh.name);
+        let produced = match sh.func.and_then(|id| custom::map(id, &v)) {
+            Some(Ok(Some(Value::Object(produced)))) => produced,
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => {
+                errors.push((
+                    at,
+                    msg(format!(
+                        "the schema's shorthand function raised an error: {e}"
+                    )),
+                ));
+                continue;
+            }
+            None => {
+                match &sh.target {
+                    Some(target) if !v.is_null() => set_path(out, target, v),
+                    Some(_) => {}
+                    None => {
+                        out.insert(sh.name.clone(), v);
+                    }
+                }
+                continue;
+            }
+        };
+        merge(out, produced, sh.deprecated);
+    }
+    if !errors.is_empty() {
+        return errors;
     }
     for (name, sub) in &field.fields {
         if let Some(inner) = out.get_mut(name) {
             if inner.is_object() && (!sub.fields.is_empty() || !sub.shorthands.is_empty()) {
-                apply_in_place(sub, inner);
+                errors.extend(apply(sub, inner, &join(path, name)));
             }
         }
     }
+    errors
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// Kong's `validate_deprecation_exclusiveness`: the message when a deprecated shorthand's value
+/// differs from a non-null value already at one of its replacement paths.
+fn mismatch(sh: &Shorthand, out: &Map<String, Value>, v: &Value) -> Option<String> {
+    if !sh.deprecated || v.is_null() {
+        return None;
+    }
+    sh.replaced_with.iter().find_map(|path| {
+        let current = get_path(out, path)?;
+        (!current.is_null() && !deep_eq(current, v)).then(|| {
+            format!(
+                "both deprecated and new field are used but their values mismatch: {} = {} vs {} = {}",
+                sh.name,
+                tostring(v),
+                path.join("."),
+                tostring(current)
+            )
+        })
+    })
+}
+
+/// Sets what a shorthand's `func` returned: tables are merged with what is there (Kong's
+/// `table_merge`, or for a deprecated shorthand `null_aware_table_merge`, where set values
+/// win), other values set unless deprecated and a value is already set.
+fn merge(out: &mut Map<String, Value>, produced: Map<String, Value>, deprecated: bool) {
+    for (k, new) in produced {
+        let current = out.get(&k).filter(|c| !c.is_null());
+        let value = match (&new, current) {
+            (Value::Object(new_map), Some(Value::Object(cur))) => {
+                let mut merged;
+                if deprecated {
+                    merged = new_map.clone();
+                    for (ck, cv) in cur {
+                        if !merged.contains_key(ck) || !cv.is_null() {
+                            merged.insert(ck.clone(), cv.clone());
+                        }
+                    }
+                } else {
+                    merged = cur.clone();
+                    for (nk, nv) in new_map {
+                        merged.insert(nk.clone(), nv.clone());
+                    }
+                }
+                Value::Object(merged)
+            }
+            (Value::Object(_) | Value::Array(_), Some(cur)) if deprecated => cur.clone(),
+            (Value::Object(_) | Value::Array(_), _) => new,
+            (_, Some(_)) if deprecated => continue,
+            _ => new,
+        };
+        out.insert(k, value);
+    }
+}
+
+/// Kong's `deepcompare` on decoded JSON (numbers by value).
+fn deep_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| deep_eq(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| deep_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn get_path<'v>(map: &'v Map<String, Value>, path: &[String]) -> Option<&'v Value> {
+    let (first, rest) = path.split_first()?;
+    let mut current = map.get(first)?;
+    for part in rest {
+        current = current.as_object()?.get(part)?;
+    }
+    Some(current)
 }
 
 fn set_path(map: &mut Map<String, Value>, path: &[String], v: Value) {

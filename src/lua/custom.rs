@@ -53,26 +53,31 @@ fn load(source: &str) -> Result<Loaded, String> {
     Ok(Loaded { functions, sandbox })
 }
 
-/// This thread's evaluation of `source`, evaluating it when it is not kept.
+/// This thread's evaluation of `source`, evaluating it when it is not kept. The cache is not
+/// borrowed while a source evaluates, so nothing the evaluation runs can find it borrowed.
 fn loaded(source: &Arc<str>) -> Rc<Result<Loaded, String>> {
+    let found = LOADED.with(|cell| {
+        let mut kept = cell.borrow_mut();
+        let i = kept
+            .iter()
+            .position(|(s, _)| Arc::ptr_eq(s, source) || **s == **source)?;
+        let entry = kept.remove(i);
+        let found = Rc::clone(&entry.1);
+        kept.push(entry);
+        Some(found)
+    });
+    if let Some(found) = found {
+        return found;
+    }
+    let fresh = Rc::new(load(source));
     LOADED.with(|cell| {
         let mut kept = cell.borrow_mut();
-        if let Some(i) = kept
-            .iter()
-            .position(|(s, _)| Arc::ptr_eq(s, source) || **s == **source)
-        {
-            let entry = kept.remove(i);
-            let found = Rc::clone(&entry.1);
-            kept.push(entry);
-            return found;
-        }
-        let fresh = Rc::new(load(source));
         if kept.len() >= KEEP {
             kept.remove(0);
         }
         kept.push((Arc::clone(source), Rc::clone(&fresh)));
-        fresh
-    })
+    });
+    fresh
 }
 
 /// Calls function `id` of the schema `source` with `arg` (converted to Lua: objects and arrays

@@ -1665,6 +1665,7 @@ return {
         type = "record",
         fields = {
           { count = { type = "integer", custom_validator = even } },
+          { sized = { type = "integer", default = 4, custom_validator = even } },
           { quiet = { type = "integer", custom_validator = function(v) return v < 10 end } },
           { styled = { type = "integer", err = "pick a small number",
                        custom_validator = function(v) return v < 10, "too big" end } },
@@ -1713,6 +1714,12 @@ return {
         assert_eq!(
             check(json!({"count": 3})),
             one("config.count", "must be even")
+        );
+        // A default runs through the validator like any value (and evaluating the schema for
+        // the first call, which checks defaults, calls nothing).
+        assert_eq!(
+            check(json!({"sized": 5})),
+            one("config.sized", "must be even")
         );
         // No message: Kong's `failed validating: %s`; a field's `err` replaces either.
         assert_eq!(

@@ -193,7 +193,10 @@ pub fn validate_instance_fields(
 /// passes unless the field is required (records are, unless `required = false`) or constrained
 /// by `eq` / `ne`; records are filled with defaults and validated recursively, entity checks
 /// included. Error paths are prefixed with `path` (the value itself has path `path`).
+///
+/// A schema's own custom functions are not run here (no schema source is in scope).
 pub fn validate_value(field: &Field, value: &Value, path: &str) -> Vec<FieldError> {
+    let _custom = custom::Scope::enter(None);
     match validate_field(field, value, field.is_required(), true) {
         Ok(()) => Vec::new(),
         Err(node) => {

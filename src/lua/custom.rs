@@ -17,14 +17,12 @@ use std::sync::Arc;
 use mlua::{Function, Value as Lua};
 use serde_json::Value;
 
+use super::run_phases::{json_to_lua, lua_to_json};
 use super::sandbox::{Mode, Sandbox};
 use crate::schema::validate::custom::Verdict;
 
 /// Evaluated sources kept per thread.
 const KEEP: usize = 32;
-
-/// Deepest JSON value passed to a function (deeper levels are refused as an error).
-const MAX_DEPTH: usize = 64;
 
 /// Installs [`call`] as the runner of schema validation (`crate::schema::validate::custom`).
 pub fn install() {
@@ -108,7 +106,7 @@ fn invoke(source: &Arc<str>, id: u32, arg: &Value) -> Result<Vec<Lua>, String> {
         .ok_or_else(|| format!("the schema has no custom function number {id}"))?;
     let sandbox = &loaded.sandbox;
     sandbox.fresh_budget();
-    let arg = to_lua(sandbox.lua(), arg, 0).map_err(|e| e.to_string())?;
+    let arg = json_to_lua(sandbox.lua(), arg, true, 0).map_err(|e| e.to_string())?;
     let result = function.call::<mlua::MultiValue>(arg);
     if sandbox.budget_spent() {
         return Err(super::SandboxError::Budget.to_string());
@@ -118,94 +116,12 @@ fn invoke(source: &Arc<str>, id: u32, arg: &Value) -> Result<Vec<Lua>, String> {
 }
 
 /// Calls function `id` of `source` (a shorthand's `func`) with `arg`; its first result as JSON
-/// (`None` for `nil`): tables with keys 1..n become arrays, other tables objects, `ngx.null`
-/// `null`.
+/// (`None` for `nil`), as cjson encodes it: tables with keys 1..n become arrays, other tables
+/// objects, `ngx.null` `null`.
 pub fn map_value(source: &Arc<str>, id: u32, arg: &Value) -> Result<Option<Value>, String> {
     let first = invoke(source, id, arg)?.into_iter().next();
     match first {
         None | Some(Lua::Nil) => Ok(None),
-        Some(v) => from_lua(&v, 0).map(Some),
+        Some(v) => lua_to_json(&v, 0).map(Some),
     }
-}
-
-/// A Lua value as JSON (see [`map_value`]).
-fn from_lua(value: &Lua, depth: usize) -> Result<Value, String> {
-    if depth > MAX_DEPTH {
-        return Err("the value is nested too deeply".to_string());
-    }
-    Ok(match value {
-        Lua::Nil => Value::Null,
-        Lua::LightUserData(p) if p.0.is_null() => Value::Null,
-        Lua::Boolean(b) => Value::Bool(*b),
-        Lua::Integer(i) => Value::from(*i),
-        Lua::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Value::from(*n as i64),
-        Lua::Number(n) => serde_json::Number::from_f64(*n)
-            .map(Value::Number)
-            .ok_or_else(|| format!("{n} is not a JSON number"))?,
-        Lua::String(s) => Value::String(s.to_string_lossy()),
-        Lua::Table(t) => {
-            let pairs: Vec<(Lua, Lua)> = t
-                .pairs::<Lua, Lua>()
-                .collect::<mlua::Result<_>>()
-                .map_err(|e| e.to_string())?;
-            let n = pairs.len();
-            let sequence = n > 0
-                && pairs.iter().all(|(k, _)| match k {
-                    Lua::Integer(i) => *i >= 1 && (*i as usize) <= n,
-                    _ => false,
-                });
-            if sequence {
-                let mut items = vec![Value::Null; n];
-                for (k, v) in &pairs {
-                    if let Lua::Integer(i) = k {
-                        items[*i as usize - 1] = from_lua(v, depth + 1)?;
-                    }
-                }
-                Value::Array(items)
-            } else {
-                let mut out = serde_json::Map::new();
-                for (k, v) in &pairs {
-                    let key = match k {
-                        Lua::String(s) => s.to_string_lossy(),
-                        Lua::Integer(i) => i.to_string(),
-                        _ => continue,
-                    };
-                    out.insert(key, from_lua(v, depth + 1)?);
-                }
-                Value::Object(out)
-            }
-        }
-        other => return Err(format!("a {} cannot be a config value", other.type_name())),
-    })
-}
-
-/// A JSON value as Lua sees a decoded config: tables for objects and arrays, `ngx.null` for
-/// `null`.
-fn to_lua(lua: &mlua::Lua, value: &Value, depth: usize) -> mlua::Result<Lua> {
-    if depth > MAX_DEPTH {
-        return Err(mlua::Error::runtime("the value is nested too deeply"));
-    }
-    Ok(match value {
-        Value::Null => Lua::NULL,
-        Value::Bool(b) => Lua::Boolean(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => Lua::Integer(i),
-            None => Lua::Number(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Value::String(s) => Lua::String(lua.create_string(s)?),
-        Value::Array(items) => {
-            let t = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, item) in items.iter().enumerate() {
-                t.raw_set(i + 1, to_lua(lua, item, depth + 1)?)?;
-            }
-            Lua::Table(t)
-        }
-        Value::Object(map) => {
-            let t = lua.create_table_with_capacity(0, map.len())?;
-            for (k, v) in map {
-                t.raw_set(k.as_str(), to_lua(lua, v, depth + 1)?)?;
-            }
-            Lua::Table(t)
-        }
-    })
 }

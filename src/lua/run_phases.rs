@@ -335,7 +335,12 @@ const MAX_DEPTH: usize = 100;
 
 /// JSON to Lua: objects and arrays become tables; `null` becomes `ngx.null` when `keep_null`,
 /// else `nil` (a config's unset optional fields, as Kong hands them to plugins).
-fn json_to_lua(lua: &Lua, value: &Json, keep_null: bool, depth: usize) -> mlua::Result<Value> {
+pub(super) fn json_to_lua(
+    lua: &Lua,
+    value: &Json,
+    keep_null: bool,
+    depth: usize,
+) -> mlua::Result<Value> {
     if depth > MAX_DEPTH {
         return Err(mlua::Error::runtime("too deeply nested"));
     }
@@ -372,7 +377,7 @@ fn json_to_lua(lua: &Lua, value: &Json, keep_null: bool, depth: usize) -> mlua::
 
 /// Lua to JSON as cjson encodes it: a table whose keys are exactly 1..n is an array, any other
 /// table an object (the empty table is `{}`); `ngx.null` is `null`.
-fn lua_to_json(value: &Value, depth: usize) -> Result<Json, String> {
+pub(super) fn lua_to_json(value: &Value, depth: usize) -> Result<Json, String> {
     if depth > MAX_DEPTH {
         return Err("Cannot serialise, excessive nesting (101)".into());
     }

@@ -15,7 +15,7 @@
 
 use serde_json::{Map, Value};
 
-use super::lua::fmt_g;
+use super::lua::{deep_eq, fmt_g};
 
 /// The first violation of `schema` by `value`, in the library's words.
 pub fn check(schema: &Value, value: &Value) -> Result<(), String> {
@@ -162,25 +162,11 @@ fn walk(schema: &Value, value: &Value, depth: usize) -> Result<(), String> {
         }
     }
     if let Some(Value::Array(options)) = s.get("enum") {
-        if !options.iter().any(|o| same(o, value)) {
+        if !options.iter().any(|o| deep_eq(o, value)) {
             return Err("matches none of the enum values".to_string());
         }
     }
     combinators(s, value, depth)
-}
-
-/// JSON equality with numbers compared by value (`1` equals `1.0`, as in Lua).
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        _ => a == b,
-    }
 }
 
 fn object(s: &Map<String, Value>, value: &Map<String, Value>, depth: usize) -> Result<(), String> {
@@ -294,7 +280,7 @@ fn array(s: &Map<String, Value>, items: &[Value], depth: usize) -> Result<(), St
     if s.get("uniqueItems") == Some(&Value::Bool(true)) {
         for i in 0..items.len() {
             for j in i + 1..items.len() {
-                if same(&items[i], &items[j]) {
+                if deep_eq(&items[i], &items[j]) {
                     return Err(format!(
                         "expected unique items but items {} and {} are equal",
                         i + 1,

@@ -23,6 +23,22 @@ pub(super) fn lua_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// Kong's `deepcompare` on decoded JSON: numbers by value, tables key by key.
+pub(super) fn deep_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| deep_eq(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| deep_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
 /// A JSON number as the Lua double cjson would decode it.
 pub(super) fn as_number(v: &Value) -> Option<f64> {
     match v {

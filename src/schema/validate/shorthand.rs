@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use super::custom;
 use super::field::validate_field;
-use super::lua::tostring;
+use super::lua::{deep_eq, tostring};
 use super::{msg, ErrNode};
 use crate::schema::{Field, Shorthand};
 
@@ -143,22 +143,6 @@ fn merge(out: &mut Map<String, Value>, produced: Map<String, Value>, deprecated:
             _ => new,
         };
         out.insert(k, value);
-    }
-}
-
-/// Kong's `deepcompare` on decoded JSON (numbers by value).
-fn deep_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| deep_eq(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| deep_eq(v, w)))
-        }
-        _ => a == b,
     }
 }
 

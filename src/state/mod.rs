@@ -21,6 +21,7 @@ pub use source::{FileSource, WorkTree, MAX_FILE_BYTES};
 use crate::model::{
     CustomPluginDecl, DesiredState, Diagnostic, InstanceDecl, LuaOrigin, LuaSource, Scope, Span,
 };
+use crate::schema::Builtin;
 use yaml::{Node, NodeValue, Pos};
 
 /// The rule id of state-file errors.
@@ -630,9 +631,35 @@ impl FileLoader<'_> {
         out
     }
 
+    /// A set of tags, each checked as Kong's `typedefs.tag` checks it on write (a templated tag
+    /// is checked by the control plane once resolved).
     fn tags(&mut self, v: &Node) -> Vec<String> {
-        let set: BTreeSet<String> = self.strings(v, "tags").into_iter().collect();
+        let mut set = BTreeSet::new();
+        for item in self.seq(v, "tags") {
+            let Some(tag) = self.string(item, "tags") else {
+                continue;
+            };
+            if !env::has_template(&tag) {
+                if let Err(message) = crate::schema::builtins::check(Builtin::Tag, &tag) {
+                    self.error(item.pos, format!("tags: {message}"));
+                    continue;
+                }
+            }
+            set.insert(tag);
+        }
         set.into_iter().collect()
+    }
+
+    /// An instance's `instance_name`, checked as Kong's `typedefs.utf8_name` checks it.
+    fn instance_name(&mut self, v: &Node) -> Option<String> {
+        let name = self.name(v, "instance_name")?;
+        if !env::has_template(&name) {
+            if let Err(message) = crate::schema::builtins::check(Builtin::Utf8Name, &name) {
+                self.error(v.pos, format!("instance_name: {message}"));
+                return None;
+            }
+        }
+        Some(name)
     }
 
     fn konnect(&mut self, v: &Node) -> Option<(String, Span)> {
@@ -923,7 +950,7 @@ impl FileLoader<'_> {
             let key = k.key_text();
             match key.as_str() {
                 "name" => name = self.identity(v, "name"),
-                "instance_name" => p.instance_name = self.name(v, "instance_name"),
+                "instance_name" => p.instance_name = self.instance_name(v),
                 "config" => {
                     if !matches!(v.value, NodeValue::Map(_) | NodeValue::Null) {
                         self.error(

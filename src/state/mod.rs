@@ -331,6 +331,9 @@ pub const INFO_KEYS: &[&str] = &[
     "include_plugin_definitions",
     "default_lookup_tags",
 ];
+/// The longest tag Konnect accepts (`length must be <= 128`).
+const KONNECT_TAG_LIMIT: usize = 128;
+
 pub const KONNECT_KEYS: &[&str] = &["control_plane_name", "runtime_group_name"];
 pub const CUSTOM_PLUGIN_KEYS: &[&str] = &[
     "name",
@@ -371,6 +374,12 @@ impl FileLoader<'_> {
     fn error(&mut self, pos: Pos, message: impl Into<String>) {
         let span = self.span(pos);
         self.diags.push(Diagnostic::error(RULE_YAML, span, message));
+    }
+
+    fn warning(&mut self, pos: Pos, message: impl Into<String>) {
+        let span = self.span(pos);
+        self.diags
+            .push(Diagnostic::warning(RULE_YAML, span, message));
     }
 
     fn note(&mut self, pos: Pos, message: impl Into<String>) {
@@ -631,7 +640,8 @@ impl FileLoader<'_> {
         out
     }
 
-    /// A set of tags, each checked as Kong's `typedefs.tag` checks it on write (a templated tag
+    /// A set of tags, each checked as Kong's `typedefs.tag` checks it on write (and warned about
+    /// past Konnect's length limit) (a templated tag
     /// is checked by the control plane once resolved).
     fn tags(&mut self, v: &Node) -> Vec<String> {
         let mut set = BTreeSet::new();
@@ -643,6 +653,13 @@ impl FileLoader<'_> {
                 if let Err(message) = crate::schema::builtins::check(Builtin::Tag, &tag) {
                     self.error(item.pos, format!("tags: {message}"));
                     continue;
+                }
+                let length = tag.chars().count();
+                if length > KONNECT_TAG_LIMIT {
+                    self.warning(
+                        item.pos,
+                        format!("tags: Konnect refuses tags longer than {KONNECT_TAG_LIMIT} characters (this one has {length}); Kong Gateway accepts them"),
+                    );
                 }
             }
             set.insert(tag);

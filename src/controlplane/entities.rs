@@ -15,7 +15,7 @@ use super::util::parse_uuid;
 use super::{CpError, Kind};
 use crate::schema::builtins;
 use crate::schema::model::{Builtin, PluginSchema};
-use crate::schema::ordering::{check_ordering, valid_utf8_name};
+use crate::schema::ordering::check_ordering;
 use crate::schema::protocols;
 use crate::schema::validate::{default_protocols, summary, validate_plugin, FieldError};
 
@@ -211,7 +211,7 @@ fn unknown_fields(body: &Map<String, Value>, known: &[&str], errors: &mut Vec<Fi
 /// Kong's `typedefs.tag` check.
 fn valid_tag(tag: &str) -> bool {
     !tag.is_empty()
-        && tag.chars().count() <= 128
+        && tag.chars().count() <= crate::model::KONNECT_TAG_LIMIT
         && tag.chars().all(|c| c != ',' && c != '/' && !c.is_control())
 }
 
@@ -839,14 +839,13 @@ pub(crate) fn prepare_plugin(
 
     let instance_name = match body.get("instance_name") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if valid_utf8_name(s) => Some(s.clone()),
-        Some(Value::String(s)) => {
-            errors.push(err(
-                "instance_name",
-                format!("invalid value '{s}': the only accepted ascii characters are alphanumerics or ., -, _, and ~"),
-            ));
-            None
-        }
+        Some(Value::String(s)) => match builtins::check(Builtin::Utf8Name, s) {
+            Ok(()) => Some(s.clone()),
+            Err(message) => {
+                errors.push(err("instance_name", message));
+                None
+            }
+        },
         Some(_) => {
             errors.push(err("instance_name", "expected a string"));
             None

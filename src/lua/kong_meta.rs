@@ -428,6 +428,8 @@ fn strings(v: &Value) -> Option<Node> {
 enum Expect {
     String,
     Strings,
+    Array,
+    Any,
 }
 
 /// A record of the given attributes (name, kind, required); others are unknown fields.
@@ -447,6 +449,8 @@ fn record(v: &Value, attributes: &[(&str, Expect, bool)]) -> Option<Node> {
             (Some((_, Value::String(_))), Expect::String) => None,
             (Some(_), Expect::String) => Some(Node::Msg("expected a string".into())),
             (Some((_, value)), Expect::Strings) => strings(value),
+            (Some((_, Value::Table(_))), Expect::Array) | (Some(_), Expect::Any) => None,
+            (Some(_), Expect::Array) => Some(Node::Msg("expected an array".into())),
         };
         if let Some(node) = node {
             errors.insert(Key::Name((*name).into()), node);
@@ -465,39 +469,15 @@ fn record(v: &Value, attributes: &[(&str, Expect, bool)]) -> Option<Node> {
 /// A field's `deprecation` record: `message` and `removal_in_version` required strings,
 /// `old_default` anything, `replaced_with` an array.
 fn deprecation(value: &Value) -> Option<Node> {
-    let Value::Table(t) = value else {
-        return msg("expected a record");
-    };
-    let attrs = pairs(t);
-    let mut errors = BTreeMap::new();
-    for required in ["message", "removal_in_version"] {
-        let found = attrs
-            .iter()
-            .find(|(k, _)| matches!(k, Value::String(s) if s.to_string_lossy() == required));
-        let node = match found {
-            None => Node::Msg("required field missing".into()),
-            Some((_, Value::String(_))) => continue,
-            Some(_) => Node::Msg("expected a string".into()),
-        };
-        errors.insert(Key::Name(required.into()), node);
-    }
-    for (k, v) in &attrs {
-        let name = match k {
-            Value::String(s) => s.to_string_lossy(),
-            _ => continue,
-        };
-        match name.as_str() {
-            "message" | "removal_in_version" | "old_default" => {}
-            "replaced_with" if matches!(v, Value::Table(_)) => {}
-            "replaced_with" => {
-                errors.insert(Key::Name(name), Node::Msg("expected an array".into()));
-            }
-            _ => {
-                errors.insert(Key::Name(name), Node::Msg("unknown field".into()));
-            }
-        }
-    }
-    (!errors.is_empty()).then_some(Node::Tree(errors))
+    record(
+        value,
+        &[
+            ("message", Expect::String, true),
+            ("removal_in_version", Expect::String, true),
+            ("old_default", Expect::Any, false),
+            ("replaced_with", Expect::Array, false),
+        ],
+    )
 }
 
 /// Kong's metaschema types a field's `default` as the field itself (`type = "self"`): the

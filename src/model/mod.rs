@@ -23,6 +23,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+/// The longest tag Konnect accepts (it answers `length must be <= 128` past it); Kong Gateway
+/// has no limit.
+pub const KONNECT_TAG_LIMIT: usize = 128;
+
 /// Everything the state files declare, merged.
 #[derive(Debug, Clone, Default)]
 pub struct DesiredState {

@@ -15,10 +15,8 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> FieldError {
 
 /// Whether `s` is a valid entity name (Kong's `utf8_name`): not empty; ASCII letters, digits and
 /// `.-_~`, or any non-ASCII character.
-pub fn valid_utf8_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| !c.is_ascii() || c.is_ascii_alphanumeric() || ".-_~".contains(c))
+fn valid_utf8_name(s: &str) -> bool {
+    crate::schema::builtins::check(crate::schema::Builtin::Utf8Name, s).is_ok()
 }
 
 /// Checks a plugin's `ordering`, pushing one error per problem.

@@ -331,9 +331,6 @@ pub const INFO_KEYS: &[&str] = &[
     "include_plugin_definitions",
     "default_lookup_tags",
 ];
-/// The longest tag Konnect accepts (`length must be <= 128`).
-const KONNECT_TAG_LIMIT: usize = 128;
-
 pub const KONNECT_KEYS: &[&str] = &["control_plane_name", "runtime_group_name"];
 pub const CUSTOM_PLUGIN_KEYS: &[&str] = &[
     "name",
@@ -655,10 +652,13 @@ impl FileLoader<'_> {
                     continue;
                 }
                 let length = tag.chars().count();
-                if length > KONNECT_TAG_LIMIT {
+                if length > crate::model::KONNECT_TAG_LIMIT {
                     self.warning(
                         item.pos,
-                        format!("tags: Konnect refuses tags longer than {KONNECT_TAG_LIMIT} characters (this one has {length}); Kong Gateway accepts them"),
+                        format!(
+                            "tags: Konnect refuses tags longer than {} characters (this one has {length}); Kong Gateway accepts them",
+                            crate::model::KONNECT_TAG_LIMIT
+                        ),
                     );
                 }
             }

@@ -26,7 +26,7 @@ use super::custom::Verdict;
 use super::defaults::required_at;
 use super::field::{lookup_path, merge_matcher, validate_field, REQUIRED};
 use super::lua::{format_s, is_nonempty, is_reference, lua_eq, quoted_list};
-use super::{msg, ErrNode, ErrTable};
+use super::{get_in, msg, set_in, ErrNode, ErrTable};
 use crate::schema::model::{EntityCheck, Field, FieldType};
 
 const REQUIRED_FOR_ENTITY_CHECK: &str = "field required for entity check";
@@ -317,7 +317,7 @@ fn evaluate(
             let mut subset = Map::new();
             for name in field_sources {
                 if let Some(value) = get_path(input, name) {
-                    insert_path(&mut subset, name, value.clone());
+                    set_in(&mut subset, name.split('.'), value.clone());
                 }
             }
             match super::custom::run(*id, &Value::Object(subset))? {
@@ -336,26 +336,6 @@ fn evaluate(
         EntityCheck::CustomEntityCheck {
             custom_fn: None, ..
         } => None,
-    }
-}
-
-/// Kong's `set_field` on a plain table: `a.b` creates `{a = {b = value}}`.
-fn insert_path(out: &mut Map<String, Value>, path: &str, value: Value) {
-    match path.split_once('.') {
-        None => {
-            out.insert(path.to_string(), value);
-        }
-        Some((head, rest)) => {
-            let slot = out
-                .entry(head.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !slot.is_object() {
-                *slot = Value::Object(Map::new());
-            }
-            if let Value::Object(inner) = slot {
-                insert_path(inner, rest, value);
-            }
-        }
     }
 }
 
@@ -384,12 +364,7 @@ fn effective_required(matcher: &Field, base: Option<&Field>, rr: bool) -> bool {
 /// Kong's `get_field`: follows a dotted path through objects; absent (`None`) when a step is
 /// missing, `null` or not an object.
 pub(super) fn get_path<'v>(input: &'v Map<String, Value>, path: &str) -> Option<&'v Value> {
-    let mut parts = path.split('.');
-    let mut current = input.get(parts.next()?)?;
-    for part in parts {
-        current = current.as_object()?.get(part)?;
-    }
-    Some(current)
+    get_in(input, path.split('.'))
 }
 
 /// Kong's `set_field` on an error table: creates intermediate tables, replaces what is there.

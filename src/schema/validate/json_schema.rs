@@ -129,34 +129,27 @@ fn walk(schema: &Value, value: &Value, depth: usize) -> Result<(), String> {
         }
     }
     if let Some(n) = value.as_f64() {
-        let flag = |k: &str| s.get(k).and_then(Value::as_bool).unwrap_or(false);
-        if let Some(min) = s.get("minimum").and_then(Value::as_f64) {
-            let strict = flag("exclusiveMinimum");
-            if n < min || (strict && n == min) {
-                let how = if strict {
-                    "sctrictly greater"
-                } else {
-                    "greater"
-                };
+        // The library's words, its misspelling included.
+        let bounds = [
+            ("minimum", "exclusiveMinimum", "greater"),
+            ("maximum", "exclusiveMaximum", "smaller"),
+        ];
+        for (key, exclusive, side) in bounds {
+            let Some(limit) = s.get(key).and_then(Value::as_f64) else {
+                continue;
+            };
+            let strict = s.get(exclusive).and_then(Value::as_bool).unwrap_or(false);
+            let beyond = if side == "greater" {
+                n < limit
+            } else {
+                n > limit
+            };
+            if beyond || (strict && n == limit) {
+                let how = if strict { "sctrictly " } else { "" };
                 return Err(format!(
-                    "expected {} to be {how} than {}",
+                    "expected {} to be {how}{side} than {}",
                     number(n),
-                    number(min)
-                ));
-            }
-        }
-        if let Some(max) = s.get("maximum").and_then(Value::as_f64) {
-            let strict = flag("exclusiveMaximum");
-            if n > max || (strict && n == max) {
-                let how = if strict {
-                    "sctrictly smaller"
-                } else {
-                    "smaller"
-                };
-                return Err(format!(
-                    "expected {} to be {how} than {}",
-                    number(n),
-                    number(max)
+                    number(limit)
                 ));
             }
         }

@@ -245,6 +245,41 @@ fn msg(message: String) -> ErrNode {
     ErrNode::Msg(message)
 }
 
+/// The value at a path of record keys (Kong's `get_field`): absent when a step is missing or
+/// not an object.
+fn get_in<'v, 'p>(
+    map: &'v Map<String, Value>,
+    path: impl IntoIterator<Item = &'p str>,
+) -> Option<&'v Value> {
+    let mut parts = path.into_iter();
+    let mut current = map.get(parts.next()?)?;
+    for part in parts {
+        current = current.as_object()?.get(part)?;
+    }
+    Some(current)
+}
+
+/// Sets the value at a path of record keys (Kong's `set_field`): missing steps, and steps that
+/// are not objects, become objects.
+fn set_in<'p>(map: &mut Map<String, Value>, path: impl IntoIterator<Item = &'p str>, value: Value) {
+    let mut parts = path.into_iter().peekable();
+    let mut current = map;
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            current.insert(part.to_string(), value);
+            return;
+        }
+        let slot = current
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+        }
+        let Value::Object(inner) = slot else { return };
+        current = inner;
+    }
+}
+
 /// Fills and validates `protocols` into `table`; returns the filled value (absent = `None`).
 fn check_protocols(
     schema: &PluginSchema,
@@ -259,18 +294,29 @@ fn check_protocols(
             &parent
         }
     };
+    fill_and_check("protocols", field, protocols.cloned(), table)
+}
+
+/// Fills a top-level field's value with its defaults and validates it into `table` under
+/// `name`; returns the filled value (absent = `None`).
+fn fill_and_check(
+    name: &str,
+    field: &Field,
+    value: Option<Value>,
+    table: &mut ErrTable,
+) -> Option<Value> {
     let required = required_at(field, true);
-    let filled = adjust(field, protocols.cloned(), required, true);
+    let filled = adjust(field, value, required, true);
     match &filled {
         Some(value) => {
             if let Err(e) = validate_field(field, value, required, true) {
-                table.fields.insert("protocols".to_string(), e);
+                table.fields.insert(name.to_string(), e);
             }
         }
         None if required => {
             table
                 .fields
-                .insert("protocols".to_string(), msg(REQUIRED.to_string()));
+                .insert(name.to_string(), msg(REQUIRED.to_string()));
         }
         None => {}
     }
@@ -316,24 +362,7 @@ fn validate_entity(
         }
     }
     let filled = match schema.config() {
-        Some(config_field) => {
-            let required = required_at(config_field, true);
-            let filled = adjust(config_field, config, required, true);
-            match &filled {
-                Some(value) => {
-                    if let Err(e) = validate_field(config_field, value, required, true) {
-                        table.fields.insert("config".to_string(), e);
-                    }
-                }
-                None if required => {
-                    table
-                        .fields
-                        .insert("config".to_string(), msg(REQUIRED.to_string()));
-                }
-                None => {}
-            }
-            filled
-        }
+        Some(config_field) => fill_and_check("config", config_field, config, &mut table),
         // Kong's `plugins.config` is abstract and not required: a schema without one loads, and
         // its instances are valid without a config; any value meets the abstract field.
         None => match config {

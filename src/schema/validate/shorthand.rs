@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use super::custom;
 use super::field::validate_field;
 use super::lua::{deep_eq, tostring};
-use super::{msg, ErrNode};
+use super::{get_in, msg, set_in, ErrNode};
 use crate::schema::{Field, Shorthand};
 
 /// Applies the shorthand fields of `field` (a record) to `value` in place, at every nesting
@@ -61,7 +61,9 @@ pub fn apply(field: &Field, value: &mut Value, path: &str) -> Vec<(String, ErrNo
             }
             None => {
                 match &sh.target {
-                    Some(target) if !v.is_null() => set_path(out, target, v),
+                    Some(target) if !v.is_null() => {
+                        set_in(out, target.iter().map(String::as_str), v)
+                    }
                     Some(_) => {}
                     None => {
                         out.insert(sh.name.clone(), v);
@@ -100,7 +102,7 @@ fn mismatch(sh: &Shorthand, out: &Map<String, Value>, v: &Value) -> Option<Strin
         return None;
     }
     sh.replaced_with.iter().find_map(|path| {
-        let current = get_path(out, path)?;
+        let current = get_in(out, path.iter().map(String::as_str))?;
         (!current.is_null() && !deep_eq(current, v)).then(|| {
             format!(
                 "both deprecated and new field are used but their values mismatch: {} = {} vs {} = {}",
@@ -143,34 +145,5 @@ fn merge(out: &mut Map<String, Value>, produced: Map<String, Value>, deprecated:
             _ => new,
         };
         out.insert(k, value);
-    }
-}
-
-fn get_path<'v>(map: &'v Map<String, Value>, path: &[String]) -> Option<&'v Value> {
-    let (first, rest) = path.split_first()?;
-    let mut current = map.get(first)?;
-    for part in rest {
-        current = current.as_object()?.get(part)?;
-    }
-    Some(current)
-}
-
-fn set_path(map: &mut Map<String, Value>, path: &[String], v: Value) {
-    match path {
-        [] => {}
-        [last] => {
-            map.insert(last.clone(), v);
-        }
-        [first, rest @ ..] => {
-            let entry = map
-                .entry(first.clone())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !entry.is_object() {
-                *entry = Value::Object(Map::new());
-            }
-            if let Value::Object(inner) = entry {
-                set_path(inner, rest, v);
-            }
-        }
     }
 }
